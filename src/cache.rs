@@ -1,0 +1,213 @@
+//! A TTL'd LRU of listings, entities and documents, with single-flight
+//! fetches so that concurrent misses of one key make one IAM call.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::future::Future;
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lru::LruCache;
+use parking_lot::Mutex;
+
+use crate::error::Result;
+use crate::iam::{Kind, PolicyScope};
+
+/// What a cached value is of.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Key {
+    /// ListUsers/ListGroups/ListRoles.
+    Entities(Kind),
+    /// One full entity (GetUser/GetGroup/GetRole or bulk).
+    Entity(Kind, String),
+    InlineNames(Kind, String),
+    /// Rendered inline document.
+    InlineDoc(Kind, String, String),
+    Attached(Kind, String),
+    /// A user's groups or a group's members.
+    Links(Kind, String),
+    /// Rendered access-keys.json.
+    AccessKeys(String),
+    Policies(PolicyScope),
+    /// Rendered default version of a managed policy, by ARN and version.
+    PolicyDoc(String, String),
+}
+
+impl Key {
+    /// The entity whose details this key holds, for bulk-fill accounting.
+    pub fn entity(&self) -> Option<(Kind, &str)> {
+        match self {
+            Key::Entity(k, n)
+            | Key::InlineNames(k, n)
+            | Key::InlineDoc(k, n, _)
+            | Key::Attached(k, n)
+            | Key::Links(k, n) => Some((*k, n)),
+            Key::AccessKeys(n) => Some((Kind::User, n)),
+            Key::Entities(_) | Key::Policies(_) | Key::PolicyDoc(..) => None,
+        }
+    }
+}
+
+type Value = Arc<dyn Any + Send + Sync>;
+
+pub struct Cache {
+    entries: Mutex<LruCache<Key, (Instant, Value)>>,
+    in_flight: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<()>>>>,
+    ttl: Duration,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheStats {
+    pub hits: u64,
+    pub misses: u64,
+    pub entries: usize,
+}
+
+impl Cache {
+    pub fn new(ttl: Duration, capacity: usize) -> Self {
+        Self {
+            entries: Mutex::new(LruCache::new(
+                NonZeroUsize::new(capacity.max(1)).expect("capacity is at least 1"),
+            )),
+            in_flight: Mutex::default(),
+            ttl,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    fn lookup<T: Any + Send + Sync>(&self, key: &Key) -> Option<Arc<T>> {
+        let mut entries = self.entries.lock();
+        match entries.get(key) {
+            Some((at, value)) if at.elapsed() < self.ttl => value.clone().downcast::<T>().ok(),
+            Some(_) => {
+                entries.pop(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// A fresh value, counting the hit or miss.
+    pub fn get<T: Any + Send + Sync>(&self, key: &Key) -> Option<Arc<T>> {
+        let found = self.lookup(key);
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    /// A fresh value without touching the statistics.
+    pub fn peek<T: Any + Send + Sync>(&self, key: &Key) -> Option<Arc<T>> {
+        self.lookup(key)
+    }
+
+    pub fn insert<T: Any + Send + Sync>(&self, key: Key, value: T) -> Arc<T> {
+        let value = Arc::new(value);
+        self.entries
+            .lock()
+            .put(key, (Instant::now(), value.clone() as Value));
+        value
+    }
+
+    pub fn remove(&self, key: &Key) {
+        self.entries.lock().pop(key);
+    }
+
+    pub fn clear(&self) {
+        self.entries.lock().clear();
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            entries: self.entries.lock().len(),
+        }
+    }
+
+    /// The cached value, or the result of `fetch` (cached), with at most one
+    /// fetch of a key running at a time.
+    pub async fn get_or_fetch<T, F, Fut>(&self, key: Key, fetch: F) -> Result<Arc<T>>
+    where
+        T: Any + Send + Sync,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        if let Some(v) = self.get(&key) {
+            return Ok(v);
+        }
+        let gate = self
+            .in_flight
+            .lock()
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let _held = gate.lock().await;
+        if let Some(v) = self.peek(&key) {
+            return Ok(v);
+        }
+        let result = fetch().await;
+        self.in_flight.lock().remove(&key);
+        Ok(self.insert(key, result?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn expires_after_ttl() {
+        let cache = Cache::new(Duration::from_millis(30), 10);
+        cache.insert(Key::Entities(Kind::Role), 5u32);
+        assert_eq!(*cache.get::<u32>(&Key::Entities(Kind::Role)).unwrap(), 5);
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        assert!(cache.get::<u32>(&Key::Entities(Kind::Role)).is_none());
+        assert_eq!(cache.stats().hits, 1);
+        assert_eq!(cache.stats().misses, 1);
+    }
+
+    #[tokio::test]
+    async fn evicts_least_recently_used() {
+        let cache = Cache::new(Duration::from_secs(60), 2);
+        cache.insert(Key::AccessKeys("a".into()), 1u32);
+        cache.insert(Key::AccessKeys("b".into()), 2u32);
+        cache.get::<u32>(&Key::AccessKeys("a".into()));
+        cache.insert(Key::AccessKeys("c".into()), 3u32);
+        assert!(cache.peek::<u32>(&Key::AccessKeys("a".into())).is_some());
+        assert!(cache.peek::<u32>(&Key::AccessKeys("b".into())).is_none());
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_fetch_once() {
+        let cache = Arc::new(Cache::new(Duration::from_secs(60), 10));
+        let fetches = Arc::new(AtomicU64::new(0));
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (cache, fetches) = (cache.clone(), fetches.clone());
+                tokio::spawn(async move {
+                    cache
+                        .get_or_fetch(Key::Entities(Kind::User), || async {
+                            fetches.fetch_add(1, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            Ok(7u32)
+                        })
+                        .await
+                        .map(|v| *v)
+                })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap().unwrap(), 7);
+        }
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    }
+}

@@ -1,0 +1,142 @@
+//! Errors from IAM and the one table that maps them to errno.
+
+use fuser::Errno;
+
+/// What went wrong, as far as a filesystem caller cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    NoSuchEntity,
+    EntityAlreadyExists,
+    DeleteConflict,
+    InvalidInput,
+    LimitExceeded,
+    AccessDenied,
+    Unmodifiable,
+    ReadOnly,
+    Throttled,
+    Unreachable,
+    NotEmpty,
+    Busy,
+    NotPermitted,
+    IsDirectory,
+    NotDirectory,
+    Other,
+}
+
+/// An error with IAM's own code and message, and the entity it concerns.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct IamError {
+    pub kind: ErrorKind,
+    pub code: String,
+    pub message: String,
+}
+
+pub type Result<T, E = IamError> = std::result::Result<T, E>;
+
+impl IamError {
+    pub fn new(kind: ErrorKind, code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn no_such_entity(what: impl std::fmt::Display) -> Self {
+        Self::new(
+            ErrorKind::NoSuchEntity,
+            "NoSuchEntity",
+            format!("{what} cannot be found"),
+        )
+    }
+
+    pub fn read_only(what: impl std::fmt::Display) -> Self {
+        Self::new(
+            ErrorKind::ReadOnly,
+            "ReadOnly",
+            format!("{what} is read-only"),
+        )
+    }
+
+    /// Classifies an IAM/STS error code as the AWS APIs spell it.
+    pub fn from_code(code: &str, message: impl Into<String>) -> Self {
+        let kind = match code {
+            "NoSuchEntity" | "NoSuchEntityException" => ErrorKind::NoSuchEntity,
+            "EntityAlreadyExists" | "EntityAlreadyExistsException" => {
+                ErrorKind::EntityAlreadyExists
+            }
+            "DeleteConflict" | "DeleteConflictException" => ErrorKind::DeleteConflict,
+            "MalformedPolicyDocument"
+            | "MalformedPolicyDocumentException"
+            | "InvalidInput"
+            | "InvalidInputException"
+            | "ValidationError"
+            | "ValidationException"
+            | "InvalidParameterValue" => ErrorKind::InvalidInput,
+            "LimitExceeded" | "LimitExceededException" | "PackedPolicyTooLarge" => {
+                ErrorKind::LimitExceeded
+            }
+            "AccessDenied"
+            | "AccessDeniedException"
+            | "UnauthorizedOperation"
+            | "InvalidClientTokenId"
+            | "ExpiredToken"
+            | "SignatureDoesNotMatch" => ErrorKind::AccessDenied,
+            "UnmodifiableEntity" | "UnmodifiableEntityException" => ErrorKind::Unmodifiable,
+            "Throttling" | "ThrottlingException" | "RequestLimitExceeded" => ErrorKind::Throttled,
+            _ => ErrorKind::Other,
+        };
+        Self::new(kind, code, message)
+    }
+}
+
+/// The errno table: every error reply in the filesystem goes through here.
+pub fn errno(kind: ErrorKind, is_file: bool) -> Errno {
+    match kind {
+        ErrorKind::NoSuchEntity => Errno::ENOENT,
+        ErrorKind::EntityAlreadyExists => Errno::EEXIST,
+        ErrorKind::DeleteConflict if is_file => Errno::EBUSY,
+        ErrorKind::DeleteConflict | ErrorKind::NotEmpty => Errno::ENOTEMPTY,
+        ErrorKind::Busy => Errno::EBUSY,
+        ErrorKind::InvalidInput => Errno::EINVAL,
+        ErrorKind::LimitExceeded => Errno::ENOSPC,
+        ErrorKind::AccessDenied => Errno::EACCES,
+        ErrorKind::Unmodifiable | ErrorKind::NotPermitted => Errno::EPERM,
+        ErrorKind::ReadOnly => Errno::EROFS,
+        ErrorKind::Throttled => Errno::EAGAIN,
+        ErrorKind::IsDirectory => Errno::EISDIR,
+        ErrorKind::NotDirectory => Errno::ENOTDIR,
+        ErrorKind::Unreachable | ErrorKind::Other => Errno::EIO,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn design_table() {
+        let cases = [
+            ("NoSuchEntity", Errno::ENOENT),
+            ("EntityAlreadyExists", Errno::EEXIST),
+            ("DeleteConflict", Errno::ENOTEMPTY),
+            ("MalformedPolicyDocument", Errno::EINVAL),
+            ("InvalidInput", Errno::EINVAL),
+            ("ValidationError", Errno::EINVAL),
+            ("LimitExceeded", Errno::ENOSPC),
+            ("AccessDenied", Errno::EACCES),
+            ("UnmodifiableEntity", Errno::EPERM),
+            ("Throttling", Errno::EAGAIN),
+            ("SomethingElse", Errno::EIO),
+        ];
+        for (code, want) in cases {
+            assert_eq!(
+                errno(IamError::from_code(code, "m").kind, false),
+                want,
+                "{code}"
+            );
+        }
+        assert_eq!(errno(ErrorKind::DeleteConflict, true), Errno::EBUSY);
+    }
+}

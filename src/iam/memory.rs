@@ -1,0 +1,436 @@
+//! An in-memory IAM for unit tests: pages every list call, counts every
+//! call, and can return documents URL-encoded (as IAM does) or plain.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+
+use super::{
+    AccessKey, AccessKeyLastUsed, AccountDetails, AttachedPolicy, CallCounter, Entity,
+    EntityDetail, Iam, Kind, ManagedPolicy, Page, PolicyDetail, PolicyScope, Tag,
+};
+use crate::error::{ErrorKind, IamError, Result};
+
+pub const ACCOUNT: &str = "123456789012";
+
+#[derive(Debug, Clone, Default)]
+struct Principal {
+    entity: Option<Entity>,
+    inline: BTreeMap<String, String>,
+    attached: Vec<AttachedPolicy>,
+    /// Users: groups; groups: members.
+    links: Vec<String>,
+    keys: Vec<AccessKey>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    principals: BTreeMap<(Kind, String), Principal>,
+    policies: BTreeMap<String, (ManagedPolicy, String)>,
+}
+
+pub struct MemoryIam {
+    state: Mutex<State>,
+    calls: CallCounter,
+    /// Items per page; IAM may return fewer than asked, so keep it small.
+    pub page_size: usize,
+    pub url_encode: bool,
+    pub deny_account_details: bool,
+    /// Added to every call, to test concurrency.
+    pub latency: Duration,
+}
+
+impl Default for MemoryIam {
+    fn default() -> Self {
+        Self {
+            state: Mutex::default(),
+            calls: CallCounter::default(),
+            page_size: 3,
+            url_encode: true,
+            deny_account_details: false,
+            latency: Duration::ZERO,
+        }
+    }
+}
+
+fn date(days: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_600_000_000 + days * 86_400)
+}
+
+fn page<T: Clone>(all: &[T], marker: Option<String>, size: usize) -> Page<T> {
+    let start: usize = marker.and_then(|m| m.parse().ok()).unwrap_or(0);
+    let end = (start + size).min(all.len());
+    Page {
+        items: all[start.min(end)..end].to_vec(),
+        marker: (end < all.len()).then(|| end.to_string()),
+    }
+}
+
+impl MemoryIam {
+    fn encode(&self, doc: &str) -> String {
+        if self.url_encode {
+            utf8_percent_encode(doc, NON_ALPHANUMERIC).to_string()
+        } else {
+            doc.to_string()
+        }
+    }
+
+    async fn call(&self, op: String) {
+        self.calls.record(&op);
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+    }
+
+    pub fn add_entity(&self, kind: Kind, name: &str) -> &Self {
+        let n = self.state.lock().principals.len() as u64;
+        let lower = kind.api().to_lowercase();
+        let mut e = Entity::new(
+            kind,
+            name,
+            &format!("AID{n:017}"),
+            &format!("arn:aws:iam::{ACCOUNT}:{lower}/{name}"),
+            date(n),
+        );
+        e.tags = Some(Vec::new());
+        if kind == Kind::Role {
+            e.trust_policy = Some(format!(
+                r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCOUNT}:root"}},"Action":"sts:AssumeRole"}}]}}"#
+            ));
+            e.max_session_duration = Some(3600);
+        }
+        e.complete = true;
+        self.state.lock().principals.insert(
+            (kind, name.to_string()),
+            Principal {
+                entity: Some(e),
+                ..Default::default()
+            },
+        );
+        self
+    }
+
+    fn with<R>(&self, kind: Kind, name: &str, f: impl FnOnce(&mut Principal) -> R) -> R {
+        let mut state = self.state.lock();
+        f(state
+            .principals
+            .get_mut(&(kind, name.to_string()))
+            .expect("principal exists"))
+    }
+
+    pub fn set_tags(&self, kind: Kind, name: &str, tags: &[(&str, &str)]) -> &Self {
+        self.with(kind, name, |p| {
+            p.entity.as_mut().unwrap().tags = Some(
+                tags.iter()
+                    .map(|(k, v)| Tag {
+                        key: k.to_string(),
+                        value: v.to_string(),
+                    })
+                    .collect(),
+            )
+        });
+        self
+    }
+
+    pub fn put_inline(&self, kind: Kind, name: &str, policy: &str, doc: &str) -> &Self {
+        self.with(kind, name, |p| p.inline.insert(policy.into(), doc.into()));
+        self
+    }
+
+    pub fn add_policy(&self, name: &str, path: &str, doc: &str) -> &Self {
+        let n = self.state.lock().policies.len() as u64;
+        let account = if path.starts_with("/aws/") {
+            "aws"
+        } else {
+            ACCOUNT
+        };
+        let path = path.trim_start_matches("/aws");
+        let policy = ManagedPolicy {
+            name: name.into(),
+            arn: format!("arn:aws:iam::{account}:policy{path}{name}"),
+            path: path.into(),
+            default_version_id: "v1".into(),
+            attachment_count: 0,
+            create_date: date(n),
+            update_date: date(n + 1),
+        };
+        self.state
+            .lock()
+            .policies
+            .insert(name.into(), (policy, doc.into()));
+        self
+    }
+
+    pub fn attach(&self, kind: Kind, name: &str, policy: &str) -> &Self {
+        let arn = self.state.lock().policies[policy].0.arn.clone();
+        self.with(kind, name, |p| {
+            p.attached.push(AttachedPolicy {
+                name: policy.into(),
+                arn,
+            })
+        });
+        self
+    }
+
+    pub fn add_to_group(&self, user: &str, group: &str) -> &Self {
+        self.with(Kind::User, user, |p| p.links.push(group.into()));
+        self.with(Kind::Group, group, |p| p.links.push(user.into()));
+        self
+    }
+
+    pub fn add_access_key(&self, user: &str, id: &str) -> &Self {
+        self.with(Kind::User, user, |p| {
+            p.keys.push(AccessKey {
+                id: id.into(),
+                status: "Active".into(),
+                create_date: Some(date(1)),
+            })
+        });
+        self
+    }
+
+    pub fn remove_entity(&self, kind: Kind, name: &str) {
+        self.state
+            .lock()
+            .principals
+            .remove(&(kind, name.to_string()));
+    }
+
+    fn principal(&self, kind: Kind, name: &str) -> Result<Principal> {
+        self.state
+            .lock()
+            .principals
+            .get(&(kind, name.to_string()))
+            .cloned()
+            .ok_or_else(|| {
+                IamError::from_code(
+                    "NoSuchEntity",
+                    format!(
+                        "The {} with name {name} cannot be found.",
+                        kind.api().to_lowercase()
+                    ),
+                )
+            })
+    }
+}
+
+#[async_trait]
+impl Iam for MemoryIam {
+    fn calls(&self) -> &CallCounter {
+        &self.calls
+    }
+
+    async fn list_entities(&self, kind: Kind, marker: Option<String>) -> Result<Page<Entity>> {
+        self.call(format!("List{}s", kind.api())).await;
+        let all: Vec<Entity> = self
+            .state
+            .lock()
+            .principals
+            .iter()
+            .filter(|((k, _), _)| *k == kind)
+            .filter_map(|(_, p)| p.entity.clone())
+            .map(|mut e| {
+                // List calls leave out tags, boundaries and last-used.
+                e.tags = None;
+                e.complete = kind == Kind::Group;
+                e
+            })
+            .collect();
+        Ok(page(&all, marker, self.page_size))
+    }
+
+    async fn get_entity(&self, kind: Kind, name: &str) -> Result<Entity> {
+        self.call(format!("Get{}", kind.api())).await;
+        let mut e = self.principal(kind, name)?.entity.unwrap();
+        if let Some(doc) = &e.trust_policy {
+            e.trust_policy = Some(self.encode(doc));
+        }
+        Ok(e)
+    }
+
+    async fn get_group_members(&self, group: &str, marker: Option<String>) -> Result<Page<String>> {
+        self.call("GetGroup".into()).await;
+        Ok(page(
+            &self.principal(Kind::Group, group)?.links,
+            marker,
+            self.page_size,
+        ))
+    }
+
+    async fn list_groups_for_user(
+        &self,
+        user: &str,
+        marker: Option<String>,
+    ) -> Result<Page<String>> {
+        self.call("ListGroupsForUser".into()).await;
+        Ok(page(
+            &self.principal(Kind::User, user)?.links,
+            marker,
+            self.page_size,
+        ))
+    }
+
+    async fn list_inline_policies(
+        &self,
+        kind: Kind,
+        name: &str,
+        marker: Option<String>,
+    ) -> Result<Page<String>> {
+        self.call(format!("List{}Policies", kind.api())).await;
+        let names: Vec<String> = self.principal(kind, name)?.inline.into_keys().collect();
+        Ok(page(&names, marker, self.page_size))
+    }
+
+    async fn get_inline_policy(&self, kind: Kind, name: &str, policy: &str) -> Result<String> {
+        self.call(format!("Get{}Policy", kind.api())).await;
+        let doc = self.principal(kind, name)?.inline.get(policy).cloned();
+        doc.map(|d| self.encode(&d)).ok_or_else(|| {
+            IamError::from_code(
+                "NoSuchEntity",
+                format!("The policy {policy} cannot be found."),
+            )
+        })
+    }
+
+    async fn list_attached_policies(
+        &self,
+        kind: Kind,
+        name: &str,
+        marker: Option<String>,
+    ) -> Result<Page<AttachedPolicy>> {
+        self.call(format!("ListAttached{}Policies", kind.api()))
+            .await;
+        Ok(page(
+            &self.principal(kind, name)?.attached,
+            marker,
+            self.page_size,
+        ))
+    }
+
+    async fn list_policies(
+        &self,
+        scope: PolicyScope,
+        marker: Option<String>,
+    ) -> Result<Page<ManagedPolicy>> {
+        self.call("ListPolicies".into()).await;
+        let all: Vec<ManagedPolicy> = self
+            .state
+            .lock()
+            .policies
+            .values()
+            .map(|(p, _)| p.clone())
+            .filter(|p| p.is_aws_managed() == (scope == PolicyScope::Aws))
+            .collect();
+        Ok(page(&all, marker, self.page_size))
+    }
+
+    async fn get_policy_version(&self, arn: &str, _version_id: &str) -> Result<String> {
+        self.call("GetPolicyVersion".into()).await;
+        let doc = self
+            .state
+            .lock()
+            .policies
+            .values()
+            .find(|(p, _)| p.arn == arn)
+            .map(|(_, d)| d.clone());
+        doc.map(|d| self.encode(&d))
+            .ok_or_else(|| IamError::from_code("NoSuchEntity", format!("Policy {arn} not found")))
+    }
+
+    async fn list_access_keys(
+        &self,
+        user: &str,
+        marker: Option<String>,
+    ) -> Result<Page<AccessKey>> {
+        self.call("ListAccessKeys".into()).await;
+        Ok(page(
+            &self.principal(Kind::User, user)?.keys,
+            marker,
+            self.page_size,
+        ))
+    }
+
+    async fn get_access_key_last_used(&self, _key_id: &str) -> Result<AccessKeyLastUsed> {
+        self.call("GetAccessKeyLastUsed".into()).await;
+        Ok(AccessKeyLastUsed {
+            date: None,
+            service: Some("N/A".into()),
+            region: Some("N/A".into()),
+        })
+    }
+
+    async fn get_account_authorization_details(
+        &self,
+        marker: Option<String>,
+    ) -> Result<Page<AccountDetails>> {
+        self.call("GetAccountAuthorizationDetails".into()).await;
+        if self.deny_account_details {
+            return Err(IamError::new(
+                ErrorKind::AccessDenied,
+                "AccessDenied",
+                "User is not authorized to perform: iam:GetAccountAuthorizationDetails",
+            ));
+        }
+        // One "item" per principal or policy, paged like the others.
+        #[derive(Clone)]
+        enum Item {
+            P(Box<EntityDetail>),
+            M(PolicyDetail),
+        }
+        let items: Vec<Item> = {
+            let state = self.state.lock();
+            let principals = state.principals.values().map(|p| {
+                let mut entity = p.entity.clone().unwrap();
+                entity.trust_policy = entity.trust_policy.map(|d| self.encode(&d));
+                entity.description = None;
+                entity.max_session_duration = None;
+                entity.complete = entity.kind == Kind::Group;
+                Item::P(Box::new(EntityDetail {
+                    groups: if entity.kind == Kind::User {
+                        p.links.clone()
+                    } else {
+                        Vec::new()
+                    },
+                    entity,
+                    inline: p
+                        .inline
+                        .iter()
+                        .map(|(k, v)| (k.clone(), self.encode(v)))
+                        .collect(),
+                    attached: p.attached.clone(),
+                }))
+            });
+            let policies = state
+                .policies
+                .values()
+                .filter(|(p, _)| !p.is_aws_managed())
+                .map(|(p, d)| {
+                    Item::M(PolicyDetail {
+                        policy: p.clone(),
+                        default_document: Some(self.encode(d)),
+                    })
+                });
+            principals.chain(policies).collect()
+        };
+        let Page { items, marker } = page(&items, marker, self.page_size);
+        let mut details = AccountDetails::default();
+        for item in items {
+            match item {
+                Item::P(p) => details.principals.push(*p),
+                Item::M(m) => details.policies.push(m),
+            }
+        }
+        Ok(Page {
+            items: vec![details],
+            marker,
+        })
+    }
+
+    async fn account_id(&self) -> Result<String> {
+        self.call("sts:GetCallerIdentity".into()).await;
+        Ok(ACCOUNT.into())
+    }
+}

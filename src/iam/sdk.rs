@@ -1,0 +1,739 @@
+//! The `Iam` trait over aws-sdk-iam and aws-sdk-sts.
+
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_iam::types as t;
+use aws_smithy_types::DateTime;
+
+use super::{
+    AccessKey, AccessKeyLastUsed, AccountDetails, AttachedPolicy, CallCounter, Entity,
+    EntityDetail, Iam, Kind, ManagedPolicy, Page, PermissionsBoundary, PolicyDetail, PolicyScope,
+    RoleLastUsed, Tag,
+};
+use crate::error::{ErrorKind, IamError, Result};
+
+/// Page size asked of every list call (IAM's maximum).
+const MAX_ITEMS: i32 = 1000;
+
+pub struct SdkIam {
+    iam: aws_sdk_iam::Client,
+    sts: aws_sdk_sts::Client,
+    calls: CallCounter,
+}
+
+impl SdkIam {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Self {
+            iam: aws_sdk_iam::Client::new(config),
+            sts: aws_sdk_sts::Client::new(config),
+            calls: CallCounter::default(),
+        }
+    }
+
+    pub fn sts(&self) -> &aws_sdk_sts::Client {
+        &self.sts
+    }
+
+    fn count(&self, kind: Kind, op: &str) {
+        self.calls.record(&op.replace("{}", kind.api()));
+    }
+}
+
+/// Turns any SDK error into an `IamError` with IAM's code and message.
+pub fn sdk_error<E, R>(err: SdkError<E, R>) -> IamError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match &err {
+        SdkError::TimeoutError(_) => IamError::new(
+            ErrorKind::Unreachable,
+            "Timeout",
+            "the IAM endpoint did not answer in time",
+        ),
+        SdkError::DispatchFailure(failure) => IamError::new(
+            ErrorKind::Unreachable,
+            "DispatchFailure",
+            format!(
+                "cannot reach the IAM endpoint: {:?}",
+                failure.as_connector_error()
+            ),
+        ),
+        SdkError::ServiceError(service) => {
+            let inner = service.err();
+            let code = inner.code().unwrap_or("Unknown");
+            let message = inner.message().unwrap_or("").to_string();
+            IamError::from_code(code, message)
+        }
+        other => IamError::new(ErrorKind::Other, "SdkError", format!("{other:?}")),
+    }
+}
+
+fn time(dt: &DateTime) -> SystemTime {
+    SystemTime::try_from(*dt).unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+fn opt_time(dt: Option<&DateTime>) -> Option<SystemTime> {
+    dt.map(time)
+}
+
+fn next_marker(truncated: bool, marker: Option<&str>) -> Option<String> {
+    if truncated {
+        marker.map(str::to_string)
+    } else {
+        None
+    }
+}
+
+fn tags(tags: &[t::Tag]) -> Vec<Tag> {
+    tags.iter()
+        .map(|tag| Tag {
+            key: tag.key().to_string(),
+            value: tag.value().to_string(),
+        })
+        .collect()
+}
+
+fn boundary(b: Option<&t::AttachedPermissionsBoundary>) -> Option<PermissionsBoundary> {
+    b.map(|b| PermissionsBoundary {
+        kind: b
+            .permissions_boundary_type()
+            .map(|k| k.as_str().to_string())
+            .unwrap_or_default(),
+        arn: b.permissions_boundary_arn().unwrap_or_default().to_string(),
+    })
+}
+
+fn role_last_used(r: Option<&t::RoleLastUsed>) -> Option<RoleLastUsed> {
+    r.map(|r| RoleLastUsed {
+        date: opt_time(r.last_used_date()),
+        region: r.region().map(str::to_string),
+    })
+}
+
+fn user(u: &t::User, complete: bool) -> Entity {
+    let mut e = Entity::new(
+        Kind::User,
+        u.user_name(),
+        u.user_id(),
+        u.arn(),
+        time(u.create_date()),
+    );
+    e.path = u.path().to_string();
+    e.password_last_used = opt_time(u.password_last_used());
+    if complete {
+        e.permissions_boundary = boundary(u.permissions_boundary());
+        e.tags = Some(tags(u.tags()));
+        e.complete = true;
+    }
+    e
+}
+
+fn group(g: &t::Group) -> Entity {
+    let mut e = Entity::new(
+        Kind::Group,
+        g.group_name(),
+        g.group_id(),
+        g.arn(),
+        time(g.create_date()),
+    );
+    e.path = g.path().to_string();
+    e.complete = true;
+    e
+}
+
+fn role(r: &t::Role, complete: bool) -> Entity {
+    let mut e = Entity::new(
+        Kind::Role,
+        r.role_name(),
+        r.role_id(),
+        r.arn(),
+        time(r.create_date()),
+    );
+    e.path = r.path().to_string();
+    e.trust_policy = r.assume_role_policy_document().map(str::to_string);
+    e.description = r.description().map(str::to_string);
+    e.max_session_duration = r.max_session_duration();
+    if complete {
+        e.permissions_boundary = boundary(r.permissions_boundary());
+        e.tags = Some(tags(r.tags()));
+        e.role_last_used = role_last_used(r.role_last_used());
+        e.complete = true;
+    }
+    e
+}
+
+fn policy(p: &t::Policy) -> ManagedPolicy {
+    let create_date = opt_time(p.create_date()).unwrap_or(SystemTime::UNIX_EPOCH);
+    ManagedPolicy {
+        name: p.policy_name().unwrap_or_default().to_string(),
+        arn: p.arn().unwrap_or_default().to_string(),
+        path: p.path().unwrap_or("/").to_string(),
+        default_version_id: p.default_version_id().unwrap_or("v1").to_string(),
+        attachment_count: p.attachment_count().unwrap_or(0),
+        create_date,
+        update_date: opt_time(p.update_date()).unwrap_or(create_date),
+    }
+}
+
+fn attached(list: &[t::AttachedPolicy]) -> Vec<AttachedPolicy> {
+    list.iter()
+        .map(|a| AttachedPolicy {
+            name: a.policy_name().unwrap_or_default().to_string(),
+            arn: a.policy_arn().unwrap_or_default().to_string(),
+        })
+        .collect()
+}
+
+fn inline(list: &[t::PolicyDetail]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|p| {
+            (
+                p.policy_name().unwrap_or_default().to_string(),
+                p.policy_document().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn detail_entity(
+    kind: Kind,
+    path: Option<&str>,
+    name: Option<&str>,
+    id: Option<&str>,
+    arn: Option<&str>,
+    created: Option<&DateTime>,
+) -> Entity {
+    let mut e = Entity::new(
+        kind,
+        name.unwrap_or_default(),
+        id.unwrap_or_default(),
+        arn.unwrap_or_default(),
+        opt_time(created).unwrap_or(SystemTime::UNIX_EPOCH),
+    );
+    e.path = path.unwrap_or("/").to_string();
+    e
+}
+
+fn account_details(
+    out: &aws_sdk_iam::operation::get_account_authorization_details::GetAccountAuthorizationDetailsOutput,
+) -> AccountDetails {
+    let mut details = AccountDetails::default();
+    for u in out.user_detail_list() {
+        let mut e = detail_entity(
+            Kind::User,
+            u.path(),
+            u.user_name(),
+            u.user_id(),
+            u.arn(),
+            u.create_date(),
+        );
+        e.permissions_boundary = boundary(u.permissions_boundary());
+        e.tags = Some(tags(u.tags()));
+        details.principals.push(EntityDetail {
+            entity: e,
+            inline: inline(u.user_policy_list()),
+            attached: attached(u.attached_managed_policies()),
+            groups: u.group_list().to_vec(),
+        });
+    }
+    for g in out.group_detail_list() {
+        let mut e = detail_entity(
+            Kind::Group,
+            g.path(),
+            g.group_name(),
+            g.group_id(),
+            g.arn(),
+            g.create_date(),
+        );
+        e.complete = true;
+        details.principals.push(EntityDetail {
+            entity: e,
+            inline: inline(g.group_policy_list()),
+            attached: attached(g.attached_managed_policies()),
+            groups: Vec::new(),
+        });
+    }
+    for r in out.role_detail_list() {
+        let mut e = detail_entity(
+            Kind::Role,
+            r.path(),
+            r.role_name(),
+            r.role_id(),
+            r.arn(),
+            r.create_date(),
+        );
+        e.trust_policy = r.assume_role_policy_document().map(str::to_string);
+        e.permissions_boundary = boundary(r.permissions_boundary());
+        e.tags = Some(tags(r.tags()));
+        e.role_last_used = role_last_used(r.role_last_used());
+        details.principals.push(EntityDetail {
+            entity: e,
+            inline: inline(r.role_policy_list()),
+            attached: attached(r.attached_managed_policies()),
+            groups: Vec::new(),
+        });
+    }
+    for p in out.policies() {
+        let create_date = opt_time(p.create_date()).unwrap_or(SystemTime::UNIX_EPOCH);
+        let default_version_id = p.default_version_id().unwrap_or("v1").to_string();
+        let default_document = p
+            .policy_version_list()
+            .iter()
+            .find(|v| v.is_default_version() || v.version_id() == Some(&default_version_id))
+            .and_then(|v| v.document())
+            .map(str::to_string);
+        details.policies.push(PolicyDetail {
+            policy: ManagedPolicy {
+                name: p.policy_name().unwrap_or_default().to_string(),
+                arn: p.arn().unwrap_or_default().to_string(),
+                path: p.path().unwrap_or("/").to_string(),
+                default_version_id,
+                attachment_count: p.attachment_count().unwrap_or(0),
+                create_date,
+                update_date: opt_time(p.update_date()).unwrap_or(create_date),
+            },
+            default_document,
+        });
+    }
+    details
+}
+
+#[async_trait]
+impl Iam for SdkIam {
+    fn calls(&self) -> &CallCounter {
+        &self.calls
+    }
+
+    async fn list_entities(&self, kind: Kind, marker: Option<String>) -> Result<Page<Entity>> {
+        self.count(kind, "List{}s");
+        match kind {
+            Kind::User => {
+                let out = self
+                    .iam
+                    .list_users()
+                    .set_marker(marker)
+                    .max_items(MAX_ITEMS)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                Ok(Page {
+                    items: out.users().iter().map(|u| user(u, false)).collect(),
+                    marker: next_marker(out.is_truncated(), out.marker()),
+                })
+            }
+            Kind::Group => {
+                let out = self
+                    .iam
+                    .list_groups()
+                    .set_marker(marker)
+                    .max_items(MAX_ITEMS)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                Ok(Page {
+                    items: out.groups().iter().map(group).collect(),
+                    marker: next_marker(out.is_truncated(), out.marker()),
+                })
+            }
+            Kind::Role => {
+                let out = self
+                    .iam
+                    .list_roles()
+                    .set_marker(marker)
+                    .max_items(MAX_ITEMS)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                Ok(Page {
+                    items: out.roles().iter().map(|r| role(r, false)).collect(),
+                    marker: next_marker(out.is_truncated(), out.marker()),
+                })
+            }
+        }
+    }
+
+    async fn get_entity(&self, kind: Kind, name: &str) -> Result<Entity> {
+        self.count(kind, "Get{}");
+        match kind {
+            Kind::User => {
+                let out = self
+                    .iam
+                    .get_user()
+                    .user_name(name)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                let u = out
+                    .user()
+                    .ok_or_else(|| IamError::no_such_entity(format!("user {name}")))?;
+                Ok(user(u, true))
+            }
+            Kind::Group => {
+                let out = self
+                    .iam
+                    .get_group()
+                    .group_name(name)
+                    .max_items(1)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                let g = out
+                    .group()
+                    .ok_or_else(|| IamError::no_such_entity(format!("group {name}")))?;
+                Ok(group(g))
+            }
+            Kind::Role => {
+                let out = self
+                    .iam
+                    .get_role()
+                    .role_name(name)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                let r = out
+                    .role()
+                    .ok_or_else(|| IamError::no_such_entity(format!("role {name}")))?;
+                Ok(role(r, true))
+            }
+        }
+    }
+
+    async fn get_group_members(&self, group: &str, marker: Option<String>) -> Result<Page<String>> {
+        self.calls.record("GetGroup");
+        let out = self
+            .iam
+            .get_group()
+            .group_name(group)
+            .set_marker(marker)
+            .max_items(MAX_ITEMS)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(Page {
+            items: out
+                .users()
+                .iter()
+                .map(|u| u.user_name().to_string())
+                .collect(),
+            marker: next_marker(out.is_truncated(), out.marker()),
+        })
+    }
+
+    async fn list_groups_for_user(
+        &self,
+        user: &str,
+        marker: Option<String>,
+    ) -> Result<Page<String>> {
+        self.calls.record("ListGroupsForUser");
+        let out = self
+            .iam
+            .list_groups_for_user()
+            .user_name(user)
+            .set_marker(marker)
+            .max_items(MAX_ITEMS)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(Page {
+            items: out
+                .groups()
+                .iter()
+                .map(|g| g.group_name().to_string())
+                .collect(),
+            marker: next_marker(out.is_truncated(), out.marker()),
+        })
+    }
+
+    async fn list_inline_policies(
+        &self,
+        kind: Kind,
+        name: &str,
+        marker: Option<String>,
+    ) -> Result<Page<String>> {
+        self.count(kind, "List{}Policies");
+        let (names, truncated, next) = match kind {
+            Kind::User => {
+                let o = self
+                    .iam
+                    .list_user_policies()
+                    .user_name(name)
+                    .set_marker(marker)
+                    .max_items(MAX_ITEMS)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                (
+                    o.policy_names().to_vec(),
+                    o.is_truncated(),
+                    o.marker().map(str::to_string),
+                )
+            }
+            Kind::Group => {
+                let o = self
+                    .iam
+                    .list_group_policies()
+                    .group_name(name)
+                    .set_marker(marker)
+                    .max_items(MAX_ITEMS)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                (
+                    o.policy_names().to_vec(),
+                    o.is_truncated(),
+                    o.marker().map(str::to_string),
+                )
+            }
+            Kind::Role => {
+                let o = self
+                    .iam
+                    .list_role_policies()
+                    .role_name(name)
+                    .set_marker(marker)
+                    .max_items(MAX_ITEMS)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                (
+                    o.policy_names().to_vec(),
+                    o.is_truncated(),
+                    o.marker().map(str::to_string),
+                )
+            }
+        };
+        Ok(Page {
+            items: names,
+            marker: next_marker(truncated, next.as_deref()),
+        })
+    }
+
+    async fn get_inline_policy(&self, kind: Kind, name: &str, policy: &str) -> Result<String> {
+        self.count(kind, "Get{}Policy");
+        let doc = match kind {
+            Kind::User => {
+                self.iam
+                    .get_user_policy()
+                    .user_name(name)
+                    .policy_name(policy)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?
+                    .policy_document
+            }
+            Kind::Group => {
+                self.iam
+                    .get_group_policy()
+                    .group_name(name)
+                    .policy_name(policy)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?
+                    .policy_document
+            }
+            Kind::Role => {
+                self.iam
+                    .get_role_policy()
+                    .role_name(name)
+                    .policy_name(policy)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?
+                    .policy_document
+            }
+        };
+        Ok(doc)
+    }
+
+    async fn list_attached_policies(
+        &self,
+        kind: Kind,
+        name: &str,
+        marker: Option<String>,
+    ) -> Result<Page<AttachedPolicy>> {
+        self.count(kind, "ListAttached{}Policies");
+        let (items, truncated, next) = match kind {
+            Kind::User => {
+                let o = self
+                    .iam
+                    .list_attached_user_policies()
+                    .user_name(name)
+                    .set_marker(marker)
+                    .max_items(MAX_ITEMS)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                (
+                    attached(o.attached_policies()),
+                    o.is_truncated(),
+                    o.marker().map(str::to_string),
+                )
+            }
+            Kind::Group => {
+                let o = self
+                    .iam
+                    .list_attached_group_policies()
+                    .group_name(name)
+                    .set_marker(marker)
+                    .max_items(MAX_ITEMS)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                (
+                    attached(o.attached_policies()),
+                    o.is_truncated(),
+                    o.marker().map(str::to_string),
+                )
+            }
+            Kind::Role => {
+                let o = self
+                    .iam
+                    .list_attached_role_policies()
+                    .role_name(name)
+                    .set_marker(marker)
+                    .max_items(MAX_ITEMS)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                (
+                    attached(o.attached_policies()),
+                    o.is_truncated(),
+                    o.marker().map(str::to_string),
+                )
+            }
+        };
+        Ok(Page {
+            items,
+            marker: next_marker(truncated, next.as_deref()),
+        })
+    }
+
+    async fn list_policies(
+        &self,
+        scope: PolicyScope,
+        marker: Option<String>,
+    ) -> Result<Page<ManagedPolicy>> {
+        self.calls.record("ListPolicies");
+        let scope = match scope {
+            PolicyScope::Local => t::PolicyScopeType::Local,
+            PolicyScope::Aws => t::PolicyScopeType::Aws,
+        };
+        let out = self
+            .iam
+            .list_policies()
+            .scope(scope)
+            .set_marker(marker)
+            .max_items(MAX_ITEMS)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(Page {
+            items: out.policies().iter().map(policy).collect(),
+            marker: next_marker(out.is_truncated(), out.marker()),
+        })
+    }
+
+    async fn get_policy_version(&self, arn: &str, version_id: &str) -> Result<String> {
+        self.calls.record("GetPolicyVersion");
+        let out = self
+            .iam
+            .get_policy_version()
+            .policy_arn(arn)
+            .version_id(version_id)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(out
+            .policy_version()
+            .and_then(|v| v.document())
+            .unwrap_or_default()
+            .to_string())
+    }
+
+    async fn list_access_keys(
+        &self,
+        user: &str,
+        marker: Option<String>,
+    ) -> Result<Page<AccessKey>> {
+        self.calls.record("ListAccessKeys");
+        let out = self
+            .iam
+            .list_access_keys()
+            .user_name(user)
+            .set_marker(marker)
+            .max_items(MAX_ITEMS)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(Page {
+            items: out
+                .access_key_metadata()
+                .iter()
+                .map(|k| AccessKey {
+                    id: k.access_key_id().unwrap_or_default().to_string(),
+                    status: k
+                        .status()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
+                    create_date: opt_time(k.create_date()),
+                })
+                .collect(),
+            marker: next_marker(out.is_truncated(), out.marker()),
+        })
+    }
+
+    async fn get_access_key_last_used(&self, key_id: &str) -> Result<AccessKeyLastUsed> {
+        self.calls.record("GetAccessKeyLastUsed");
+        let out = self
+            .iam
+            .get_access_key_last_used()
+            .access_key_id(key_id)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(out
+            .access_key_last_used()
+            .map(|l| AccessKeyLastUsed {
+                date: opt_time(l.last_used_date()),
+                service: Some(l.service_name().to_string()),
+                region: Some(l.region().to_string()),
+            })
+            .unwrap_or_default())
+    }
+
+    async fn get_account_authorization_details(
+        &self,
+        marker: Option<String>,
+    ) -> Result<Page<AccountDetails>> {
+        self.calls.record("GetAccountAuthorizationDetails");
+        let out = self
+            .iam
+            .get_account_authorization_details()
+            .filter(t::EntityType::User)
+            .filter(t::EntityType::Group)
+            .filter(t::EntityType::Role)
+            .filter(t::EntityType::LocalManagedPolicy)
+            .set_marker(marker)
+            .max_items(MAX_ITEMS)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(Page {
+            items: vec![account_details(&out)],
+            marker: next_marker(out.is_truncated(), out.marker()),
+        })
+    }
+
+    async fn account_id(&self) -> Result<String> {
+        self.calls.record("sts:GetCallerIdentity");
+        let out = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(out.account().unwrap_or_default().to_string())
+    }
+}

@@ -1,0 +1,11 @@
+//! iamfs: an AWS account's IAM as a filesystem.
+
+pub mod cache;
+pub mod cli;
+pub mod document;
+pub mod error;
+pub mod errors;
+pub mod fs;
+pub mod iam;
+pub mod namespace;
+pub mod node;

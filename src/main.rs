@@ -1,0 +1,272 @@
+//! `iamfs [OPTIONS] <MOUNTPOINT>`: mounts, and returns once the mount answers.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::provider::ProvideCredentials;
+use clap::Parser;
+use fuser::{MountOption, SessionACL};
+use tracing_subscriber::EnvFilter;
+
+use iamfs::cli::{mount_option, Options};
+use iamfs::fs::IamFs;
+use iamfs::iam::sdk::SdkIam;
+use iamfs::namespace::{Namespace, Settings};
+
+/// How long to wait for the credential chain before giving up on the mount.
+const CREDENTIALS_TIMEOUT: Duration = Duration::from_secs(15);
+
+fn main() -> ExitCode {
+    let options = Options::parse();
+    if let Err(message) = check_mountpoint(&options) {
+        eprintln!("iamfs: {message}");
+        return ExitCode::FAILURE;
+    }
+    if options.foreground {
+        init_logging(&options, true);
+        return finish(run(options, None));
+    }
+    // Fork before any thread exists; the parent waits for the child's word.
+    let (read_end, write_end) = pipe();
+    // SAFETY: single-threaded here; the child only continues into `run`.
+    match unsafe { libc::fork() } {
+        -1 => {
+            eprintln!("iamfs: fork failed: {}", std::io::Error::last_os_error());
+            ExitCode::FAILURE
+        }
+        0 => {
+            drop(read_end);
+            // SAFETY: the child leaves the caller's session and terminal.
+            unsafe { libc::setsid() };
+            init_logging(&options, false);
+            finish(run(options, Some(File::from(write_end))))
+        }
+        _ => {
+            drop(write_end);
+            let mut answer = String::new();
+            let _ = File::from(read_end).read_to_string(&mut answer);
+            match answer.strip_prefix("ok") {
+                Some(_) => ExitCode::SUCCESS,
+                None if answer.is_empty() => {
+                    eprintln!("iamfs: the daemon exited before the mount was ready");
+                    ExitCode::FAILURE
+                }
+                None => {
+                    eprintln!("iamfs: {answer}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn finish(result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("iamfs: {message}");
+            tracing::error!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn pipe() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0; 2];
+    // SAFETY: fds is a valid array of two ints.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        panic!("pipe failed: {}", std::io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 returned two fresh descriptors we now own.
+    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+}
+
+fn check_mountpoint(options: &Options) -> Result<(), String> {
+    let path = &options.mountpoint;
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(format!("mountpoint {} is not a directory", path.display())),
+        Err(e) => Err(format!("mountpoint {}: {e}", path.display())),
+    }
+}
+
+fn init_logging(options: &Options, foreground: bool) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match &options.log_file {
+        Some(path) => {
+            match std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+            {
+                Ok(file) => builder.with_ansi(false).with_writer(Arc::new(file)).init(),
+                Err(e) => {
+                    eprintln!("iamfs: cannot open log file {}: {e}", path.display());
+                    builder.with_writer(std::io::stderr).init();
+                }
+            }
+        }
+        None if foreground => builder.with_writer(std::io::stderr).init(),
+        None => builder.with_writer(std::io::sink).init(),
+    }
+}
+
+/// Sends the parent the outcome of mounting (daemon mode), once.
+fn report(ready: &mut Option<File>, outcome: Result<(), &str>) {
+    if let Some(mut pipe) = ready.take() {
+        let _ = match outcome {
+            Ok(()) => pipe.write_all(b"ok"),
+            Err(message) => pipe.write_all(message.as_bytes()),
+        };
+    }
+}
+
+fn run(options: Options, mut ready: Option<File>) -> Result<(), String> {
+    let result = mount_and_serve(&options, &mut ready);
+    if let Err(message) = &result {
+        report(&mut ready, Err(message));
+    }
+    result
+}
+
+fn mount_and_serve(options: &Options, ready: &mut Option<File>) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+
+    let sdk_config = runtime.block_on(load_aws_config(options))?;
+    let endpoint = options
+        .endpoint_url
+        .clone()
+        .unwrap_or_else(|| "https://iam.amazonaws.com".into());
+    let region = sdk_config
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_default();
+    let iam = Arc::new(SdkIam::new(&sdk_config));
+    let namespace = Arc::new(Namespace::new(
+        iam,
+        Settings {
+            endpoint,
+            region,
+            read_only: options.read_only,
+            cache_ttl: Duration::from_secs(options.cache_ttl),
+            cache_entries: options.cache_entries,
+        },
+    ));
+    let fs = IamFs::new(namespace, runtime.handle().clone());
+
+    let mut config = fuser::Config::default();
+    config.mount_options = vec![
+        MountOption::FSName("iamfs".into()),
+        MountOption::Subtype("iamfs".into()),
+        MountOption::DefaultPermissions,
+        MountOption::NoDev,
+        MountOption::NoSuid,
+    ];
+    if options.read_only {
+        config.mount_options.push(MountOption::RO);
+    }
+    config
+        .mount_options
+        .extend(options.mount_options.iter().map(|o| mount_option(o)));
+    config.acl = if options.allow_other {
+        SessionACL::All
+    } else {
+        SessionACL::Owner
+    };
+    config.n_threads = Some(2);
+
+    let mut session = fuser::Session::new(fs, &options.mountpoint, &config)
+        .map_err(|e| format!("cannot mount at {}: {e}", options.mountpoint.display()))?;
+    tracing::info!(mountpoint = %options.mountpoint.display(), "mounted");
+    report(ready, Ok(()));
+    if ready_is_daemon(options) {
+        detach_stdio();
+    }
+
+    let mut unmounter = session.unmount_callable();
+    runtime.spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("signal received: unmounting");
+        if let Err(e) = unmounter.unmount() {
+            tracing::error!("unmount failed: {e}");
+        }
+    });
+    session
+        .run()
+        .map_err(|e| format!("the FUSE session ended with an error: {e}"))?;
+    tracing::info!("unmounted");
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    Ok(())
+}
+
+fn ready_is_daemon(options: &Options) -> bool {
+    !options.foreground
+}
+
+/// The daemon lets go of the terminal once the mount is up.
+fn detach_stdio() {
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        use std::os::fd::AsRawFd;
+        for fd in 0..3 {
+            // SAFETY: dup2 onto the standard descriptors.
+            unsafe { libc::dup2(null.as_raw_fd(), fd) };
+        }
+    }
+}
+
+async fn load_aws_config(options: &Options) -> Result<aws_config::SdkConfig, String> {
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(10))
+        .operation_timeout(Duration::from_secs(25))
+        .build();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts);
+    if let Some(profile) = &options.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(region) = &options.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some(url) = &options.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    let mut config = loader.load().await;
+    if config.region().is_none() {
+        // IAM is global; STS needs some region to sign for.
+        config = config
+            .into_builder()
+            .region(Region::new("us-east-1"))
+            .build();
+    }
+    let provider = config
+        .credentials_provider()
+        .ok_or("no AWS credentials provider is configured")?;
+    match tokio::time::timeout(CREDENTIALS_TIMEOUT, provider.provide_credentials()).await {
+        Ok(Ok(_)) => Ok(config),
+        Ok(Err(e)) => Err(format!(
+            "no AWS credentials found ({e}); set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, \
+             use --profile, or log in with `aws sso login`"
+        )),
+        Err(_) => Err("timed out looking for AWS credentials".into()),
+    }
+}

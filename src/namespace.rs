@@ -1,0 +1,679 @@
+//! The namespace core: what each path holds, served from the cache and
+//! IAM. Knows nothing of FUSE; tested against the in-memory backend.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use futures::{stream, StreamExt, TryStreamExt};
+use parking_lot::Mutex;
+use serde_json::json;
+
+use crate::cache::{Cache, CacheStats, Key};
+use crate::document;
+use crate::error::{ErrorKind, IamError, Result};
+use crate::errors::ErrorLog;
+use crate::iam::{
+    collect_pages, AccessKey, AccessKeyLastUsed, AttachedPolicy, Entity, Iam, Kind, ManagedPolicy,
+    PolicyScope,
+};
+use crate::node::{policy_link_target, ControlFile, FileKind, Node};
+
+/// Distinct entities of one kind fetched one by one before the whole account
+/// is read in bulk (a tree walk, not a single `cat`).
+const BULK_THRESHOLD: usize = 4;
+/// Per-entity calls in flight at once when bulk reads are denied.
+const FAN_OUT: usize = 8;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attr {
+    pub kind: FileKind,
+    pub perm: u16,
+    pub size: u64,
+    pub mtime: SystemTime,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub endpoint: String,
+    pub region: String,
+    pub read_only: bool,
+    pub cache_ttl: Duration,
+    pub cache_entries: usize,
+}
+
+/// Which bulk read a cache miss counts toward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum BulkScope {
+    Principals(Kind),
+    ManagedPolicies,
+}
+
+#[derive(Default)]
+struct BulkState {
+    misses: HashMap<BulkScope, HashSet<String>>,
+    /// GetAccountAuthorizationDetails answered AccessDenied: fan out instead.
+    denied: bool,
+    filling: bool,
+    last_fill: Option<Instant>,
+}
+
+pub struct Namespace {
+    iam: Arc<dyn Iam>,
+    cache: Cache,
+    bulk: Mutex<BulkState>,
+    bulk_gate: tokio::sync::Mutex<()>,
+    pub errors: ErrorLog,
+    settings: Settings,
+    mounted_at: SystemTime,
+    account: tokio::sync::OnceCell<String>,
+}
+
+impl Namespace {
+    pub fn new(iam: Arc<dyn Iam>, settings: Settings) -> Self {
+        Self {
+            iam,
+            cache: Cache::new(settings.cache_ttl, settings.cache_entries),
+            bulk: Mutex::default(),
+            bulk_gate: tokio::sync::Mutex::new(()),
+            errors: ErrorLog::default(),
+            settings,
+            mounted_at: SystemTime::now(),
+            account: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn cache_stats(&self) -> CacheStats {
+        self.cache.stats()
+    }
+
+    /// Drops every cached entry (`.iamfs/refresh`).
+    pub fn refresh(&self) {
+        self.cache.clear();
+        let mut bulk = self.bulk.lock();
+        bulk.misses.clear();
+        bulk.last_fill = None;
+    }
+
+    // ---- cached IAM reads ------------------------------------------------
+
+    fn bulk_scope(key: &Key) -> Option<(BulkScope, String)> {
+        match key {
+            Key::PolicyDoc(arn, _) if !crate::iam::is_aws_managed_arn(arn) => {
+                Some((BulkScope::ManagedPolicies, arn.clone()))
+            }
+            _ => key
+                .entity()
+                .map(|(kind, name)| (BulkScope::Principals(kind), name.to_string())),
+        }
+    }
+
+    /// A cached value or one fetched now; a run of misses across distinct
+    /// entities turns into one bulk read of the account.
+    async fn cached<T, F, Fut>(&self, key: Key, fetch: F) -> Result<Arc<T>>
+    where
+        T: std::any::Any + Send + Sync,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        if let Some(v) = self.cache.get(&key) {
+            return Ok(v);
+        }
+        if let Some((scope, id)) = Self::bulk_scope(&key) {
+            let fill = {
+                let mut bulk = self.bulk.lock();
+                // A running fill's own fetches don't count toward another.
+                !bulk.filling && {
+                    let seen = bulk.misses.entry(scope).or_default();
+                    seen.insert(id);
+                    seen.len() >= BULK_THRESHOLD
+                }
+            };
+            if fill {
+                self.fill_in_bulk(scope).await;
+                if let Some(v) = self.cache.peek(&key) {
+                    return Ok(v);
+                }
+            }
+        }
+        self.cache.get_or_fetch(key, fetch).await
+    }
+
+    /// Reads the whole account with GetAccountAuthorizationDetails, or, where
+    /// that is denied, fans out per-entity calls for the scope.
+    /// Boxed: it reaches `cached` again through the fan-out.
+    fn fill_in_bulk(&self, scope: BulkScope) -> futures::future::BoxFuture<'_, ()> {
+        Box::pin(self.fill_in_bulk_now(scope))
+    }
+
+    async fn fill_in_bulk_now(&self, scope: BulkScope) {
+        let _gate = self.bulk_gate.lock().await;
+        let denied = {
+            let mut bulk = self.bulk.lock();
+            if bulk
+                .misses
+                .get(&scope)
+                .is_none_or(|s| s.len() < BULK_THRESHOLD)
+            {
+                return; // another task filled while we waited
+            }
+            bulk.misses.clear();
+            bulk.filling = true;
+            bulk.denied
+        };
+        let result = if denied {
+            self.fan_out(scope).await
+        } else {
+            match self.load_account_details().await {
+                Err(e) if e.kind == ErrorKind::AccessDenied => {
+                    tracing::info!("bulk read denied ({e}); fetching entity by entity");
+                    self.bulk.lock().denied = true;
+                    self.fan_out(scope).await
+                }
+                other => other,
+            }
+        };
+        self.bulk.lock().filling = false;
+        match result {
+            Ok(()) => self.bulk.lock().last_fill = Some(Instant::now()),
+            Err(e) => {
+                tracing::warn!("bulk read failed: {e}");
+                self.errors.record("/", "bulk-read", &e);
+            }
+        }
+    }
+
+    async fn load_account_details(&self) -> Result<()> {
+        let pages = collect_pages(|m| self.iam.get_account_authorization_details(m)).await?;
+        // GAAD leaves out what only the list calls return (role descriptions,
+        // session durations, password use), so merge with those listings.
+        let users = self.entities(Kind::User).await?;
+        let roles = self.entities(Kind::Role).await?;
+        let listed: HashMap<(Kind, &str), &Entity> = users
+            .iter()
+            .chain(roles.iter())
+            .map(|e| ((e.kind, e.name.as_str()), e))
+            .collect();
+        let mut members: HashMap<String, Vec<String>> = HashMap::new();
+        let mut policies = Vec::new();
+        let mut groups = Vec::new();
+        for page in pages {
+            for detail in page.principals {
+                let mut entity = detail.entity;
+                let (kind, name) = (entity.kind, entity.name.clone());
+                if let Some(listed) = listed.get(&(kind, name.as_str())) {
+                    entity.description = listed.description.clone();
+                    entity.max_session_duration = listed.max_session_duration;
+                    entity.password_last_used = listed.password_last_used;
+                }
+                entity.complete = true;
+                if kind == Kind::Group {
+                    groups.push(entity.clone());
+                    members.entry(name.clone()).or_default();
+                }
+                for group in &detail.groups {
+                    members.entry(group.clone()).or_default().push(name.clone());
+                }
+                if kind == Kind::User {
+                    self.cache
+                        .insert(Key::Links(kind, name.clone()), detail.groups);
+                }
+                let names: Vec<String> = detail.inline.iter().map(|(n, _)| n.clone()).collect();
+                for (policy, raw) in &detail.inline {
+                    self.cache.insert(
+                        Key::InlineDoc(kind, name.clone(), policy.clone()),
+                        document::render_policy(raw),
+                    );
+                }
+                self.cache
+                    .insert(Key::InlineNames(kind, name.clone()), names);
+                self.cache
+                    .insert(Key::Attached(kind, name.clone()), detail.attached);
+                self.cache.insert(Key::Entity(kind, name), entity);
+            }
+            for p in page.policies {
+                if let Some(raw) = &p.default_document {
+                    self.cache.insert(
+                        Key::PolicyDoc(p.policy.arn.clone(), p.policy.default_version_id.clone()),
+                        document::render_policy(raw),
+                    );
+                }
+                policies.push(p.policy);
+            }
+        }
+        for (group, users) in members {
+            self.cache.insert(Key::Links(Kind::Group, group), users);
+        }
+        self.cache.insert(Key::Entities(Kind::Group), groups);
+        self.cache
+            .insert(Key::Policies(PolicyScope::Local), policies);
+        Ok(())
+    }
+
+    async fn fan_out(&self, scope: BulkScope) -> Result<()> {
+        match scope {
+            BulkScope::Principals(kind) => {
+                let names: Vec<String> = self
+                    .entities(kind)
+                    .await?
+                    .iter()
+                    .map(|e| e.name.clone())
+                    .collect();
+                stream::iter(names)
+                    .map(|name| async move { self.prefetch_entity(kind, &name).await })
+                    .buffer_unordered(FAN_OUT)
+                    .try_collect::<Vec<()>>()
+                    .await?;
+            }
+            BulkScope::ManagedPolicies => {
+                let all = self.policies(PolicyScope::Local).await?;
+                stream::iter(all.iter().cloned())
+                    .map(|p| async move { self.policy_document(&p).await })
+                    .buffer_unordered(FAN_OUT)
+                    .try_collect::<Vec<_>>()
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn prefetch_entity(&self, kind: Kind, name: &str) -> Result<()> {
+        self.entity(kind, name).await?;
+        let names = self.inline_names(kind, name).await?;
+        for policy in names.iter() {
+            self.inline_document(kind, name, policy).await?;
+        }
+        self.attached(kind, name).await?;
+        if kind != Kind::Role {
+            self.links(kind, name).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn entities(&self, kind: Kind) -> Result<Arc<Vec<Entity>>> {
+        self.cache
+            .get_or_fetch(Key::Entities(kind), || {
+                collect_pages(|m| self.iam.list_entities(kind, m))
+            })
+            .await
+    }
+
+    /// The listing's entry if the listing is cached, without fetching it.
+    fn listed_entity(&self, kind: Kind, name: &str) -> Option<Option<Entity>> {
+        self.cache
+            .peek::<Vec<Entity>>(&Key::Entities(kind))
+            .map(|list| list.iter().find(|e| e.name == name).cloned())
+    }
+
+    pub async fn entity(&self, kind: Kind, name: &str) -> Result<Arc<Entity>> {
+        self.cached(Key::Entity(kind, name.into()), || {
+            self.iam.get_entity(kind, name)
+        })
+        .await
+    }
+
+    async fn inline_names(&self, kind: Kind, name: &str) -> Result<Arc<Vec<String>>> {
+        self.cached(Key::InlineNames(kind, name.into()), || {
+            collect_pages(|m| self.iam.list_inline_policies(kind, name, m))
+        })
+        .await
+    }
+
+    async fn inline_document(&self, kind: Kind, name: &str, policy: &str) -> Result<Arc<Vec<u8>>> {
+        self.cached(Key::InlineDoc(kind, name.into(), policy.into()), || async {
+            Ok(document::render_policy(
+                &self.iam.get_inline_policy(kind, name, policy).await?,
+            ))
+        })
+        .await
+    }
+
+    async fn attached(&self, kind: Kind, name: &str) -> Result<Arc<Vec<AttachedPolicy>>> {
+        self.cached(Key::Attached(kind, name.into()), || {
+            collect_pages(|m| self.iam.list_attached_policies(kind, name, m))
+        })
+        .await
+    }
+
+    async fn links(&self, kind: Kind, name: &str) -> Result<Arc<Vec<String>>> {
+        self.cached(Key::Links(kind, name.into()), || {
+            collect_pages(|m| async move {
+                match kind {
+                    Kind::Group => self.iam.get_group_members(name, m).await,
+                    _ => self.iam.list_groups_for_user(name, m).await,
+                }
+            })
+        })
+        .await
+    }
+
+    async fn access_keys(&self, user: &str) -> Result<Arc<Vec<u8>>> {
+        self.cached(Key::AccessKeys(user.into()), || async {
+            let keys: Vec<AccessKey> =
+                collect_pages(|m| self.iam.list_access_keys(user, m)).await?;
+            let ids: Vec<String> = keys.iter().map(|k| k.id.clone()).collect();
+            let used: Vec<AccessKeyLastUsed> = stream::iter(ids)
+                .map(|id| async move { self.iam.get_access_key_last_used(&id).await })
+                .buffered(FAN_OUT)
+                .try_collect()
+                .await?;
+            Ok(document::render_access_keys(
+                &keys.into_iter().zip(used).collect::<Vec<_>>(),
+            ))
+        })
+        .await
+    }
+
+    pub async fn policies(&self, scope: PolicyScope) -> Result<Arc<Vec<ManagedPolicy>>> {
+        self.cache
+            .get_or_fetch(Key::Policies(scope), || {
+                collect_pages(|m| self.iam.list_policies(scope, m))
+            })
+            .await
+    }
+
+    async fn policy(&self, scope: PolicyScope, name: &str) -> Result<ManagedPolicy> {
+        self.policies(scope)
+            .await?
+            .iter()
+            .find(|p| p.name == name)
+            .cloned()
+            .ok_or_else(|| IamError::no_such_entity(format!("policy {name}")))
+    }
+
+    async fn policy_document(&self, policy: &ManagedPolicy) -> Result<Arc<Vec<u8>>> {
+        let key = Key::PolicyDoc(policy.arn.clone(), policy.default_version_id.clone());
+        self.cached(key, || async {
+            Ok(document::render_policy(
+                &self
+                    .iam
+                    .get_policy_version(&policy.arn, &policy.default_version_id)
+                    .await?,
+            ))
+        })
+        .await
+    }
+
+    /// The entity's create date, from the listing when it is cached; one not
+    /// in the listing is asked of IAM (it may be newer than the listing).
+    async fn entity_date(&self, kind: Kind, name: &str) -> Result<SystemTime> {
+        if let Some(Some(e)) = self.listed_entity(kind, name) {
+            return Ok(e.create_date);
+        }
+        Ok(self.entity(kind, name).await?.create_date)
+    }
+
+    // ---- the filesystem view ------------------------------------------------
+
+    /// Checks that `node` exists in IAM (its parent is known to).
+    async fn check_exists(&self, node: &Node) -> Result<()> {
+        let missing = || Err(IamError::no_such_entity(node.path()));
+        match node {
+            Node::Entity(kind, name) => self.entity_date(*kind, name).await.map(|_| ()),
+            Node::Inline(kind, name, policy) => {
+                if self.inline_names(*kind, name).await?.contains(policy) {
+                    Ok(())
+                } else {
+                    missing()
+                }
+            }
+            Node::Attached(kind, name, policy) => {
+                if self
+                    .attached(*kind, name)
+                    .await?
+                    .iter()
+                    .any(|a| &a.name == policy)
+                {
+                    Ok(())
+                } else {
+                    missing()
+                }
+            }
+            Node::Link(kind, name, other) => {
+                if self.links(*kind, name).await?.contains(other) {
+                    Ok(())
+                } else {
+                    missing()
+                }
+            }
+            Node::Policy(scope, name) => self.policy(*scope, name).await.map(|_| ()),
+            _ => Ok(()),
+        }
+    }
+
+    /// The child `name` of `parent`, if it exists.
+    pub async fn lookup(&self, parent: &Node, name: &str) -> Result<Node> {
+        let node = parent
+            .child(name)
+            .ok_or_else(|| IamError::no_such_entity(format!("{}/{name}", parent.path())))?;
+        self.check_exists(&node).await?;
+        Ok(node)
+    }
+
+    /// The names in a directory, in IAM's order.
+    pub async fn children(&self, dir: &Node) -> Result<Vec<(String, Node)>> {
+        let mut out: Vec<(String, Node)> = dir
+            .static_children()
+            .into_iter()
+            .map(|(n, node)| (n.to_string(), node))
+            .collect();
+        let named = |names: &[String], make: &dyn Fn(&str) -> Node| -> Vec<(String, Node)> {
+            names.iter().map(|n| (n.clone(), make(n))).collect()
+        };
+        match dir {
+            Node::KindDir(kind) => {
+                let list = self.entities(*kind).await?;
+                out.extend(
+                    list.iter()
+                        .map(|e| (e.name.clone(), Node::Entity(*kind, e.name.clone()))),
+                );
+            }
+            Node::Entity(kind, name) => {
+                self.entity_date(*kind, name).await?;
+            }
+            Node::InlineDir(kind, e) => {
+                let names = self.inline_names(*kind, e).await?;
+                out.extend(names.iter().map(|p| {
+                    (
+                        format!("{p}{}", crate::node::JSON),
+                        Node::Inline(*kind, e.clone(), p.clone()),
+                    )
+                }));
+            }
+            Node::AttachedDir(kind, e) => {
+                let list = self.attached(*kind, e).await?;
+                out.extend(list.iter().map(|a| {
+                    (
+                        a.name.clone(),
+                        Node::Attached(*kind, e.clone(), a.name.clone()),
+                    )
+                }));
+            }
+            Node::LinksDir(kind, e) => {
+                let names = self.links(*kind, e).await?;
+                out.extend(named(&names, &|n| Node::Link(*kind, e.clone(), n.into())));
+            }
+            Node::PoliciesDir(scope) => {
+                let list = self.policies(*scope).await?;
+                out.extend(list.iter().map(|p| {
+                    (
+                        format!("{}{}", p.name, crate::node::JSON),
+                        Node::Policy(*scope, p.name.clone()),
+                    )
+                }));
+            }
+            _ => {}
+        }
+        Ok(out)
+    }
+
+    /// A file's whole content.
+    pub async fn read(&self, node: &Node) -> Result<Arc<Vec<u8>>> {
+        match node {
+            Node::EntityJson(kind, name) => {
+                let e = self.entity(*kind, name).await?;
+                Ok(Arc::new(document::render_entity(&e)))
+            }
+            Node::Inline(kind, name, policy) => self.inline_document(*kind, name, policy).await,
+            Node::AccessKeys(user) => self.access_keys(user).await,
+            Node::Tags(kind, name) => {
+                let e = self.entity(*kind, name).await?;
+                Ok(Arc::new(document::render_tags(
+                    e.tags.as_deref().unwrap_or(&[]),
+                )))
+            }
+            Node::TrustPolicy(role) => {
+                let e = self.entity(Kind::Role, role).await?;
+                Ok(Arc::new(document::render_policy(
+                    e.trust_policy.as_deref().unwrap_or("{}"),
+                )))
+            }
+            Node::Policy(scope, name) => {
+                let policy = self.policy(*scope, name).await?;
+                self.policy_document(&policy).await
+            }
+            Node::Control(ControlFile::Status) => Ok(Arc::new(self.status().await)),
+            Node::Control(ControlFile::Errors) => Ok(Arc::new(self.errors.render())),
+            Node::Control(ControlFile::Refresh) => Ok(Arc::new(Vec::new())),
+            Node::Credentials(_) | Node::Env(_) => Err(IamError::new(
+                ErrorKind::AccessDenied,
+                "NotImplemented",
+                "role credentials are not served yet",
+            )),
+            _ => Err(IamError::new(
+                ErrorKind::IsDirectory,
+                "IsDirectory",
+                format!("{} is a directory", node.path()),
+            )),
+        }
+    }
+
+    pub async fn readlink(&self, node: &Node) -> Result<String> {
+        match node {
+            Node::Attached(kind, name, policy) => {
+                let list = self.attached(*kind, name).await?;
+                let a = list
+                    .iter()
+                    .find(|a| &a.name == policy)
+                    .ok_or_else(|| IamError::no_such_entity(node.path()))?;
+                Ok(policy_link_target(
+                    &a.name,
+                    crate::iam::is_aws_managed_arn(&a.arn),
+                ))
+            }
+            Node::Link(kind, _, other) => {
+                let dir = if *kind == Kind::User {
+                    Kind::Group
+                } else {
+                    Kind::User
+                };
+                Ok(format!("../../../{}/{other}", dir.dir()))
+            }
+            _ => Err(IamError::new(
+                ErrorKind::InvalidInput,
+                "NotALink",
+                format!("{} is not a symbolic link", node.path()),
+            )),
+        }
+    }
+
+    async fn mtime(&self, node: &Node) -> Result<SystemTime> {
+        Ok(match node {
+            Node::Entity(kind, name)
+            | Node::EntityJson(kind, name)
+            | Node::InlineDir(kind, name)
+            | Node::Inline(kind, name, _)
+            | Node::AttachedDir(kind, name)
+            | Node::Attached(kind, name, _)
+            | Node::LinksDir(kind, name)
+            | Node::Link(kind, name, _)
+            | Node::Tags(kind, name) => self.entity_date(*kind, name).await?,
+            Node::AccessKeys(n) => self.entity_date(Kind::User, n).await?,
+            Node::TrustPolicy(n) | Node::Credentials(n) | Node::Env(n) => {
+                self.entity_date(Kind::Role, n).await?
+            }
+            Node::Policy(scope, name) => self.policy(*scope, name).await?.update_date,
+            _ => self.mounted_at,
+        })
+    }
+
+    pub async fn attr(&self, node: &Node) -> Result<Attr> {
+        let kind = node.file_kind();
+        let size = match kind {
+            FileKind::Dir => 0,
+            FileKind::Symlink => self.readlink(node).await?.len() as u64,
+            // Made at read time and served with direct I/O.
+            FileKind::File if node.is_volatile() => 0,
+            FileKind::File => self.read(node).await?.len() as u64,
+        };
+        Ok(Attr {
+            kind,
+            perm: node.perm(),
+            size,
+            mtime: self.mtime(node).await?,
+        })
+    }
+
+    async fn status(&self) -> Vec<u8> {
+        let account = self
+            .account
+            .get_or_try_init(|| self.iam.account_id())
+            .await
+            .ok()
+            .cloned();
+        let calls = self.iam.calls().snapshot();
+        let (sts, iam): (Vec<_>, Vec<_>) = calls
+            .into_iter()
+            .partition(|(op, _)| op.starts_with("sts:"));
+        let total: u64 = iam.iter().map(|(_, n)| n).sum();
+        let stats = self.cache.stats();
+        let value = json!({
+            "account": account,
+            "endpoint": self.settings.endpoint,
+            "region": self.settings.region,
+            "read_only": self.settings.read_only,
+            "cache": {"hits": stats.hits, "misses": stats.misses, "entries": stats.entries,
+                      "ttl_seconds": self.settings.cache_ttl.as_secs_f64(),
+                      "capacity": self.settings.cache_entries},
+            "api_calls": iam.into_iter().map(|(k, v)| (k, v.into())).collect::<serde_json::Map<_, _>>(),
+            "api_calls_total": total,
+            "sts_calls": sts.into_iter().map(|(k, v)| (k.trim_start_matches("sts:").to_string(), v.into())).collect::<serde_json::Map<_, _>>(),
+            "errors": self.errors.count(),
+        });
+        document::render(&value)
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+/// Compile-time guard: the FUSE adapter spawns these futures on the runtime.
+#[cfg(test)]
+#[allow(dead_code)]
+fn assert_send_futures(ns: &'static Namespace, n: &'static Node) {
+    fn send<T: Send>(_: T) {}
+    send(ns.entities(Kind::User));
+    send(ns.entity(Kind::User, "x"));
+    send(ns.inline_names(Kind::User, "x"));
+    send(ns.inline_document(Kind::User, "x", "y"));
+    send(ns.attached(Kind::User, "x"));
+    send(ns.links(Kind::User, "x"));
+    send(ns.access_keys("x"));
+    send(ns.policies(PolicyScope::Local));
+    send(ns.fill_in_bulk(BulkScope::ManagedPolicies));
+    send(ns.load_account_details());
+    send(ns.fan_out(BulkScope::ManagedPolicies));
+    send(ns.check_exists(n));
+    send(ns.children(n));
+    send(ns.read(n));
+    send(ns.attr(n));
+    send(ns.status());
+    send(ns.policy(PolicyScope::Local, "x"));
+    send(ns.entity_date(Kind::User, "x"));
+    send(ns.readlink(n));
+    send(ns.mtime(n));
+}

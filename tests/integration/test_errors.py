@@ -1,0 +1,109 @@
+"""Errors: missing names, refused writes (EROFS for now), unreachable
+endpoints fail fast with EIO and are recorded in .iamfs/errors."""
+
+import socket
+import time
+
+import pytest
+
+from iamfs_harness import (cat_bytes, free_port, paginate, policy_by_name, run, sh)
+
+
+@pytest.mark.shared_mount
+@pytest.mark.parametrize("rel", [
+    "roles/nosuch/role.json",
+    "users/nosuch/user.json",
+    "groups/nosuch/group.json",
+    "policies/nosuch.json",
+    "aws-policies/NoSuchAwsPolicy.json",
+    "users/user1/policies/nosuch.json",
+    "roles/marketingadminrole/nosuch",
+])
+def test_cat_missing_is_enoent(mnt, rel):
+    p = run(["cat", mnt.p(rel)])
+    assert p.returncode != 0
+    assert "No such file or directory" in p.stderr, p.stderr
+
+
+@pytest.mark.shared_mount
+def test_ls_missing_entity_is_enoent(mnt):
+    p = run(["ls", mnt.p("roles/nosuch")])
+    assert p.returncode != 0 and "No such file or directory" in p.stderr, p.stderr
+
+
+def snapshot(iam):
+    """What the write targets look like in IAM."""
+    pol = policy_by_name(iam, "s3-read-reports")
+    return {
+        "policy": (pol["DefaultVersionId"],
+                   [v["VersionId"] for v in iam.list_policy_versions(PolicyArn=pol["Arn"])["Versions"]]),
+        "policies": sorted(p["PolicyName"] for p in paginate(iam, "list_policies", "Policies",
+                                                               Scope="Local")),
+        "inline": iam.get_user_policy(UserName="user1", PolicyName="s3-home")["PolicyDocument"],
+        "user_inline": iam.list_user_policies(UserName="user1")["PolicyNames"],
+        "trust": iam.get_role(RoleName="marketingadminrole")["Role"]["AssumeRolePolicyDocument"],
+        "tags": iam.list_user_tags(UserName="user1")["Tags"],
+    }
+
+
+@pytest.mark.shared_mount
+@pytest.mark.parametrize("rel", [
+    "policies/s3-read-reports.json",
+    "users/user1/policies/s3-home.json",
+    "roles/marketingadminrole/trust-policy.json",
+    "users/user1/tags.json",
+    "policies/brand-new-policy.json",
+    "users/user1/policies/brand-new-inline.json",
+])
+def test_write_is_erofs_and_changes_nothing(mnt, iam, rel):
+    before = snapshot(iam)
+    existed = run(["test", "-e", mnt.p(rel)]).returncode == 0
+    old = cat_bytes(mnt.p(rel)) if existed else None
+    p = sh(f"echo x > '{mnt.p(rel)}'")
+    assert p.returncode != 0, f"write to {rel} succeeded"
+    assert "Read-only file system" in p.stderr, p.stderr
+    assert snapshot(iam) == before
+    if existed:
+        assert cat_bytes(mnt.p(rel)) == old
+    else:
+        assert run(["test", "-e", mnt.p(rel)]).returncode != 0, f"{rel} appeared"
+
+
+def dead_port() -> int:
+    """A loopback port nothing listens on (connection refused)."""
+    return free_port()
+
+
+@pytest.mark.fresh_mount
+def test_dead_endpoint_fails_fast_with_eio(make_mount):
+    m = make_mount(f"http://127.0.0.1:{dead_port()}")
+    t0 = time.monotonic()
+    p = run(["ls", m.p("roles/")], timeout=60)
+    secs = time.monotonic() - t0
+    assert p.returncode != 0, p.stdout
+    assert "Input/output error" in p.stderr, p.stderr
+    assert secs < 15, f"ls took {secs:.1f}s against a dead endpoint"
+    errors = cat_bytes(m.p(".iamfs/errors")).decode()
+    assert errors.strip(), ".iamfs/errors is empty after a failed call"
+    assert m.status()["errors"] >= 1
+
+
+@pytest.mark.fresh_mount
+def test_silent_endpoint_does_not_hang(make_mount):
+    """An endpoint that accepts connections and never answers: the mount
+    must give an errno within a bounded time, not hang (DESIGN: 'the mount
+    never hangs'). The bound here is 30 s."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(64)  # never accept(): the kernel completes handshakes, nobody replies
+    try:
+        m = make_mount(f"http://127.0.0.1:{srv.getsockname()[1]}")
+        t0 = time.monotonic()
+        p = run(["ls", m.p("roles/")], timeout=120)
+        secs = time.monotonic() - t0
+        assert p.returncode != 0, p.stdout
+        assert "Input/output error" in p.stderr, p.stderr
+        assert secs < 30, f"ls took {secs:.1f}s against a silent endpoint"
+        assert cat_bytes(m.p(".iamfs/errors")).decode().strip()
+    finally:
+        srv.close()
