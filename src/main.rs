@@ -30,7 +30,7 @@ fn main() -> ExitCode {
     }
     if options.foreground {
         init_logging(&options, true);
-        return finish(run(options, None));
+        return finish(run(options, None), true);
     }
     // Fork before any thread exists; the parent waits for the child's word.
     let (read_end, write_end) = pipe();
@@ -45,7 +45,8 @@ fn main() -> ExitCode {
             // SAFETY: the child leaves the caller's session and terminal.
             unsafe { libc::setsid() };
             init_logging(&options, false);
-            finish(run(options, Some(File::from(write_end))))
+            // The parent prints the error it is sent.
+            finish(run(options, Some(File::from(write_end))), false)
         }
         _ => {
             drop(write_end);
@@ -66,11 +67,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn finish(result: Result<(), String>) -> ExitCode {
+fn finish(result: Result<(), String>, print: bool) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("iamfs: {message}");
+            if print {
+                eprintln!("iamfs: {message}");
+            }
             tracing::error!("{message}");
             ExitCode::FAILURE
         }

@@ -198,9 +198,9 @@ impl Namespace {
             .chain(roles.iter())
             .map(|e| ((e.kind, e.name.as_str()), e))
             .collect();
+        // Listings stay with the List calls: they keep IAM's order and cost a
+        // page per thousand names.
         let mut members: HashMap<String, Vec<String>> = HashMap::new();
-        let mut policies = Vec::new();
-        let mut groups = Vec::new();
         for page in pages {
             for detail in page.principals {
                 let mut entity = detail.entity;
@@ -212,7 +212,6 @@ impl Namespace {
                 }
                 entity.complete = true;
                 if kind == Kind::Group {
-                    groups.push(entity.clone());
                     members.entry(name.clone()).or_default();
                 }
                 for group in &detail.groups {
@@ -242,15 +241,11 @@ impl Namespace {
                         document::render_policy(raw),
                     );
                 }
-                policies.push(p.policy);
             }
         }
         for (group, users) in members {
             self.cache.insert(Key::Links(Kind::Group, group), users);
         }
-        self.cache.insert(Key::Entities(Kind::Group), groups);
-        self.cache
-            .insert(Key::Policies(PolicyScope::Local), policies);
         Ok(())
     }
 

@@ -287,7 +287,12 @@ fn account_details(
             .map(str::to_string);
         details.policies.push(PolicyDetail {
             policy: ManagedPolicy {
-                name: p.policy_name().unwrap_or_default().to_string(),
+                // Some endpoints (moto) leave PolicyName out here; the ARN ends with it.
+                name: p
+                    .policy_name()
+                    .or_else(|| p.arn().and_then(|a| a.rsplit('/').next()))
+                    .unwrap_or_default()
+                    .to_string(),
                 arn: p.arn().unwrap_or_default().to_string(),
                 path: p.path().unwrap_or("/").to_string(),
                 default_version_id,
