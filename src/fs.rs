@@ -12,13 +12,13 @@ use std::time::{Duration, SystemTime};
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
     KernelConfig, LockOwner, OpenAccMode, OpenFlags, ReplyAttr, ReplyCreate, ReplyData,
-    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow,
-    WriteFlags,
+    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr,
+    Request, TimeOrNow, WriteFlags,
 };
 use parking_lot::Mutex;
 
 use crate::error::{errno, ErrorKind, IamError};
-use crate::namespace::{Attr, Namespace};
+use crate::namespace::{Attr, Content, Namespace};
 use crate::node::{ControlFile, FileKind, Node};
 
 /// Kernel entry and attribute lifetime: short, so a refresh shows up.
@@ -58,7 +58,7 @@ impl Inodes {
 /// An open file or directory.
 enum Handle {
     /// A snapshot taken at open: every read of this handle sees the same bytes.
-    Read(Arc<Vec<u8>>),
+    Read(Content),
     /// `.iamfs/refresh` opened for writing.
     Refresh,
     Dir(Vec<(String, Node)>),
@@ -550,6 +550,25 @@ impl Filesystem for IamFs {
         reply: ReplyEmpty,
     ) {
         reply.ok();
+    }
+
+    fn getxattr(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _name: &OsStr,
+        _size: u32,
+        reply: ReplyXattr,
+    ) {
+        reply.error(Errno::ENODATA);
+    }
+
+    fn listxattr(&self, _req: &Request, _ino: INodeNo, size: u32, reply: ReplyXattr) {
+        if size == 0 {
+            reply.size(0);
+        } else {
+            reply.data(&[]);
+        }
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {

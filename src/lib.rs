@@ -2,6 +2,7 @@
 
 pub mod cache;
 pub mod cli;
+pub mod credentials;
 pub mod document;
 pub mod error;
 pub mod errors;

@@ -164,6 +164,8 @@ fn mount_and_serve(options: &Options, ready: &mut Option<File>) -> Result<(), St
             read_only: options.read_only,
             cache_ttl: Duration::from_secs(options.cache_ttl),
             cache_entries: options.cache_entries,
+            session_duration: options.session_duration,
+            session_name: iamfs::credentials::session_name(&iamfs::credentials::local_user_name()),
         },
     ));
     let fs = IamFs::new(namespace, runtime.handle().clone());

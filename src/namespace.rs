@@ -9,13 +9,16 @@ use futures::{stream, StreamExt, TryStreamExt};
 use parking_lot::Mutex;
 use serde_json::json;
 
+use zeroize::Zeroizing;
+
 use crate::cache::{Cache, CacheStats, Key};
+use crate::credentials::CredentialCache;
 use crate::document;
 use crate::error::{ErrorKind, IamError, Result};
 use crate::errors::ErrorLog;
 use crate::iam::{
-    collect_pages, AccessKey, AccessKeyLastUsed, AttachedPolicy, Entity, Iam, Kind, ManagedPolicy,
-    PolicyScope,
+    collect_pages, AccessKey, AccessKeyLastUsed, AttachedPolicy, CallerIdentity, Entity, Iam, Kind,
+    ManagedPolicy, PolicyScope,
 };
 use crate::node::{policy_link_target, ControlFile, FileKind, Node};
 
@@ -40,6 +43,48 @@ pub struct Settings {
     pub read_only: bool,
     pub cache_ttl: Duration,
     pub cache_entries: usize,
+    /// Seconds asked of AssumeRole for roles/X/credentials.
+    pub session_duration: u64,
+    pub session_name: String,
+}
+
+/// A file's bytes: shared with the cache, or a secret that is zeroized when
+/// the last reader lets go of it.
+#[derive(Clone)]
+pub enum Content {
+    Shared(Arc<Vec<u8>>),
+    Secret(Arc<Zeroizing<Vec<u8>>>),
+}
+
+impl std::fmt::Debug for Content {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Content::Shared(b) => write!(f, "Content({} bytes)", b.len()),
+            Content::Secret(_) => f.write_str("Content(<secret>)"),
+        }
+    }
+}
+
+impl std::ops::Deref for Content {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Content::Shared(b) => b,
+            Content::Secret(b) => b,
+        }
+    }
+}
+
+impl From<Arc<Vec<u8>>> for Content {
+    fn from(b: Arc<Vec<u8>>) -> Self {
+        Content::Shared(b)
+    }
+}
+
+impl From<Vec<u8>> for Content {
+    fn from(b: Vec<u8>) -> Self {
+        Content::Shared(Arc::new(b))
+    }
 }
 
 /// Which bulk read a cache miss counts toward.
@@ -66,7 +111,8 @@ pub struct Namespace {
     pub errors: ErrorLog,
     settings: Settings,
     mounted_at: SystemTime,
-    account: tokio::sync::OnceCell<String>,
+    identity: tokio::sync::OnceCell<CallerIdentity>,
+    credentials: CredentialCache,
 }
 
 impl Namespace {
@@ -77,9 +123,13 @@ impl Namespace {
             bulk: Mutex::default(),
             bulk_gate: tokio::sync::Mutex::new(()),
             errors: ErrorLog::default(),
+            credentials: CredentialCache::new(
+                settings.session_name.clone(),
+                settings.session_duration,
+            ),
             settings,
             mounted_at: SystemTime::now(),
-            account: tokio::sync::OnceCell::new(),
+            identity: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -94,6 +144,7 @@ impl Namespace {
     /// Drops every cached entry (`.iamfs/refresh`).
     pub fn refresh(&self) {
         self.cache.clear();
+        self.credentials.clear();
         let mut bulk = self.bulk.lock();
         bulk.misses.clear();
         bulk.last_fill = None;
@@ -454,6 +505,7 @@ impl Namespace {
         let mut out: Vec<(String, Node)> = dir
             .static_children()
             .into_iter()
+            .filter(|(_, node)| node.is_listed())
             .map(|(n, node)| (n.to_string(), node))
             .collect();
         let named = |names: &[String], make: &dyn Fn(&str) -> Node| -> Vec<(String, Node)> {
@@ -507,38 +559,45 @@ impl Namespace {
     }
 
     /// A file's whole content.
-    pub async fn read(&self, node: &Node) -> Result<Arc<Vec<u8>>> {
+    pub async fn read(&self, node: &Node) -> Result<Content> {
         match node {
             Node::EntityJson(kind, name) => {
                 let e = self.entity(*kind, name).await?;
-                Ok(Arc::new(document::render_entity(&e)))
+                Ok(document::render_entity(&e).into())
             }
-            Node::Inline(kind, name, policy) => self.inline_document(*kind, name, policy).await,
-            Node::AccessKeys(user) => self.access_keys(user).await,
+            Node::Inline(kind, name, policy) => {
+                Ok(self.inline_document(*kind, name, policy).await?.into())
+            }
+            Node::AccessKeys(user) => Ok(self.access_keys(user).await?.into()),
             Node::Tags(kind, name) => {
                 let e = self.entity(*kind, name).await?;
-                Ok(Arc::new(document::render_tags(
-                    e.tags.as_deref().unwrap_or(&[]),
-                )))
+                Ok(document::render_tags(e.tags.as_deref().unwrap_or(&[])).into())
             }
             Node::TrustPolicy(role) => {
                 let e = self.entity(Kind::Role, role).await?;
-                Ok(Arc::new(document::render_policy(
-                    e.trust_policy.as_deref().unwrap_or("{}"),
-                )))
+                Ok(document::render_policy(e.trust_policy.as_deref().unwrap_or("{}")).into())
             }
             Node::Policy(scope, name) => {
                 let policy = self.policy(*scope, name).await?;
-                self.policy_document(&policy).await
+                Ok(self.policy_document(&policy).await?.into())
             }
-            Node::Control(ControlFile::Status) => Ok(Arc::new(self.status().await)),
-            Node::Control(ControlFile::Errors) => Ok(Arc::new(self.errors.render())),
-            Node::Control(ControlFile::Refresh) => Ok(Arc::new(Vec::new())),
-            Node::Credentials(_) | Node::Env(_) => Err(IamError::new(
-                ErrorKind::AccessDenied,
-                "NotImplemented",
-                "role credentials are not served yet",
-            )),
+            Node::Control(ControlFile::Status) => Ok(self.status().await.into()),
+            Node::Control(ControlFile::Errors) => Ok(self.errors.render().into()),
+            Node::Control(ControlFile::Refresh) => Ok(Vec::new().into()),
+            Node::Credentials(role) | Node::Env(role) => {
+                let e = self.entity(Kind::Role, role).await?;
+                let chained = self.identity().await.is_ok_and(|id| id.is_role_session());
+                let creds = self
+                    .credentials
+                    .get(&*self.iam, &e.arn, e.max_session_duration, chained)
+                    .await?;
+                let bytes = if matches!(node, Node::Env(_)) {
+                    creds.env_lines()
+                } else {
+                    creds.process_json()
+                };
+                Ok(Content::Secret(Arc::new(bytes)))
+            }
             _ => Err(IamError::new(
                 ErrorKind::IsDirectory,
                 "IsDirectory",
@@ -613,13 +672,14 @@ impl Namespace {
         })
     }
 
-    async fn status(&self) -> Vec<u8> {
-        let account = self
-            .account
-            .get_or_try_init(|| self.iam.account_id())
+    async fn identity(&self) -> Result<&CallerIdentity> {
+        self.identity
+            .get_or_try_init(|| self.iam.caller_identity())
             .await
-            .ok()
-            .cloned();
+    }
+
+    async fn status(&self) -> Vec<u8> {
+        let account = self.identity().await.ok().map(|id| id.account.clone());
         let calls = self.iam.calls().snapshot();
         let (sts, iam): (Vec<_>, Vec<_>) = calls
             .into_iter()

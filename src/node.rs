@@ -99,6 +99,12 @@ impl Node {
         }
     }
 
+    /// Credential files resolve by name but are left out of listings, so
+    /// that `ls`, `grep -r`, `find` and `rsync` never mint role sessions.
+    pub fn is_listed(&self) -> bool {
+        !matches!(self, Node::Credentials(_) | Node::Env(_))
+    }
+
     /// Files whose content is made at read time and must bypass the page cache.
     pub fn is_volatile(&self) -> bool {
         matches!(self, Node::Credentials(_) | Node::Env(_) | Node::Control(_))

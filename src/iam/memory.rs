@@ -9,9 +9,10 @@ use parking_lot::Mutex;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
 use super::{
-    AccessKey, AccessKeyLastUsed, AccountDetails, AttachedPolicy, CallCounter, Entity,
-    EntityDetail, Iam, Kind, ManagedPolicy, Page, PolicyDetail, PolicyScope, Tag,
+    AccessKey, AccessKeyLastUsed, AccountDetails, AttachedPolicy, CallCounter, CallerIdentity,
+    Entity, EntityDetail, Iam, Kind, ManagedPolicy, Page, PolicyDetail, PolicyScope, Tag,
 };
+use crate::credentials::RoleCredentials;
 use crate::error::{ErrorKind, IamError, Result};
 
 pub const ACCOUNT: &str = "123456789012";
@@ -41,6 +42,9 @@ pub struct MemoryIam {
     pub deny_account_details: bool,
     /// Added to every call, to test concurrency.
     pub latency: Duration,
+    pub caller_arn: String,
+    /// Session name and duration of the last AssumeRole.
+    pub last_assume: Mutex<Option<(String, i32)>>,
 }
 
 impl Default for MemoryIam {
@@ -52,6 +56,8 @@ impl Default for MemoryIam {
             url_encode: true,
             deny_account_details: false,
             latency: Duration::ZERO,
+            caller_arn: format!("arn:aws:iam::{ACCOUNT}:user/tester"),
+            last_assume: Mutex::default(),
         }
     }
 }
@@ -429,8 +435,42 @@ impl Iam for MemoryIam {
         })
     }
 
-    async fn account_id(&self) -> Result<String> {
+    async fn caller_identity(&self) -> Result<CallerIdentity> {
         self.call("sts:GetCallerIdentity".into()).await;
-        Ok(ACCOUNT.into())
+        Ok(CallerIdentity {
+            account: ACCOUNT.into(),
+            arn: self.caller_arn.clone(),
+        })
+    }
+
+    async fn assume_role(
+        &self,
+        role_arn: &str,
+        session_name: &str,
+        duration_seconds: i32,
+    ) -> Result<RoleCredentials> {
+        self.call("sts:AssumeRole".into()).await;
+        let name = role_arn.rsplit('/').next().unwrap_or_default();
+        if !self
+            .state
+            .lock()
+            .principals
+            .contains_key(&(Kind::Role, name.to_string()))
+        {
+            return Err(IamError::from_code(
+                "AccessDenied",
+                format!(
+                    "User is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
+                ),
+            ));
+        }
+        let n = self.calls.get("sts:AssumeRole");
+        *self.last_assume.lock() = Some((session_name.to_string(), duration_seconds));
+        Ok(RoleCredentials {
+            access_key_id: format!("ASIA{n:016}"),
+            secret_access_key: format!("secret{n}"),
+            session_token: format!("token{n}"),
+            expiration: SystemTime::now() + Duration::from_secs(duration_seconds as u64),
+        })
     }
 }

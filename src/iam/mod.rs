@@ -185,6 +185,19 @@ pub struct AccountDetails {
     pub policies: Vec<PolicyDetail>,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallerIdentity {
+    pub account: String,
+    pub arn: String,
+}
+
+impl CallerIdentity {
+    /// The daemon itself runs on a role session: AssumeRole from it is chaining.
+    pub fn is_role_session(&self) -> bool {
+        self.arn.contains(":assumed-role/")
+    }
+}
+
 /// Counts API calls by operation name; read by `.iamfs/status` and tests.
 #[derive(Debug, Default)]
 pub struct CallCounter {
@@ -257,8 +270,16 @@ pub trait Iam: Send + Sync + 'static {
         marker: Option<String>,
     ) -> Result<Page<AccountDetails>>;
 
-    /// sts:GetCallerIdentity: the account id.
-    async fn account_id(&self) -> Result<String>;
+    /// sts:GetCallerIdentity.
+    async fn caller_identity(&self) -> Result<CallerIdentity>;
+
+    /// sts:AssumeRole.
+    async fn assume_role(
+        &self,
+        role_arn: &str,
+        session_name: &str,
+        duration_seconds: i32,
+    ) -> Result<crate::credentials::RoleCredentials>;
 }
 
 /// Follows Marker/IsTruncated until IAM says the list is complete.

@@ -8,10 +8,11 @@ use aws_sdk_iam::types as t;
 use aws_smithy_types::DateTime;
 
 use super::{
-    AccessKey, AccessKeyLastUsed, AccountDetails, AttachedPolicy, CallCounter, Entity,
-    EntityDetail, Iam, Kind, ManagedPolicy, Page, PermissionsBoundary, PolicyDetail, PolicyScope,
-    RoleLastUsed, Tag,
+    AccessKey, AccessKeyLastUsed, AccountDetails, AttachedPolicy, CallCounter, CallerIdentity,
+    Entity, EntityDetail, Iam, Kind, ManagedPolicy, Page, PermissionsBoundary, PolicyDetail,
+    PolicyScope, RoleLastUsed, Tag,
 };
+use crate::credentials::RoleCredentials;
 use crate::error::{ErrorKind, IamError, Result};
 
 /// Page size asked of every list call (IAM's maximum).
@@ -30,10 +31,6 @@ impl SdkIam {
             sts: aws_sdk_sts::Client::new(config),
             calls: CallCounter::default(),
         }
-    }
-
-    pub fn sts(&self) -> &aws_sdk_sts::Client {
-        &self.sts
     }
 
     fn count(&self, kind: Kind, op: &str) {
@@ -731,7 +728,7 @@ impl Iam for SdkIam {
         })
     }
 
-    async fn account_id(&self) -> Result<String> {
+    async fn caller_identity(&self) -> Result<CallerIdentity> {
         self.calls.record("sts:GetCallerIdentity");
         let out = self
             .sts
@@ -739,6 +736,40 @@ impl Iam for SdkIam {
             .send()
             .await
             .map_err(sdk_error)?;
-        Ok(out.account().unwrap_or_default().to_string())
+        Ok(CallerIdentity {
+            account: out.account().unwrap_or_default().to_string(),
+            arn: out.arn().unwrap_or_default().to_string(),
+        })
+    }
+
+    async fn assume_role(
+        &self,
+        role_arn: &str,
+        session_name: &str,
+        duration_seconds: i32,
+    ) -> Result<RoleCredentials> {
+        self.calls.record("sts:AssumeRole");
+        let out = self
+            .sts
+            .assume_role()
+            .role_arn(role_arn)
+            .role_session_name(session_name)
+            .duration_seconds(duration_seconds)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        let c = out.credentials().ok_or_else(|| {
+            IamError::new(
+                ErrorKind::Other,
+                "NoCredentials",
+                "AssumeRole returned no credentials",
+            )
+        })?;
+        Ok(RoleCredentials {
+            access_key_id: c.access_key_id().to_string(),
+            secret_access_key: c.secret_access_key().to_string(),
+            session_token: c.session_token().to_string(),
+            expiration: time(c.expiration()),
+        })
     }
 }
