@@ -10,3 +10,4 @@ pub mod fs;
 pub mod iam;
 pub mod namespace;
 pub mod node;
+pub mod policy;

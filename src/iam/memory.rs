@@ -10,7 +10,8 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
 use super::{
     AccessKey, AccessKeyLastUsed, AccountDetails, AttachedPolicy, CallCounter, CallerIdentity,
-    Entity, EntityDetail, Iam, Kind, ManagedPolicy, Page, PolicyDetail, PolicyScope, Tag,
+    Entity, EntityDetail, Iam, Kind, ManagedPolicy, Page, PolicyDetail, PolicyScope, PolicyVersion,
+    Tag,
 };
 use crate::credentials::RoleCredentials;
 use crate::error::{ErrorKind, IamError, Result};
@@ -31,6 +32,9 @@ struct Principal {
 struct State {
     principals: BTreeMap<(Kind, String), Principal>,
     policies: BTreeMap<String, (ManagedPolicy, String)>,
+    /// Non-default versions by policy name: (id, document, created).
+    old_versions: BTreeMap<String, Vec<(String, String, SystemTime)>>,
+    next_version: BTreeMap<String, u32>,
 }
 
 pub struct MemoryIam {
@@ -433,6 +437,331 @@ impl Iam for MemoryIam {
             items: vec![details],
             marker,
         })
+    }
+
+    async fn create_entity(
+        &self,
+        kind: Kind,
+        name: &str,
+        trust_policy: Option<&str>,
+    ) -> Result<Entity> {
+        self.call(format!("Create{}", kind.api())).await;
+        if self.principal(kind, name).is_ok() {
+            return Err(IamError::from_code(
+                "EntityAlreadyExists",
+                format!("{} with name {name} already exists.", kind.api()),
+            ));
+        }
+        self.add_entity(kind, name);
+        if let Some(doc) = trust_policy {
+            self.with(kind, name, |p| {
+                p.entity.as_mut().unwrap().trust_policy = Some(doc.into())
+            });
+        }
+        Ok(self.principal(kind, name)?.entity.unwrap())
+    }
+
+    async fn delete_entity(&self, kind: Kind, name: &str) -> Result<()> {
+        self.call(format!("Delete{}", kind.api())).await;
+        let p = self.principal(kind, name)?;
+        if !p.inline.is_empty()
+            || !p.attached.is_empty()
+            || !p.links.is_empty()
+            || !p.keys.is_empty()
+        {
+            return Err(IamError::from_code(
+                "DeleteConflict",
+                format!("Cannot delete entity, must remove referenced objects first ({name})."),
+            ));
+        }
+        self.remove_entity(kind, name);
+        Ok(())
+    }
+
+    async fn rename_entity(&self, kind: Kind, name: &str, new_name: &str) -> Result<()> {
+        self.call(format!("Update{}", kind.api())).await;
+        let mut p = self.principal(kind, name)?;
+        if self.principal(kind, new_name).is_ok() {
+            return Err(IamError::from_code(
+                "EntityAlreadyExists",
+                format!("{new_name} exists"),
+            ));
+        }
+        let mut state = self.state.lock();
+        state.principals.remove(&(kind, name.to_string()));
+        let e = p.entity.as_mut().unwrap();
+        e.name = new_name.into();
+        e.arn = e.arn.replace(&format!("/{name}"), &format!("/{new_name}"));
+        let other = if kind == Kind::User {
+            Kind::Group
+        } else {
+            Kind::User
+        };
+        for link in &p.links {
+            if let Some(q) = state.principals.get_mut(&(other, link.clone())) {
+                for l in q.links.iter_mut().filter(|l| *l == name) {
+                    *l = new_name.into();
+                }
+            }
+        }
+        state.principals.insert((kind, new_name.to_string()), p);
+        Ok(())
+    }
+
+    async fn put_inline_policy(
+        &self,
+        kind: Kind,
+        name: &str,
+        policy: &str,
+        document: &str,
+    ) -> Result<()> {
+        self.call(format!("Put{}Policy", kind.api())).await;
+        self.principal(kind, name)?;
+        self.put_inline(kind, name, policy, document);
+        Ok(())
+    }
+
+    async fn delete_inline_policy(&self, kind: Kind, name: &str, policy: &str) -> Result<()> {
+        self.call(format!("Delete{}Policy", kind.api())).await;
+        self.principal(kind, name)?;
+        self.with(kind, name, |p| p.inline.remove(policy))
+            .map(|_| ())
+            .ok_or_else(|| IamError::from_code("NoSuchEntity", format!("policy {policy}")))
+    }
+
+    async fn attach_policy(&self, kind: Kind, name: &str, arn: &str) -> Result<()> {
+        self.call(format!("Attach{}Policy", kind.api())).await;
+        self.principal(kind, name)?;
+        let found = self
+            .state
+            .lock()
+            .policies
+            .values()
+            .find(|(p, _)| p.arn == arn)
+            .map(|(p, _)| p.name.clone());
+        let policy = found.ok_or_else(|| {
+            IamError::from_code("NoSuchEntity", format!("Policy {arn} does not exist"))
+        })?;
+        self.with(kind, name, |p| {
+            if !p.attached.iter().any(|a| a.arn == arn) {
+                p.attached.push(AttachedPolicy {
+                    name: policy,
+                    arn: arn.into(),
+                });
+            }
+        });
+        Ok(())
+    }
+
+    async fn detach_policy(&self, kind: Kind, name: &str, arn: &str) -> Result<()> {
+        self.call(format!("Detach{}Policy", kind.api())).await;
+        self.principal(kind, name)?;
+        let before = self.with(kind, name, |p| {
+            let n = p.attached.len();
+            p.attached.retain(|a| a.arn != arn);
+            n - p.attached.len()
+        });
+        if before == 0 {
+            return Err(IamError::from_code(
+                "NoSuchEntity",
+                format!("Policy {arn} was not found."),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn add_user_to_group(&self, user: &str, group: &str) -> Result<()> {
+        self.call("AddUserToGroup".into()).await;
+        let u = self.principal(Kind::User, user)?;
+        self.principal(Kind::Group, group)?;
+        if !u.links.iter().any(|g| g == group) {
+            self.add_to_group(user, group);
+        }
+        Ok(())
+    }
+
+    async fn remove_user_from_group(&self, user: &str, group: &str) -> Result<()> {
+        self.call("RemoveUserFromGroup".into()).await;
+        self.principal(Kind::User, user)?;
+        self.principal(Kind::Group, group)?;
+        self.with(Kind::User, user, |p| p.links.retain(|g| g != group));
+        self.with(Kind::Group, group, |p| p.links.retain(|u| u != user));
+        Ok(())
+    }
+
+    async fn update_trust_policy(&self, role: &str, document: &str) -> Result<()> {
+        self.call("UpdateAssumeRolePolicy".into()).await;
+        self.principal(Kind::Role, role)?;
+        self.with(Kind::Role, role, |p| {
+            p.entity.as_mut().unwrap().trust_policy = Some(document.into())
+        });
+        Ok(())
+    }
+
+    async fn tag_entity(&self, kind: Kind, name: &str, tags: &[Tag]) -> Result<()> {
+        self.call(format!("Tag{}", kind.api())).await;
+        self.principal(kind, name)?;
+        self.with(kind, name, |p| {
+            let current = p.entity.as_mut().unwrap().tags.get_or_insert_with(Vec::new);
+            for tag in tags {
+                match current.iter_mut().find(|t| t.key == tag.key) {
+                    Some(t) => t.value = tag.value.clone(),
+                    None => current.push(tag.clone()),
+                }
+            }
+        });
+        Ok(())
+    }
+
+    async fn untag_entity(&self, kind: Kind, name: &str, keys: &[String]) -> Result<()> {
+        self.call(format!("Untag{}", kind.api())).await;
+        self.principal(kind, name)?;
+        self.with(kind, name, |p| {
+            if let Some(current) = p.entity.as_mut().unwrap().tags.as_mut() {
+                current.retain(|t| !keys.contains(&t.key));
+            }
+        });
+        Ok(())
+    }
+
+    async fn create_policy(&self, name: &str, document: &str) -> Result<ManagedPolicy> {
+        self.call("CreatePolicy".into()).await;
+        if self.state.lock().policies.contains_key(name) {
+            return Err(IamError::from_code(
+                "EntityAlreadyExists",
+                format!("A policy called {name} already exists."),
+            ));
+        }
+        self.add_policy(name, "/", document);
+        Ok(self.state.lock().policies[name].0.clone())
+    }
+
+    async fn create_policy_version(&self, arn: &str, document: &str) -> Result<String> {
+        self.call("CreatePolicyVersion".into()).await;
+        let mut state = self.state.lock();
+        let name = state
+            .policies
+            .values()
+            .find(|(p, _)| p.arn == arn)
+            .map(|(p, _)| p.name.clone())
+            .ok_or_else(|| {
+                IamError::from_code("NoSuchEntity", format!("Policy {arn} not found"))
+            })?;
+        if state.old_versions.get(&name).map_or(0, Vec::len) + 1 >= 5 {
+            return Err(IamError::from_code(
+                "LimitExceeded",
+                format!("A managed policy can have up to 5 versions ({name})."),
+            ));
+        }
+        let next = state.next_version.entry(name.clone()).or_insert(1);
+        *next += 1;
+        let id = format!("v{next}");
+        let (policy, doc) = state.policies.get_mut(&name).unwrap();
+        let old = (
+            policy.default_version_id.clone(),
+            std::mem::replace(doc, document.to_string()),
+            policy.update_date,
+        );
+        policy.default_version_id = id.clone();
+        policy.update_date = SystemTime::now();
+        state.old_versions.entry(name).or_default().push(old);
+        Ok(id)
+    }
+
+    async fn list_policy_versions(
+        &self,
+        arn: &str,
+        marker: Option<String>,
+    ) -> Result<Page<PolicyVersion>> {
+        self.call("ListPolicyVersions".into()).await;
+        let state = self.state.lock();
+        let (policy, _) = state
+            .policies
+            .values()
+            .find(|(p, _)| p.arn == arn)
+            .ok_or_else(|| {
+                IamError::from_code("NoSuchEntity", format!("Policy {arn} not found"))
+            })?;
+        let mut all = vec![PolicyVersion {
+            id: policy.default_version_id.clone(),
+            is_default: true,
+            create_date: policy.update_date,
+        }];
+        for (id, _, date) in state.old_versions.get(&policy.name).into_iter().flatten() {
+            all.push(PolicyVersion {
+                id: id.clone(),
+                is_default: false,
+                create_date: *date,
+            });
+        }
+        Ok(page(&all, marker, self.page_size))
+    }
+
+    async fn delete_policy_version(&self, arn: &str, version_id: &str) -> Result<()> {
+        self.call("DeletePolicyVersion".into()).await;
+        let mut state = self.state.lock();
+        let name = state
+            .policies
+            .values()
+            .find(|(p, _)| p.arn == arn)
+            .map(|(p, _)| p.name.clone())
+            .ok_or_else(|| {
+                IamError::from_code("NoSuchEntity", format!("Policy {arn} not found"))
+            })?;
+        let versions = state.old_versions.entry(name).or_default();
+        let before = versions.len();
+        versions.retain(|(id, _, _)| id != version_id);
+        if versions.len() == before {
+            return Err(IamError::from_code(
+                "DeleteConflict",
+                "Cannot delete the default version of a policy.",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn delete_policy(&self, arn: &str) -> Result<()> {
+        self.call("DeletePolicy".into()).await;
+        let attached = self
+            .state
+            .lock()
+            .principals
+            .values()
+            .any(|p| p.attached.iter().any(|a| a.arn == arn));
+        let mut state = self.state.lock();
+        let name = state
+            .policies
+            .values()
+            .find(|(p, _)| p.arn == arn)
+            .map(|(p, _)| p.name.clone())
+            .ok_or_else(|| {
+                IamError::from_code("NoSuchEntity", format!("Policy {arn} not found"))
+            })?;
+        if attached || state.old_versions.get(&name).is_some_and(|v| !v.is_empty()) {
+            return Err(IamError::from_code(
+                "DeleteConflict",
+                "Cannot delete a policy attached to entities or with non-default versions.",
+            ));
+        }
+        state.policies.remove(&name);
+        Ok(())
+    }
+
+    async fn list_entities_for_policy(
+        &self,
+        arn: &str,
+        marker: Option<String>,
+    ) -> Result<Page<(Kind, String)>> {
+        self.call("ListEntitiesForPolicy".into()).await;
+        let all: Vec<(Kind, String)> = self
+            .state
+            .lock()
+            .principals
+            .iter()
+            .filter(|(_, p)| p.attached.iter().any(|a| a.arn == arn))
+            .map(|((k, n), _)| (*k, n.clone()))
+            .collect();
+        Ok(page(&all, marker, self.page_size))
     }
 
     async fn caller_identity(&self) -> Result<CallerIdentity> {

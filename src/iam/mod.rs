@@ -133,6 +133,13 @@ pub fn is_aws_managed_arn(arn: &str) -> bool {
     arn.starts_with("arn:") && arn.split(':').nth(4) == Some("aws")
 }
 
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyVersion {
+    pub id: String,
+    pub is_default: bool,
+    pub create_date: SystemTime,
+}
+
 /// One entry of ListAttached{User,Group,Role}Policies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttachedPolicy {
@@ -269,6 +276,52 @@ pub trait Iam: Send + Sync + 'static {
         &self,
         marker: Option<String>,
     ) -> Result<Page<AccountDetails>>;
+
+    // ---- changes ----------------------------------------------------------
+
+    /// CreateUser/CreateGroup/CreateRole (roles need a trust policy).
+    async fn create_entity(
+        &self,
+        kind: Kind,
+        name: &str,
+        trust_policy: Option<&str>,
+    ) -> Result<Entity>;
+    async fn delete_entity(&self, kind: Kind, name: &str) -> Result<()>;
+    /// UpdateUser/UpdateGroup with a new name (roles cannot be renamed).
+    async fn rename_entity(&self, kind: Kind, name: &str, new_name: &str) -> Result<()>;
+    async fn put_inline_policy(
+        &self,
+        kind: Kind,
+        name: &str,
+        policy: &str,
+        document: &str,
+    ) -> Result<()>;
+    async fn delete_inline_policy(&self, kind: Kind, name: &str, policy: &str) -> Result<()>;
+    async fn attach_policy(&self, kind: Kind, name: &str, arn: &str) -> Result<()>;
+    async fn detach_policy(&self, kind: Kind, name: &str, arn: &str) -> Result<()>;
+    async fn add_user_to_group(&self, user: &str, group: &str) -> Result<()>;
+    async fn remove_user_from_group(&self, user: &str, group: &str) -> Result<()>;
+    async fn update_trust_policy(&self, role: &str, document: &str) -> Result<()>;
+    /// TagUser/TagRole.
+    async fn tag_entity(&self, kind: Kind, name: &str, tags: &[Tag]) -> Result<()>;
+    /// UntagUser/UntagRole.
+    async fn untag_entity(&self, kind: Kind, name: &str, keys: &[String]) -> Result<()>;
+    async fn create_policy(&self, name: &str, document: &str) -> Result<ManagedPolicy>;
+    /// CreatePolicyVersion --set-as-default; returns the new version id.
+    async fn create_policy_version(&self, arn: &str, document: &str) -> Result<String>;
+    async fn list_policy_versions(
+        &self,
+        arn: &str,
+        marker: Option<String>,
+    ) -> Result<Page<PolicyVersion>>;
+    async fn delete_policy_version(&self, arn: &str, version_id: &str) -> Result<()>;
+    async fn delete_policy(&self, arn: &str) -> Result<()>;
+    /// ListEntitiesForPolicy: who has the policy attached.
+    async fn list_entities_for_policy(
+        &self,
+        arn: &str,
+        marker: Option<String>,
+    ) -> Result<Page<(Kind, String)>>;
 
     /// sts:GetCallerIdentity.
     async fn caller_identity(&self) -> Result<CallerIdentity>;

@@ -10,7 +10,7 @@ use aws_smithy_types::DateTime;
 use super::{
     AccessKey, AccessKeyLastUsed, AccountDetails, AttachedPolicy, CallCounter, CallerIdentity,
     Entity, EntityDetail, Iam, Kind, ManagedPolicy, Page, PermissionsBoundary, PolicyDetail,
-    PolicyScope, RoleLastUsed, Tag,
+    PolicyScope, PolicyVersion, RoleLastUsed, Tag,
 };
 use crate::credentials::RoleCredentials;
 use crate::error::{ErrorKind, IamError, Result};
@@ -66,6 +66,14 @@ where
         }
         other => IamError::new(ErrorKind::Other, "SdkError", format!("{other:?}")),
     }
+}
+
+fn groups_have_no_tags() -> IamError {
+    IamError::new(
+        ErrorKind::InvalidInput,
+        "InvalidInput",
+        "IAM groups cannot be tagged",
+    )
 }
 
 fn time(dt: &DateTime) -> SystemTime {
@@ -724,6 +732,457 @@ impl Iam for SdkIam {
             .map_err(sdk_error)?;
         Ok(Page {
             items: vec![account_details(&out)],
+            marker: next_marker(out.is_truncated(), out.marker()),
+        })
+    }
+
+    async fn create_entity(
+        &self,
+        kind: Kind,
+        name: &str,
+        trust_policy: Option<&str>,
+    ) -> Result<Entity> {
+        self.count(kind, "Create{}");
+        match kind {
+            Kind::User => {
+                let out = self
+                    .iam
+                    .create_user()
+                    .user_name(name)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                let u = out.user().ok_or_else(|| IamError::no_such_entity(name))?;
+                Ok(user(u, true))
+            }
+            Kind::Group => {
+                let out = self
+                    .iam
+                    .create_group()
+                    .group_name(name)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                let g = out.group().ok_or_else(|| IamError::no_such_entity(name))?;
+                Ok(group(g))
+            }
+            Kind::Role => {
+                let out = self
+                    .iam
+                    .create_role()
+                    .role_name(name)
+                    .assume_role_policy_document(trust_policy.unwrap_or_default())
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                let r = out.role().ok_or_else(|| IamError::no_such_entity(name))?;
+                Ok(role(r, true))
+            }
+        }
+    }
+
+    async fn delete_entity(&self, kind: Kind, name: &str) -> Result<()> {
+        self.count(kind, "Delete{}");
+        match kind {
+            Kind::User => self
+                .iam
+                .delete_user()
+                .user_name(name)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(sdk_error),
+            Kind::Group => self
+                .iam
+                .delete_group()
+                .group_name(name)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(sdk_error),
+            Kind::Role => self
+                .iam
+                .delete_role()
+                .role_name(name)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(sdk_error),
+        }
+    }
+
+    async fn rename_entity(&self, kind: Kind, name: &str, new_name: &str) -> Result<()> {
+        self.count(kind, "Update{}");
+        match kind {
+            Kind::User => self
+                .iam
+                .update_user()
+                .user_name(name)
+                .new_user_name(new_name)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(sdk_error),
+            Kind::Group => self
+                .iam
+                .update_group()
+                .group_name(name)
+                .new_group_name(new_name)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(sdk_error),
+            Kind::Role => Err(IamError::new(
+                ErrorKind::NotPermitted,
+                "NotPermitted",
+                "IAM cannot rename a role",
+            )),
+        }
+    }
+
+    async fn put_inline_policy(
+        &self,
+        kind: Kind,
+        name: &str,
+        policy: &str,
+        document: &str,
+    ) -> Result<()> {
+        self.count(kind, "Put{}Policy");
+        match kind {
+            Kind::User => self
+                .iam
+                .put_user_policy()
+                .user_name(name)
+                .policy_name(policy)
+                .policy_document(document)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(sdk_error),
+            Kind::Group => self
+                .iam
+                .put_group_policy()
+                .group_name(name)
+                .policy_name(policy)
+                .policy_document(document)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(sdk_error),
+            Kind::Role => self
+                .iam
+                .put_role_policy()
+                .role_name(name)
+                .policy_name(policy)
+                .policy_document(document)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(sdk_error),
+        }
+    }
+
+    async fn delete_inline_policy(&self, kind: Kind, name: &str, policy: &str) -> Result<()> {
+        self.count(kind, "Delete{}Policy");
+        match kind {
+            Kind::User => self
+                .iam
+                .delete_user_policy()
+                .user_name(name)
+                .policy_name(policy)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(sdk_error),
+            Kind::Group => self
+                .iam
+                .delete_group_policy()
+                .group_name(name)
+                .policy_name(policy)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(sdk_error),
+            Kind::Role => self
+                .iam
+                .delete_role_policy()
+                .role_name(name)
+                .policy_name(policy)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(sdk_error),
+        }
+    }
+
+    async fn attach_policy(&self, kind: Kind, name: &str, arn: &str) -> Result<()> {
+        self.count(kind, "Attach{}Policy");
+        match kind {
+            Kind::User => self
+                .iam
+                .attach_user_policy()
+                .user_name(name)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(sdk_error),
+            Kind::Group => self
+                .iam
+                .attach_group_policy()
+                .group_name(name)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(sdk_error),
+            Kind::Role => self
+                .iam
+                .attach_role_policy()
+                .role_name(name)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(sdk_error),
+        }
+    }
+
+    async fn detach_policy(&self, kind: Kind, name: &str, arn: &str) -> Result<()> {
+        self.count(kind, "Detach{}Policy");
+        match kind {
+            Kind::User => self
+                .iam
+                .detach_user_policy()
+                .user_name(name)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(sdk_error),
+            Kind::Group => self
+                .iam
+                .detach_group_policy()
+                .group_name(name)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(sdk_error),
+            Kind::Role => self
+                .iam
+                .detach_role_policy()
+                .role_name(name)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(sdk_error),
+        }
+    }
+
+    async fn add_user_to_group(&self, user: &str, group: &str) -> Result<()> {
+        self.calls.record("AddUserToGroup");
+        self.iam
+            .add_user_to_group()
+            .user_name(user)
+            .group_name(group)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(sdk_error)
+    }
+
+    async fn remove_user_from_group(&self, user: &str, group: &str) -> Result<()> {
+        self.calls.record("RemoveUserFromGroup");
+        self.iam
+            .remove_user_from_group()
+            .user_name(user)
+            .group_name(group)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(sdk_error)
+    }
+
+    async fn update_trust_policy(&self, role: &str, document: &str) -> Result<()> {
+        self.calls.record("UpdateAssumeRolePolicy");
+        self.iam
+            .update_assume_role_policy()
+            .role_name(role)
+            .policy_document(document)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(sdk_error)
+    }
+
+    async fn tag_entity(&self, kind: Kind, name: &str, tags: &[Tag]) -> Result<()> {
+        self.count(kind, "Tag{}");
+        let sdk_tags: Vec<t::Tag> = tags
+            .iter()
+            .map(|tag| t::Tag::builder().key(&tag.key).value(&tag.value).build())
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| IamError::new(ErrorKind::InvalidInput, "InvalidInput", e.to_string()))?;
+        match kind {
+            Kind::User => self
+                .iam
+                .tag_user()
+                .user_name(name)
+                .set_tags(Some(sdk_tags))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(sdk_error),
+            Kind::Role => self
+                .iam
+                .tag_role()
+                .role_name(name)
+                .set_tags(Some(sdk_tags))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(sdk_error),
+            Kind::Group => Err(groups_have_no_tags()),
+        }
+    }
+
+    async fn untag_entity(&self, kind: Kind, name: &str, keys: &[String]) -> Result<()> {
+        self.count(kind, "Untag{}");
+        match kind {
+            Kind::User => self
+                .iam
+                .untag_user()
+                .user_name(name)
+                .set_tag_keys(Some(keys.to_vec()))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(sdk_error),
+            Kind::Role => self
+                .iam
+                .untag_role()
+                .role_name(name)
+                .set_tag_keys(Some(keys.to_vec()))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(sdk_error),
+            Kind::Group => Err(groups_have_no_tags()),
+        }
+    }
+
+    async fn create_policy(&self, name: &str, document: &str) -> Result<ManagedPolicy> {
+        self.calls.record("CreatePolicy");
+        let out = self
+            .iam
+            .create_policy()
+            .policy_name(name)
+            .policy_document(document)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        let p = out.policy().ok_or_else(|| IamError::no_such_entity(name))?;
+        Ok(policy(p))
+    }
+
+    async fn create_policy_version(&self, arn: &str, document: &str) -> Result<String> {
+        self.calls.record("CreatePolicyVersion");
+        let out = self
+            .iam
+            .create_policy_version()
+            .policy_arn(arn)
+            .policy_document(document)
+            .set_as_default(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(out
+            .policy_version()
+            .and_then(|v| v.version_id())
+            .unwrap_or_default()
+            .to_string())
+    }
+
+    async fn list_policy_versions(
+        &self,
+        arn: &str,
+        marker: Option<String>,
+    ) -> Result<Page<PolicyVersion>> {
+        self.calls.record("ListPolicyVersions");
+        let out = self
+            .iam
+            .list_policy_versions()
+            .policy_arn(arn)
+            .set_marker(marker)
+            .max_items(MAX_ITEMS)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(Page {
+            items: out
+                .versions()
+                .iter()
+                .map(|v| PolicyVersion {
+                    id: v.version_id().unwrap_or_default().to_string(),
+                    is_default: v.is_default_version(),
+                    create_date: opt_time(v.create_date()).unwrap_or(SystemTime::UNIX_EPOCH),
+                })
+                .collect(),
+            marker: next_marker(out.is_truncated(), out.marker()),
+        })
+    }
+
+    async fn delete_policy_version(&self, arn: &str, version_id: &str) -> Result<()> {
+        self.calls.record("DeletePolicyVersion");
+        self.iam
+            .delete_policy_version()
+            .policy_arn(arn)
+            .version_id(version_id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(sdk_error)
+    }
+
+    async fn delete_policy(&self, arn: &str) -> Result<()> {
+        self.calls.record("DeletePolicy");
+        self.iam
+            .delete_policy()
+            .policy_arn(arn)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(sdk_error)
+    }
+
+    async fn list_entities_for_policy(
+        &self,
+        arn: &str,
+        marker: Option<String>,
+    ) -> Result<Page<(Kind, String)>> {
+        self.calls.record("ListEntitiesForPolicy");
+        let out = self
+            .iam
+            .list_entities_for_policy()
+            .policy_arn(arn)
+            .set_marker(marker)
+            .max_items(MAX_ITEMS)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        let mut items = Vec::new();
+        for u in out.policy_users() {
+            items.push((Kind::User, u.user_name().unwrap_or_default().to_string()));
+        }
+        for g in out.policy_groups() {
+            items.push((Kind::Group, g.group_name().unwrap_or_default().to_string()));
+        }
+        for r in out.policy_roles() {
+            items.push((Kind::Role, r.role_name().unwrap_or_default().to_string()));
+        }
+        Ok(Page {
+            items,
             marker: next_marker(out.is_truncated(), out.marker()),
         })
     }
