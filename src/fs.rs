@@ -18,7 +18,7 @@ use fuser::{
 use parking_lot::Mutex;
 
 use crate::error::{errno, ErrorKind, IamError};
-use crate::namespace::{Attr, Content, Namespace};
+use crate::namespace::{Attr, Content, Created, DraftRef, Namespace};
 use crate::node::{ControlFile, FileKind, Node};
 
 /// Kernel entry and attribute lifetime: short, so a refresh shows up.
@@ -59,6 +59,10 @@ impl Inodes {
 enum Handle {
     /// A snapshot taken at open: every read of this handle sees the same bytes.
     Read(Content),
+    /// A document open for writing; committed on flush and fsync.
+    Draft(Node, DraftRef),
+    /// An editor's file, read and written in place.
+    Scratch(Node),
     /// `.iamfs/refresh` opened for writing.
     Refresh,
     Dir(Vec<(String, Node)>),
@@ -96,6 +100,7 @@ struct Inner {
     next_fh: AtomicU64,
     uid: u32,
     gid: u32,
+    notifier: Arc<std::sync::OnceLock<fuser::Notifier>>,
 }
 
 pub struct IamFs {
@@ -115,9 +120,15 @@ impl IamFs {
                 next_fh: AtomicU64::new(1),
                 uid,
                 gid,
+                notifier: Arc::default(),
             }),
             rt,
         }
+    }
+
+    /// Where to put the session's notifier once the mount exists.
+    pub fn notifier_slot(&self) -> Arc<std::sync::OnceLock<fuser::Notifier>> {
+        self.inner.notifier.clone()
     }
 
     /// Runs `work` as a task; its error, if any, is logged and replied once.
@@ -148,17 +159,68 @@ impl IamFs {
             .ok_or(Errno::ENOENT)
     }
 
-    fn refuse<R: ErrorReply>(&self, op: &str, path: String, reply: R) {
-        let err = if self.inner.ns.settings().read_only {
-            IamError::read_only(format!("{path} (mounted --read-only)"))
-        } else {
-            IamError::read_only(format!("{path}: writing is not supported yet"))
+    fn parent_and_name(&self, parent: INodeNo, name: &OsStr) -> Result<(Node, String), Errno> {
+        Ok((self.node(parent)?, name_str(name)?.to_string()))
+    }
+
+    /// Commits a draft (flush, fsync); the commit's error is the reply.
+    fn commit(&self, op: &'static str, fh: FileHandle, reply: ReplyEmpty) {
+        let Some(Handle::Draft(node, draft)) =
+            self.inner.handles.lock().get(&fh.0).map(|h| match h {
+                Handle::Draft(n, d) => Handle::Draft(n.clone(), d.clone()),
+                _ => Handle::Refresh,
+            })
+        else {
+            return reply.ok();
         };
-        self.inner.fail(op, &path, true, err, reply);
+        self.spawn(op, node, reply, move |inner, node| async move {
+            inner.ns.commit(&node, &draft).await?;
+            if let Some((parent, name)) = node.parent_and_name() {
+                inner.invalidate(&parent, &name, Some(&node));
+            }
+            Ok(Box::new(|r: ReplyEmpty| r.ok()) as Box<dyn FnOnce(ReplyEmpty) + Send>)
+        });
     }
 }
 
 impl Inner {
+    async fn entry_reply(
+        &self,
+        _parent: &Node,
+        _name: &str,
+        node: Node,
+    ) -> Result<Box<dyn FnOnce(ReplyEntry) + Send>, IamError> {
+        let attr = self.ns.attr(&node).await?;
+        let fattr = self.file_attr(self.ino(&node), &attr);
+        Ok(Box::new(move |r: ReplyEntry| {
+            r.entry(&KERNEL_TTL, &fattr, Generation(0))
+        }))
+    }
+
+    /// Drops the kernel's cached entry for `parent/name` and the pages and
+    /// attributes of `node`, after the reply is on its way.
+    fn invalidate(&self, parent: &Node, name: &str, node: Option<&Node>) {
+        let Some(notifier) = self.notifier.get().cloned() else {
+            return;
+        };
+        let (parent_ino, ino) = {
+            let inodes = self.inodes.lock();
+            (
+                inodes.by_node.get(parent).copied(),
+                node.and_then(|n| inodes.by_node.get(n).copied()),
+            )
+        };
+        let name = name.to_string();
+        tokio::task::spawn_blocking(move || {
+            if let Some(p) = parent_ino {
+                let _ = notifier.inval_entry(INodeNo(p), OsStr::new(&name));
+            }
+            if let Some(i) = ino {
+                let _ = notifier.inval_inode(INodeNo(i), 0, 0);
+            }
+        });
+    }
+
     /// The one place an error is logged, recorded and replied.
     fn fail<R: ErrorReply>(&self, op: &str, path: &str, is_file: bool, err: IamError, reply: R) {
         let code = errno(err.kind, is_file);
@@ -215,7 +277,9 @@ fn wants_write(flags: OpenFlags) -> bool {
 }
 
 impl Filesystem for IamFs {
-    fn init(&mut self, _req: &Request, _config: &mut KernelConfig) -> std::io::Result<()> {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        // O_TRUNC arrives with open, so a truncating open is one request.
+        let _ = config.add_capabilities(fuser::InitFlags::FUSE_ATOMIC_O_TRUNC);
         Ok(())
     }
 
@@ -253,14 +317,14 @@ impl Filesystem for IamFs {
         &self,
         _req: &Request,
         ino: INodeNo,
-        _mode: Option<u32>,
+        mode: Option<u32>,
         _uid: Option<u32>,
         _gid: Option<u32>,
         size: Option<u64>,
         _atime: Option<TimeOrNow>,
-        _mtime: Option<TimeOrNow>,
+        mtime: Option<TimeOrNow>,
         _ctime: Option<SystemTime>,
-        _fh: Option<FileHandle>,
+        fh: Option<FileHandle>,
         _crtime: Option<SystemTime>,
         _chgtime: Option<SystemTime>,
         _bkuptime: Option<SystemTime>,
@@ -271,11 +335,55 @@ impl Filesystem for IamFs {
             Ok(n) => n,
             Err(e) => return reply.error(e),
         };
-        // `echo 1 > .iamfs/refresh` truncates first; that changes nothing.
-        if node == Node::Control(ControlFile::Refresh) && size == Some(0) {
-            return self.getattr(_req, ino, None, reply);
-        }
-        self.refuse("setattr", node.path(), reply);
+        let draft = fh.and_then(|fh| match self.inner.handles.lock().get(&fh.0) {
+            Some(Handle::Draft(_, d)) => Some(d.clone()),
+            _ => None,
+        });
+        self.spawn("setattr", node, reply, move |inner, node| async move {
+            let ns = &inner.ns;
+            match &node {
+                Node::Scratch(..) | Node::ScratchLink(..) => {
+                    let mtime = mtime.map(|t| match t {
+                        TimeOrNow::SpecificTime(t) => t,
+                        TimeOrNow::Now => SystemTime::now(),
+                    });
+                    ns.scratch_set(&node, mode.map(|m| (m & 0o7777) as u16), size, mtime)?;
+                }
+                // `echo 1 > .iamfs/refresh` truncates first; that changes nothing.
+                Node::Control(ControlFile::Refresh) => {}
+                _ => {
+                    if let Some(size) = size {
+                        match &draft {
+                            // On the way to a rewrite: never committed by itself.
+                            Some(d) => Namespace::draft_truncate(d, size),
+                            None => {
+                                let current = ns.attr(&node).await?.size;
+                                if size != current {
+                                    ns.open_document(&node, false).await?;
+                                    return Err(IamError::new(
+                                        ErrorKind::InvalidInput,
+                                        "Truncate",
+                                        format!(
+                                            "{}: truncate it through an open file and write the whole document",
+                                            node.path()
+                                        ),
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                    // chmod, chown and utimes of documents (rsync -a, cp -p,
+                    // vim) are accepted and change nothing: IAM has no such thing.
+                }
+            }
+            let mut attr = ns.attr(&node).await?;
+            if let Some(d) = &draft {
+                attr.size = d.lock().data.len() as u64;
+            }
+            let fattr = inner.file_attr(ino.0, &attr);
+            Ok(Box::new(move |r: ReplyAttr| r.attr(&KERNEL_TTL, &fattr))
+                as Box<dyn FnOnce(ReplyAttr) + Send>)
+        });
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
@@ -299,22 +407,38 @@ impl Filesystem for IamFs {
         _umask: u32,
         reply: ReplyEntry,
     ) {
-        let path = self.node(parent).map(|p| p.path()).unwrap_or_default();
-        self.refuse("mkdir", format!("{path}/{}", name.to_string_lossy()), reply);
+        let (parent, name) = match self.parent_and_name(parent, name) {
+            Ok(v) => v,
+            Err(e) => return reply.error(e),
+        };
+        self.spawn("mkdir", parent, reply, |inner, parent| async move {
+            let node = inner.ns.mkdir(&parent, &name).await?;
+            inner.entry_reply(&parent, &name, node).await
+        });
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let path = self.node(parent).map(|p| p.path()).unwrap_or_default();
-        self.refuse(
-            "unlink",
-            format!("{path}/{}", name.to_string_lossy()),
-            reply,
-        );
+        let (parent, name) = match self.parent_and_name(parent, name) {
+            Ok(v) => v,
+            Err(e) => return reply.error(e),
+        };
+        self.spawn("unlink", parent, reply, |inner, parent| async move {
+            let node = inner.ns.unlink(&parent, &name).await?;
+            inner.invalidate(&parent, &name, Some(&node));
+            Ok(Box::new(|r: ReplyEmpty| r.ok()) as Box<dyn FnOnce(ReplyEmpty) + Send>)
+        });
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let path = self.node(parent).map(|p| p.path()).unwrap_or_default();
-        self.refuse("rmdir", format!("{path}/{}", name.to_string_lossy()), reply);
+        let (parent, name) = match self.parent_and_name(parent, name) {
+            Ok(v) => v,
+            Err(e) => return reply.error(e),
+        };
+        self.spawn("rmdir", parent, reply, |inner, parent| async move {
+            inner.ns.rmdir(&parent, &name).await?;
+            inner.invalidate(&parent, &name, None);
+            Ok(Box::new(|r: ReplyEmpty| r.ok()) as Box<dyn FnOnce(ReplyEmpty) + Send>)
+        });
     }
 
     fn symlink(
@@ -322,15 +446,18 @@ impl Filesystem for IamFs {
         _req: &Request,
         parent: INodeNo,
         link_name: &OsStr,
-        _target: &std::path::Path,
+        target: &std::path::Path,
         reply: ReplyEntry,
     ) {
-        let path = self.node(parent).map(|p| p.path()).unwrap_or_default();
-        self.refuse(
-            "symlink",
-            format!("{path}/{}", link_name.to_string_lossy()),
-            reply,
-        );
+        let (parent, name) = match self.parent_and_name(parent, link_name) {
+            Ok(v) => v,
+            Err(e) => return reply.error(e),
+        };
+        let target = target.to_string_lossy().into_owned();
+        self.spawn("symlink", parent, reply, |inner, parent| async move {
+            let node = inner.ns.symlink(&parent, &name, &target).await?;
+            inner.entry_reply(&parent, &name, node).await
+        });
     }
 
     fn rename(
@@ -338,17 +465,27 @@ impl Filesystem for IamFs {
         _req: &Request,
         parent: INodeNo,
         name: &OsStr,
-        _newparent: INodeNo,
-        _newname: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
         _flags: fuser::RenameFlags,
         reply: ReplyEmpty,
     ) {
-        let path = self.node(parent).map(|p| p.path()).unwrap_or_default();
-        self.refuse(
-            "rename",
-            format!("{path}/{}", name.to_string_lossy()),
-            reply,
-        );
+        let ((parent, name), (new_parent, new_name)) = match (
+            self.parent_and_name(parent, name),
+            self.parent_and_name(newparent, newname),
+        ) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) | (_, Err(e)) => return reply.error(e),
+        };
+        self.spawn("rename", parent, reply, |inner, parent| async move {
+            let moved = inner
+                .ns
+                .rename(&parent, &name, &new_parent, &new_name)
+                .await?;
+            inner.invalidate(&parent, &name, None);
+            inner.invalidate(&new_parent, &new_name, Some(&moved));
+            Ok(Box::new(|r: ReplyEmpty| r.ok()) as Box<dyn FnOnce(ReplyEmpty) + Send>)
+        });
     }
 
     fn create(
@@ -356,17 +493,28 @@ impl Filesystem for IamFs {
         _req: &Request,
         parent: INodeNo,
         name: &OsStr,
-        _mode: u32,
-        _umask: u32,
+        mode: u32,
+        umask: u32,
         _flags: i32,
         reply: ReplyCreate,
     ) {
-        let path = self.node(parent).map(|p| p.path()).unwrap_or_default();
-        self.refuse(
-            "create",
-            format!("{path}/{}", name.to_string_lossy()),
-            reply,
-        );
+        let (parent, name) = match self.parent_and_name(parent, name) {
+            Ok(v) => v,
+            Err(e) => return reply.error(e),
+        };
+        let perm = (mode & !umask & 0o7777) as u16;
+        self.spawn("create", parent, reply, move |inner, parent| async move {
+            let (node, handle) = match inner.ns.create(&parent, &name, perm).await? {
+                Created::Document(node, draft) => (node.clone(), Handle::Draft(node, draft)),
+                Created::Scratch(node) => (node.clone(), Handle::Scratch(node)),
+            };
+            let attr = inner.ns.attr(&node).await?;
+            let fattr = inner.file_attr(inner.ino(&node), &attr);
+            let fh = inner.add_handle(handle);
+            Ok(Box::new(move |r: ReplyCreate| {
+                r.created(&KERNEL_TTL, &fattr, Generation(0), fh, FopenFlags::empty())
+            }) as Box<dyn FnOnce(ReplyCreate) + Send>)
+        });
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
@@ -374,12 +522,30 @@ impl Filesystem for IamFs {
             Ok(n) => n,
             Err(e) => return reply.error(e),
         };
-        if node == Node::Control(ControlFile::Refresh) {
-            let fh = self.inner.add_handle(Handle::Refresh);
-            return reply.opened(fh, FopenFlags::FOPEN_DIRECT_IO);
+        let truncate = flags.0 & libc::O_TRUNC != 0;
+        match &node {
+            Node::Control(ControlFile::Refresh) => {
+                let fh = self.inner.add_handle(Handle::Refresh);
+                return reply.opened(fh, FopenFlags::FOPEN_DIRECT_IO);
+            }
+            Node::Scratch(..) => {
+                if truncate {
+                    let _ = self.inner.ns.scratch_set(&node, None, Some(0), None);
+                }
+                let fh = self.inner.add_handle(Handle::Scratch(node));
+                return reply.opened(fh, FopenFlags::empty());
+            }
+            _ => {}
         }
         if wants_write(flags) {
-            return self.refuse("open", node.path(), reply);
+            return self.spawn("open", node, reply, move |inner, node| async move {
+                let draft = inner.ns.open_document(&node, truncate).await?;
+                let fh = inner.add_handle(Handle::Draft(node, draft));
+                Ok(
+                    Box::new(move |r: ReplyOpen| r.opened(fh, FopenFlags::empty()))
+                        as Box<dyn FnOnce(ReplyOpen) + Send>,
+                )
+            });
         }
         self.spawn("open", node, reply, |inner, node| async move {
             let content = inner.ns.read(&node).await?;
@@ -405,15 +571,26 @@ impl Filesystem for IamFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        let handles = self.inner.handles.lock();
-        match handles.get(&fh.0) {
-            Some(Handle::Read(content)) => {
-                let start = (offset as usize).min(content.len());
-                let end = (start + size as usize).min(content.len());
-                reply.data(&content[start..end]);
-            }
-            Some(Handle::Refresh) => reply.data(&[]),
-            _ => reply.error(Errno::EBADF),
+        let slice = |content: &[u8]| {
+            let start = (offset as usize).min(content.len());
+            let end = (start + size as usize).min(content.len());
+            content[start..end].to_vec()
+        };
+        let data = match self.inner.handles.lock().get(&fh.0) {
+            Some(Handle::Read(content)) => Ok(slice(content)),
+            Some(Handle::Draft(_, draft)) => Ok(slice(&draft.lock().data)),
+            Some(Handle::Scratch(node)) => self
+                .inner
+                .ns
+                .scratch_read(node)
+                .map(|d| slice(&d))
+                .map_err(|_| Errno::ENOENT),
+            Some(Handle::Refresh) => Ok(Vec::new()),
+            _ => Err(Errno::EBADF),
+        };
+        match data {
+            Ok(d) => reply.data(&d),
+            Err(e) => reply.error(e),
         }
     }
 
@@ -422,31 +599,45 @@ impl Filesystem for IamFs {
         _req: &Request,
         _ino: INodeNo,
         fh: FileHandle,
-        _offset: u64,
+        offset: u64,
         data: &[u8],
         _write_flags: WriteFlags,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        let is_refresh = matches!(self.inner.handles.lock().get(&fh.0), Some(Handle::Refresh));
-        if is_refresh {
-            self.inner.ns.refresh();
-            tracing::info!("cache dropped through .iamfs/refresh");
-            return reply.written(data.len() as u32);
+        let written = match self.inner.handles.lock().get(&fh.0) {
+            Some(Handle::Draft(_, draft)) => {
+                Namespace::draft_write(draft, offset, data);
+                Ok(())
+            }
+            Some(Handle::Scratch(node)) => self
+                .inner
+                .ns
+                .scratch_write(node, offset, data)
+                .map_err(|_| Errno::ENOENT),
+            Some(Handle::Refresh) => {
+                self.inner.ns.refresh();
+                tracing::info!("cache dropped through .iamfs/refresh");
+                Ok(())
+            }
+            _ => Err(Errno::EBADF),
+        };
+        match written {
+            Ok(()) => reply.written(data.len() as u32),
+            Err(e) => reply.error(e),
         }
-        reply.error(Errno::EBADF);
     }
 
     fn flush(
         &self,
         _req: &Request,
         _ino: INodeNo,
-        _fh: FileHandle,
+        fh: FileHandle,
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        reply.ok();
+        self.commit("flush", fh, reply);
     }
 
     fn release(
@@ -459,7 +650,9 @@ impl Filesystem for IamFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        self.inner.handles.lock().remove(&fh.0);
+        if let Some(Handle::Draft(node, draft)) = self.inner.handles.lock().remove(&fh.0) {
+            self.inner.ns.release_draft(&node, &draft);
+        }
         reply.ok();
     }
 
@@ -467,11 +660,11 @@ impl Filesystem for IamFs {
         &self,
         _req: &Request,
         _ino: INodeNo,
-        _fh: FileHandle,
+        fh: FileHandle,
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        reply.ok();
+        self.commit("fsync", fh, reply);
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {

@@ -11,3 +11,4 @@ pub mod iam;
 pub mod namespace;
 pub mod node;
 pub mod policy;
+pub mod scratch;

@@ -169,6 +169,7 @@ fn mount_and_serve(options: &Options, ready: &mut Option<File>) -> Result<(), St
         },
     ));
     let fs = IamFs::new(namespace, runtime.handle().clone());
+    let notifier_slot = fs.notifier_slot();
 
     let mut config = fuser::Config::default();
     config.mount_options = vec![
@@ -193,6 +194,7 @@ fn mount_and_serve(options: &Options, ready: &mut Option<File>) -> Result<(), St
 
     let mut session = fuser::Session::new(fs, &options.mountpoint, &config)
         .map_err(|e| format!("cannot mount at {}: {e}", options.mountpoint.display()))?;
+    let _ = notifier_slot.set(session.notifier());
     tracing::info!(mountpoint = %options.mountpoint.display(), "mounted");
     report(ready, Ok(()));
     if ready_is_daemon(options) {

@@ -21,6 +21,7 @@ use crate::iam::{
     ManagedPolicy, PolicyScope,
 };
 use crate::node::{policy_link_target, ControlFile, FileKind, Node};
+use crate::scratch::ScratchStore;
 
 /// Distinct entities of one kind fetched one by one before the whole account
 /// is read in bulk (a tree walk, not a single `cat`).
@@ -87,6 +88,9 @@ impl From<Vec<u8>> for Content {
     }
 }
 
+/// Bytes last saved to a document, and when.
+type SavedBytes = (Arc<Vec<u8>>, Instant);
+
 /// Which bulk read a cache miss counts toward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum BulkScope {
@@ -113,6 +117,15 @@ pub struct Namespace {
     mounted_at: SystemTime,
     identity: tokio::sync::OnceCell<CallerIdentity>,
     credentials: CredentialCache,
+    scratch: ScratchStore,
+    /// Documents created and open, not yet saved: visible by name.
+    drafts: Mutex<HashMap<Node, DraftRef>>,
+    /// Documents renamed away by an editor's backup step: absent until
+    /// written again or until the cache TTL passes.
+    detached: Mutex<HashMap<Node, Instant>>,
+    /// What was last saved to a document, shown until the cache TTL passes.
+    overrides: Mutex<HashMap<Node, SavedBytes>>,
+    commit_locks: Mutex<HashMap<Node, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Namespace {
@@ -130,6 +143,11 @@ impl Namespace {
             settings,
             mounted_at: SystemTime::now(),
             identity: tokio::sync::OnceCell::new(),
+            scratch: ScratchStore::default(),
+            drafts: Mutex::default(),
+            detached: Mutex::default(),
+            overrides: Mutex::default(),
+            commit_locks: Mutex::default(),
         }
     }
 
@@ -145,6 +163,8 @@ impl Namespace {
     pub fn refresh(&self) {
         self.cache.clear();
         self.credentials.clear();
+        self.overrides.lock().clear();
+        self.detached.lock().clear();
         let mut bulk = self.bulk.lock();
         bulk.misses.clear();
         bulk.last_fill = None;
@@ -491,11 +511,47 @@ impl Namespace {
         }
     }
 
+    fn is_detached(&self, node: &Node) -> bool {
+        let mut detached = self.detached.lock();
+        match detached.get(node) {
+            Some(at) if at.elapsed() < self.settings.cache_ttl => true,
+            Some(_) => {
+                detached.remove(node);
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn fresh_override(&self, node: &Node) -> Option<Arc<Vec<u8>>> {
+        let mut overrides = self.overrides.lock();
+        match overrides.get(node) {
+            Some((bytes, at)) if at.elapsed() < self.settings.cache_ttl => Some(bytes.clone()),
+            Some(_) => {
+                overrides.remove(node);
+                None
+            }
+            None => None,
+        }
+    }
+
     /// The child `name` of `parent`, if it exists.
     pub async fn lookup(&self, parent: &Node, name: &str) -> Result<Node> {
-        let node = parent
-            .child(name)
-            .ok_or_else(|| IamError::no_such_entity(format!("{}/{name}", parent.path())))?;
+        if let Some(file) = self.scratch.get(parent, name) {
+            let dir = Box::new(parent.clone());
+            return Ok(match file.link {
+                Some(_) => Node::ScratchLink(dir, name.into()),
+                None => Node::Scratch(dir, name.into()),
+            });
+        }
+        let missing = || IamError::no_such_entity(format!("{}/{name}", parent.path()));
+        let node = parent.child(name).ok_or_else(missing)?;
+        if self.drafts.lock().contains_key(&node) {
+            return Ok(node);
+        }
+        if self.is_detached(&node) {
+            return Err(missing());
+        }
         self.check_exists(&node).await?;
         Ok(node)
     }
@@ -555,12 +611,42 @@ impl Namespace {
             }
             _ => {}
         }
+        out.retain(|(_, node)| !self.is_detached(node));
+        let drafts: Vec<Node> = self
+            .drafts
+            .lock()
+            .keys()
+            .filter(|n| n.parent_and_name().is_some_and(|(p, _)| &p == dir))
+            .cloned()
+            .collect();
+        for node in drafts {
+            if !out.iter().any(|(_, n)| *n == node) {
+                let (_, name) = node.parent_and_name().expect("filtered above");
+                out.push((name, node));
+            }
+        }
+        for (name, is_link) in self.scratch.list(dir) {
+            let d = Box::new(dir.clone());
+            let node = if is_link {
+                Node::ScratchLink(d, name.clone())
+            } else {
+                Node::Scratch(d, name.clone())
+            };
+            out.push((name, node));
+        }
         Ok(out)
     }
 
     /// A file's whole content.
     pub async fn read(&self, node: &Node) -> Result<Content> {
+        if let Some(draft) = self.drafts.lock().get(node) {
+            return Ok(draft.lock().data.clone().into());
+        }
+        if let Some(bytes) = self.fresh_override(node) {
+            return Ok(bytes.into());
+        }
         match node {
+            Node::Scratch(..) => Ok(self.scratch_read(node)?.into()),
             Node::EntityJson(kind, name) => {
                 let e = self.entity(*kind, name).await?;
                 Ok(document::render_entity(&e).into())
@@ -656,6 +742,28 @@ impl Namespace {
     }
 
     pub async fn attr(&self, node: &Node) -> Result<Attr> {
+        if let Node::Scratch(dir, name) | Node::ScratchLink(dir, name) = node {
+            let file = self
+                .scratch
+                .get(dir, name)
+                .ok_or_else(|| IamError::no_such_entity(node.path()))?;
+            let size = file.link.as_ref().map_or(file.data.len(), String::len);
+            return Ok(Attr {
+                kind: node.file_kind(),
+                perm: file.perm,
+                size: size as u64,
+                mtime: file.mtime,
+            });
+        }
+        if self.drafts.lock().contains_key(node) {
+            let size = self.read(node).await?.len() as u64;
+            return Ok(Attr {
+                kind: FileKind::File,
+                perm: node.perm(),
+                size,
+                mtime: SystemTime::now(),
+            });
+        }
         let kind = node.file_kind();
         let size = match kind {
             FileKind::Dir => 0,
@@ -705,6 +813,9 @@ impl Namespace {
 
 #[cfg(test)]
 mod tests;
+mod write;
+
+pub use write::{Created, Draft, DraftRef};
 
 /// Compile-time guard: the FUSE adapter spawns these futures on the runtime.
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use crate::iam::{Kind, PolicyScope};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ControlFile {
     Status,
     Errors,
@@ -10,7 +10,7 @@ pub enum ControlFile {
 }
 
 /// A path in the mount, by meaning. Names are IAM names (no `.json`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Node {
     Root,
     /// users/, groups/, roles/
@@ -42,6 +42,9 @@ pub enum Node {
     Policy(PolicyScope, String),
     ControlDir,
     Control(ControlFile),
+    /// An editor's or tool's file in a folder (see scratch.rs).
+    Scratch(Box<Node>, String),
+    ScratchLink(Box<Node>, String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +82,7 @@ impl Node {
             | Node::LinksDir(..)
             | Node::PoliciesDir(_)
             | Node::ControlDir => FileKind::Dir,
-            Node::Attached(..) | Node::Link(..) => FileKind::Symlink,
+            Node::Attached(..) | Node::Link(..) | Node::ScratchLink(..) => FileKind::Symlink,
             _ => FileKind::File,
         }
     }
@@ -93,10 +96,48 @@ impl Node {
             | Node::Policy(PolicyScope::Aws, _)
             | Node::Control(ControlFile::Status | ControlFile::Errors) => 0o444,
             Node::Control(ControlFile::Refresh) => 0o200,
-            Node::Attached(..) | Node::Link(..) => 0o777,
+            Node::Attached(..) | Node::Link(..) | Node::ScratchLink(..) => 0o777,
             _ if self.file_kind() == FileKind::Dir => 0o755,
             _ => 0o644,
         }
+    }
+
+    /// The folder this node is in, and its name there.
+    pub fn parent_and_name(&self) -> Option<(Node, String)> {
+        let path = self.path();
+        let (_, name) = path.rsplit_once('/')?;
+        let parent = match self {
+            Node::Scratch(dir, _) | Node::ScratchLink(dir, _) => (**dir).clone(),
+            Node::KindDir(_) | Node::PoliciesDir(_) | Node::ControlDir => Node::Root,
+            Node::Entity(kind, _) => Node::KindDir(*kind),
+            Node::Inline(kind, e, _) => Node::InlineDir(*kind, e.clone()),
+            Node::Attached(kind, e, _) => Node::AttachedDir(*kind, e.clone()),
+            Node::Link(kind, e, _) => Node::LinksDir(*kind, e.clone()),
+            Node::Policy(scope, _) => Node::PoliciesDir(*scope),
+            Node::Control(_) => Node::ControlDir,
+            Node::EntityJson(kind, e)
+            | Node::InlineDir(kind, e)
+            | Node::AttachedDir(kind, e)
+            | Node::LinksDir(kind, e)
+            | Node::Tags(kind, e) => Node::Entity(*kind, e.clone()),
+            Node::AccessKeys(e) => Node::Entity(Kind::User, e.clone()),
+            Node::TrustPolicy(e) | Node::Credentials(e) | Node::Env(e) => {
+                Node::Entity(Kind::Role, e.clone())
+            }
+            Node::Root => return None,
+        };
+        Some((parent, name.to_string()))
+    }
+
+    /// Documents whose save becomes an IAM call.
+    pub fn is_editable(&self) -> bool {
+        matches!(
+            self,
+            Node::Policy(PolicyScope::Local, _)
+                | Node::Inline(..)
+                | Node::TrustPolicy(_)
+                | Node::Tags(..)
+        )
     }
 
     /// Credential files resolve by name but are left out of listings, so
@@ -201,6 +242,9 @@ impl Node {
             Node::PoliciesDir(s) => scope_dir(*s).into(),
             Node::Policy(s, p) => format!("{}/{p}{JSON}", scope_dir(*s)),
             Node::ControlDir => ".iamfs".into(),
+            Node::Scratch(dir, name) | Node::ScratchLink(dir, name) => {
+                format!("{}/{name}", dir.path())
+            }
             Node::Control(c) => format!(
                 ".iamfs/{}",
                 match c {

@@ -162,7 +162,7 @@ pub struct AccessKeyLastUsed {
 }
 
 /// Which policy list to ask for (ListPolicies Scope).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PolicyScope {
     Local,
     Aws,

@@ -1,0 +1,744 @@
+//! Changes: every save, mkdir, rm, ln -s and mv becomes its IAM call after
+//! the local checks; editors' scratch files stay in memory.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use parking_lot::Mutex;
+use serde_json::Value;
+
+use super::{Content, Namespace};
+use crate::cache::Key;
+use crate::document;
+use crate::error::{ErrorKind, IamError, Result};
+use crate::iam::{collect_pages, Kind, ManagedPolicy, PolicyScope, Tag};
+use crate::node::{Node, JSON};
+use crate::policy::{self, DocumentKind, NameKind};
+use crate::scratch::{is_scratch_name, write_at, ScratchFile};
+
+/// A document's bytes while it is open for writing.
+#[derive(Debug, Default)]
+pub struct Draft {
+    pub data: Vec<u8>,
+    /// Written to since the last commit.
+    pub dirty: bool,
+    /// The last commit's error, returned again by a flush with nothing new.
+    pub failed: Option<IamError>,
+}
+
+pub type DraftRef = Arc<Mutex<Draft>>;
+
+/// What `create` made.
+pub enum Created {
+    Document(Node, DraftRef),
+    Scratch(Node),
+}
+
+fn not_permitted(message: String) -> IamError {
+    IamError::new(ErrorKind::NotPermitted, "NotPermitted", message)
+}
+
+fn invalid(message: String) -> IamError {
+    IamError::new(ErrorKind::InvalidInput, "InvalidInput", message)
+}
+
+fn name_kind(kind: Kind) -> NameKind {
+    match kind {
+        Kind::User => NameKind::User,
+        Kind::Group => NameKind::Group,
+        Kind::Role => NameKind::Role,
+    }
+}
+
+/// The document a name in a folder would be, if the name is not an editor's
+/// scratch name.
+fn document_node(dir: &Node, name: &str) -> Option<Node> {
+    let node = dir.child(name)?;
+    let in_policy_folder = matches!(dir, Node::InlineDir(..) | Node::PoliciesDir(_));
+    if !node.is_editable() || (in_policy_folder && is_scratch_name(name)) {
+        return None;
+    }
+    Some(node)
+}
+
+impl Namespace {
+    fn check_writable(&self, node: &Node) -> Result<()> {
+        if self.settings.read_only {
+            return Err(IamError::read_only(format!(
+                "{} (mounted --read-only)",
+                node.path()
+            )));
+        }
+        if !node.is_editable() {
+            return Err(IamError::new(
+                ErrorKind::AccessDenied,
+                "ReadOnlyFile",
+                format!(
+                    "{} is read-only: IAM does not let it be edited",
+                    node.path()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_mutable(&self, what: &str) -> Result<()> {
+        if self.settings.read_only {
+            return Err(IamError::read_only(format!("{what} (mounted --read-only)")));
+        }
+        Ok(())
+    }
+
+    /// Opens a document for writing: its bytes, or nothing with O_TRUNC.
+    pub async fn open_document(&self, node: &Node, truncate: bool) -> Result<DraftRef> {
+        self.check_writable(node)?;
+        if let Some(draft) = self.drafts.lock().get(node) {
+            if truncate {
+                draft.lock().data.clear();
+            }
+            return Ok(draft.clone());
+        }
+        let data = if truncate {
+            Vec::new()
+        } else {
+            self.read(node).await?.to_vec()
+        };
+        Ok(Arc::new(Mutex::new(Draft {
+            data,
+            ..Draft::default()
+        })))
+    }
+
+    /// Creates a file: a new document, or a scratch file for any other name.
+    pub async fn create(&self, dir: &Node, name: &str, perm: u16) -> Result<Created> {
+        self.check_mutable(&format!("{}/{name}", dir.path()))?;
+        if let Some(node) = document_node(dir, name) {
+            if let Some(draft) = self.drafts.lock().get(&node) {
+                return Ok(Created::Document(node, draft.clone()));
+            }
+            let draft: DraftRef = Arc::default();
+            self.drafts.lock().insert(node.clone(), draft.clone());
+            return Ok(Created::Document(node, draft));
+        }
+        if matches!(dir, Node::PoliciesDir(PolicyScope::Aws)) && !is_scratch_name(name) {
+            return Err(IamError::new(
+                ErrorKind::AccessDenied,
+                "ReadOnlyFolder",
+                "AWS-managed policies cannot be created or changed",
+            ));
+        }
+        self.scratch
+            .create(dir, name, ScratchFile::new(perm, None))?;
+        Ok(Created::Scratch(Node::Scratch(
+            Box::new(dir.clone()),
+            name.into(),
+        )))
+    }
+
+    /// An unsaved created document disappears when its last handle closes.
+    pub fn release_draft(&self, node: &Node, draft: &DraftRef) {
+        let mut drafts = self.drafts.lock();
+        if drafts.get(node).is_some_and(|d| Arc::ptr_eq(d, draft)) {
+            drafts.remove(node);
+        }
+    }
+
+    /// Commits a draft if it was written to: once, and only if it changed
+    /// something. Its error is the one close() and fsync() return.
+    pub async fn commit(&self, node: &Node, draft: &DraftRef) -> Result<()> {
+        let bytes = {
+            let d = draft.lock();
+            if !d.dirty {
+                return d.failed.clone().map_or(Ok(()), Err);
+            }
+            d.data.clone()
+        };
+        let gate = self
+            .commit_locks
+            .lock()
+            .entry(node.clone())
+            .or_default()
+            .clone();
+        let result = {
+            let _one_at_a_time = gate.lock().await;
+            self.save(node, &bytes).await
+        };
+        {
+            let mut d = draft.lock();
+            d.dirty = false;
+            d.failed = result.clone().err();
+        }
+        self.release_draft(node, draft);
+        self.detached.lock().remove(node);
+        match &result {
+            Ok(()) => {
+                self.overrides
+                    .lock()
+                    .insert(node.clone(), (Arc::new(bytes), Instant::now()));
+            }
+            Err(_) => {
+                self.overrides.lock().remove(node);
+            }
+        }
+        result
+    }
+
+    /// Saves a document's bytes to IAM after the local checks.
+    async fn save(&self, node: &Node, bytes: &[u8]) -> Result<()> {
+        self.check_writable(node)?;
+        match node {
+            Node::Policy(_, name) => self.save_managed(name, bytes).await,
+            Node::Inline(kind, entity, name) => self.save_inline(*kind, entity, name, bytes).await,
+            Node::TrustPolicy(role) => self.save_trust(role, bytes).await,
+            Node::Tags(kind, entity) => self.save_tags(*kind, entity, bytes).await,
+            _ => Err(not_permitted(format!("{} cannot be saved", node.path()))),
+        }
+    }
+
+    fn edit_policies(&self, f: impl FnOnce(&mut Vec<ManagedPolicy>)) {
+        let key = Key::Policies(PolicyScope::Local);
+        if let Some(list) = self.cache.peek::<Vec<ManagedPolicy>>(&key) {
+            let mut list = (*list).clone();
+            f(&mut list);
+            self.cache.insert(key, list);
+        }
+    }
+
+    fn edit_names(&self, key: Key, f: impl FnOnce(&mut Vec<String>)) {
+        if let Some(list) = self.cache.peek::<Vec<String>>(&key) {
+            let mut list = (*list).clone();
+            f(&mut list);
+            self.cache.insert(key, list);
+        }
+    }
+
+    fn edit_entity(&self, kind: Kind, name: &str, f: impl FnOnce(&mut crate::iam::Entity)) {
+        let key = Key::Entity(kind, name.into());
+        if let Some(e) = self.cache.peek::<crate::iam::Entity>(&key) {
+            let mut e = (*e).clone();
+            f(&mut e);
+            self.cache.insert(key, e);
+        }
+    }
+
+    async fn save_managed(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let doc = policy::check_policy(bytes, DocumentKind::Managed)?;
+        let compact = doc.to_string();
+        let existing = self
+            .policies(PolicyScope::Local)
+            .await?
+            .iter()
+            .find(|p| p.name == name)
+            .cloned();
+        let Some(existing) = existing else {
+            policy::check_name(name, NameKind::Policy)?;
+            let created = self.iam.create_policy(name, &compact).await?;
+            self.cache.insert(
+                Key::PolicyDoc(created.arn.clone(), created.default_version_id.clone()),
+                document::render(&doc),
+            );
+            self.edit_policies(|list| list.push(created));
+            return Ok(());
+        };
+        let current = self.policy_document(&existing).await?;
+        if policy::same_policy(
+            &document::decode_policy(&String::from_utf8_lossy(&current)),
+            &doc,
+        ) {
+            return Ok(());
+        }
+        // IAM keeps five versions: make room by deleting the oldest non-default one.
+        let versions = collect_pages(|m| self.iam.list_policy_versions(&existing.arn, m)).await?;
+        if versions.len() >= 5 {
+            if let Some(oldest) = versions
+                .iter()
+                .filter(|v| !v.is_default)
+                .min_by_key(|v| v.create_date)
+            {
+                self.iam
+                    .delete_policy_version(&existing.arn, &oldest.id)
+                    .await?;
+            }
+        }
+        let version = self
+            .iam
+            .create_policy_version(&existing.arn, &compact)
+            .await?;
+        self.cache.insert(
+            Key::PolicyDoc(existing.arn.clone(), version.clone()),
+            document::render(&doc),
+        );
+        self.edit_policies(|list| {
+            if let Some(p) = list.iter_mut().find(|p| p.name == name) {
+                p.default_version_id = version;
+                p.update_date = SystemTime::now();
+            }
+        });
+        Ok(())
+    }
+
+    async fn save_inline(&self, kind: Kind, entity: &str, name: &str, bytes: &[u8]) -> Result<()> {
+        let names = self.inline_names(kind, entity).await?;
+        let mut others_size = 0;
+        for other in names.iter().filter(|n| *n != name) {
+            let doc = self.inline_document(kind, entity, other).await?;
+            others_size += policy::policy_size(&String::from_utf8_lossy(&doc));
+        }
+        let doc = policy::check_policy(bytes, DocumentKind::Inline { kind, others_size })?;
+        if names.iter().any(|n| n == name) {
+            let current = self.inline_document(kind, entity, name).await?;
+            if policy::same_policy(
+                &document::decode_policy(&String::from_utf8_lossy(&current)),
+                &doc,
+            ) {
+                return Ok(());
+            }
+        } else {
+            policy::check_name(name, NameKind::Policy)?;
+        }
+        self.iam
+            .put_inline_policy(kind, entity, name, &doc.to_string())
+            .await?;
+        self.cache.insert(
+            Key::InlineDoc(kind, entity.into(), name.into()),
+            document::render(&doc),
+        );
+        self.edit_names(Key::InlineNames(kind, entity.into()), |list| {
+            if !list.iter().any(|n| n == name) {
+                list.push(name.into());
+            }
+        });
+        Ok(())
+    }
+
+    async fn save_trust(&self, role: &str, bytes: &[u8]) -> Result<()> {
+        let doc = policy::check_policy(bytes, DocumentKind::Trust)?;
+        let current = self.entity(Kind::Role, role).await?;
+        let current_doc = document::decode_policy(current.trust_policy.as_deref().unwrap_or("{}"));
+        if policy::same_policy(&current_doc, &doc) {
+            return Ok(());
+        }
+        let compact = doc.to_string();
+        self.iam.update_trust_policy(role, &compact).await?;
+        self.edit_entity(Kind::Role, role, |e| e.trust_policy = Some(compact));
+        Ok(())
+    }
+
+    async fn save_tags(&self, kind: Kind, entity: &str, bytes: &[u8]) -> Result<()> {
+        let wanted = policy::check_tags(bytes)?;
+        let current = self.entity(kind, entity).await?;
+        let current = current.tags.clone().unwrap_or_default();
+        let removed: Vec<String> = current
+            .iter()
+            .filter(|t| !wanted.iter().any(|(k, _)| *k == t.key))
+            .map(|t| t.key.clone())
+            .collect();
+        let changed: Vec<Tag> = wanted
+            .iter()
+            .filter(|(k, v)| !current.iter().any(|t| t.key == *k && t.value == *v))
+            .map(|(k, v)| Tag {
+                key: k.clone(),
+                value: v.clone(),
+            })
+            .collect();
+        if !removed.is_empty() {
+            self.iam.untag_entity(kind, entity, &removed).await?;
+        }
+        if !changed.is_empty() {
+            self.iam.tag_entity(kind, entity, &changed).await?;
+        }
+        self.edit_entity(kind, entity, |e| {
+            e.tags = Some(
+                wanted
+                    .into_iter()
+                    .map(|(key, value)| Tag { key, value })
+                    .collect(),
+            )
+        });
+        Ok(())
+    }
+
+    // ---- scratch file I/O ---------------------------------------------------
+
+    pub fn scratch_read(&self, node: &Node) -> Result<Vec<u8>> {
+        let (dir, name) = scratch_key(node)?;
+        self.scratch
+            .get(dir, name)
+            .map(|f| f.data)
+            .ok_or_else(|| IamError::no_such_entity(node.path()))
+    }
+
+    pub fn scratch_write(&self, node: &Node, offset: u64, data: &[u8]) -> Result<()> {
+        let (dir, name) = scratch_key(node)?;
+        self.scratch.write(dir, name, offset, data)
+    }
+
+    /// chmod, truncate and utimes of a scratch file.
+    pub fn scratch_set(
+        &self,
+        node: &Node,
+        perm: Option<u16>,
+        size: Option<u64>,
+        mtime: Option<SystemTime>,
+    ) -> Result<()> {
+        let (dir, name) = scratch_key(node)?;
+        self.scratch.update(dir, name, |f| {
+            if let Some(perm) = perm {
+                f.perm = perm;
+            }
+            if let Some(size) = size {
+                f.data.resize(size as usize, 0);
+                f.mtime = SystemTime::now();
+            }
+            if let Some(t) = mtime {
+                f.mtime = t;
+            }
+        })
+    }
+
+    pub fn draft_write(draft: &DraftRef, offset: u64, data: &[u8]) {
+        let mut d = draft.lock();
+        write_at(&mut d.data, offset, data);
+        d.dirty = true;
+        d.failed = None;
+    }
+
+    /// A truncate on the way to a rewrite: never committed by itself.
+    pub fn draft_truncate(draft: &DraftRef, size: u64) {
+        let mut d = draft.lock();
+        d.data.resize(size as usize, 0);
+    }
+
+    // ---- folders and names ----------------------------------------------------
+
+    /// mkdir users/X, groups/X, roles/X.
+    pub async fn mkdir(&self, dir: &Node, name: &str) -> Result<Node> {
+        self.check_mutable(&format!("{}/{name}", dir.path()))?;
+        let Node::KindDir(kind) = dir else {
+            return Err(not_permitted(format!(
+                "{}: folders here are IAM's; only users/, groups/ and roles/ take new ones",
+                dir.path()
+            )));
+        };
+        policy::check_name(name, name_kind(*kind))?;
+        let trust = if *kind == Kind::Role {
+            let account = self.identity().await?.account.clone();
+            Some(
+                serde_json::json!({
+                    "Version": "2012-10-17",
+                    "Statement": [{
+                        "Effect": "Allow",
+                        "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
+                        "Action": "sts:AssumeRole"
+                    }]
+                })
+                .to_string(),
+            )
+        } else {
+            None
+        };
+        let entity = self
+            .iam
+            .create_entity(*kind, name, trust.as_deref())
+            .await?;
+        self.cache.remove(&Key::Entities(*kind));
+        for key in [
+            Key::InlineNames(*kind, name.into()),
+            Key::Attached(*kind, name.into()),
+            Key::Links(*kind, name.into()),
+        ] {
+            self.cache.insert(key.clone(), Vec::<String>::new());
+            if matches!(key, Key::Attached(..)) {
+                self.cache
+                    .insert(key, Vec::<crate::iam::AttachedPolicy>::new());
+            }
+        }
+        self.cache.insert(Key::Entity(*kind, name.into()), entity);
+        Ok(Node::Entity(*kind, name.into()))
+    }
+
+    /// rmdir of an entity: only when its folder is empty in the filesystem's sense.
+    pub async fn rmdir(&self, dir: &Node, name: &str) -> Result<()> {
+        self.check_mutable(&format!("{}/{name}", dir.path()))?;
+        let node = self.lookup(dir, name).await?;
+        let Node::Entity(kind, entity) = &node else {
+            return Err(not_permitted(format!("{} cannot be removed", node.path())));
+        };
+        let (kind, entity) = (*kind, entity.as_str());
+        let mut left = Vec::new();
+        let inline = self.inline_names(kind, entity).await?;
+        if !inline.is_empty() {
+            left.push(format!("inline policies ({})", inline.join(", ")));
+        }
+        let attached = self.attached(kind, entity).await?;
+        if !attached.is_empty() {
+            let names: Vec<&str> = attached.iter().map(|a| a.name.as_str()).collect();
+            left.push(format!("attached policies ({})", names.join(", ")));
+        }
+        if kind != Kind::Role {
+            let links = self.links(kind, entity).await?;
+            if !links.is_empty() {
+                let what = if kind == Kind::User {
+                    "groups"
+                } else {
+                    "members"
+                };
+                left.push(format!("{what} ({})", links.join(", ")));
+            }
+        }
+        if kind == Kind::User {
+            let keys: Value =
+                serde_json::from_slice(&self.access_keys(entity).await?).unwrap_or(Value::Null);
+            if keys.as_array().is_some_and(|k| !k.is_empty()) {
+                left.push("access keys".into());
+            }
+        }
+        if !left.is_empty() {
+            return Err(IamError::new(
+                ErrorKind::NotEmpty,
+                "NotEmpty",
+                format!("{} still has {}", node.path(), left.join(", ")),
+            ));
+        }
+        self.iam.delete_entity(kind, entity).await?;
+        self.forget_entity(kind, entity);
+        Ok(())
+    }
+
+    fn forget_entity(&self, kind: Kind, entity: &str) {
+        self.cache.remove(&Key::Entities(kind));
+        for key in [
+            Key::Entity(kind, entity.into()),
+            Key::InlineNames(kind, entity.into()),
+            Key::Attached(kind, entity.into()),
+            Key::Links(kind, entity.into()),
+        ] {
+            self.cache.remove(&key);
+        }
+    }
+
+    /// rm of a file or link.
+    pub async fn unlink(&self, dir: &Node, name: &str) -> Result<Node> {
+        let node = self.lookup(dir, name).await?;
+        if let Node::Scratch(d, n) | Node::ScratchLink(d, n) = &node {
+            self.scratch.remove(d, n)?;
+            return Ok(node);
+        }
+        self.check_mutable(&node.path())?;
+        match &node {
+            Node::Inline(kind, entity, policy) => {
+                self.iam.delete_inline_policy(*kind, entity, policy).await?;
+                self.cache
+                    .remove(&Key::InlineDoc(*kind, entity.clone(), policy.clone()));
+                self.edit_names(Key::InlineNames(*kind, entity.clone()), |l| {
+                    l.retain(|n| n != policy)
+                });
+            }
+            Node::Attached(kind, entity, policy) => {
+                let arn = self
+                    .attached(*kind, entity)
+                    .await?
+                    .iter()
+                    .find(|a| &a.name == policy)
+                    .map(|a| a.arn.clone())
+                    .ok_or_else(|| IamError::no_such_entity(node.path()))?;
+                self.iam.detach_policy(*kind, entity, &arn).await?;
+                self.cache.remove(&Key::Attached(*kind, entity.clone()));
+                self.cache.remove(&Key::Policies(PolicyScope::Local));
+            }
+            Node::Link(kind, entity, other) => {
+                let (user, group) = if *kind == Kind::User {
+                    (entity, other)
+                } else {
+                    (other, entity)
+                };
+                self.iam.remove_user_from_group(user, group).await?;
+                self.cache.remove(&Key::Links(Kind::User, user.clone()));
+                self.cache.remove(&Key::Links(Kind::Group, group.clone()));
+            }
+            Node::Policy(PolicyScope::Local, name) => self.delete_managed(name).await?,
+            _ => {
+                return Err(not_permitted(format!(
+                    "{} cannot be removed; it is part of its IAM entity",
+                    node.path()
+                )))
+            }
+        }
+        self.overrides.lock().remove(&node);
+        Ok(node)
+    }
+
+    /// rm policies/X.json: refused while attached anywhere, checked first.
+    async fn delete_managed(&self, name: &str) -> Result<()> {
+        let policy = self.policy(PolicyScope::Local, name).await?;
+        let users = collect_pages(|m| self.iam.list_entities_for_policy(&policy.arn, m)).await?;
+        if !users.is_empty() {
+            let names: Vec<String> = users
+                .iter()
+                .map(|(k, n)| format!("{}/{n}", k.dir()))
+                .collect();
+            return Err(IamError::new(
+                ErrorKind::Busy,
+                "PolicyAttached",
+                format!(
+                    "policy {name} is attached to {}; detach it first",
+                    names.join(", ")
+                ),
+            ));
+        }
+        let versions = collect_pages(|m| self.iam.list_policy_versions(&policy.arn, m)).await?;
+        for v in versions.iter().filter(|v| !v.is_default) {
+            self.iam.delete_policy_version(&policy.arn, &v.id).await?;
+        }
+        self.iam.delete_policy(&policy.arn).await?;
+        self.edit_policies(|list| list.retain(|p| p.name != name));
+        Ok(())
+    }
+
+    /// ln -s: attaches a policy, adds a user to a group, or makes a scratch link.
+    pub async fn symlink(&self, dir: &Node, name: &str, target: &str) -> Result<Node> {
+        self.check_mutable(&format!("{}/{name}", dir.path()))?;
+        let mut parts = target.trim_end_matches('/').rsplit('/');
+        let last = parts.next().unwrap_or_default();
+        let folder = parts.next().unwrap_or_default();
+        let expect = |want: &str, what: &str| -> Result<()> {
+            if name != want {
+                return Err(invalid(format!(
+                    "{}/{name}: the link must be named {want}, after the {what} it points to",
+                    dir.path()
+                )));
+            }
+            Ok(())
+        };
+        match dir {
+            Node::AttachedDir(kind, entity) => {
+                let scope = match folder {
+                    "policies" => PolicyScope::Local,
+                    "aws-policies" => PolicyScope::Aws,
+                    _ => {
+                        return Err(invalid(format!(
+                            "{target}: attach with a link to policies/<Name>.json or aws-policies/<Name>.json"
+                        )))
+                    }
+                };
+                let policy_name = last.strip_suffix(JSON).unwrap_or(last);
+                expect(policy_name, "policy")?;
+                let policy = self.policy(scope, policy_name).await?;
+                self.iam.attach_policy(*kind, entity, &policy.arn).await?;
+                self.cache.remove(&Key::Attached(*kind, entity.clone()));
+                Ok(Node::Attached(*kind, entity.clone(), name.into()))
+            }
+            Node::LinksDir(kind, entity) => {
+                let (want_folder, other_kind) = if *kind == Kind::User {
+                    ("groups", Kind::Group)
+                } else {
+                    ("users", Kind::User)
+                };
+                if folder != want_folder {
+                    return Err(invalid(format!(
+                        "{target}: link to ../../../{want_folder}/<Name>"
+                    )));
+                }
+                expect(last, other_kind.api())?;
+                let (user, group) = if *kind == Kind::User {
+                    (entity.as_str(), last)
+                } else {
+                    (last, entity.as_str())
+                };
+                self.iam.add_user_to_group(user, group).await?;
+                self.cache.remove(&Key::Links(Kind::User, user.into()));
+                self.cache.remove(&Key::Links(Kind::Group, group.into()));
+                Ok(Node::Link(*kind, entity.clone(), name.into()))
+            }
+            _ => {
+                self.scratch
+                    .create(dir, name, ScratchFile::new(0o777, Some(target.into())))?;
+                Ok(Node::ScratchLink(Box::new(dir.clone()), name.into()))
+            }
+        }
+    }
+
+    /// mv. Returns the node now at the new name.
+    pub async fn rename(
+        &self,
+        dir: &Node,
+        name: &str,
+        new_dir: &Node,
+        new_name: &str,
+    ) -> Result<Node> {
+        let from = self.lookup(dir, name).await?;
+        let scratch_target = |is_link: bool| {
+            let d = Box::new(new_dir.clone());
+            if is_link {
+                Node::ScratchLink(d, new_name.into())
+            } else {
+                Node::Scratch(d, new_name.into())
+            }
+        };
+        match &from {
+            Node::Scratch(d, n) | Node::ScratchLink(d, n) => {
+                if let Some(doc) = document_node(new_dir, new_name) {
+                    // A temp file renamed over a document: this is the save.
+                    self.check_writable(&doc)?;
+                    let file = self
+                        .scratch
+                        .get(d, n)
+                        .ok_or_else(|| IamError::no_such_entity(from.path()))?;
+                    let draft: DraftRef = Arc::new(Mutex::new(Draft {
+                        data: file.data,
+                        dirty: true,
+                        failed: None,
+                    }));
+                    self.commit(&doc, &draft).await?;
+                    self.scratch.remove(d, n)?;
+                    return Ok(doc);
+                }
+                let file = self
+                    .scratch
+                    .take(d, n)
+                    .ok_or_else(|| IamError::no_such_entity(from.path()))?;
+                let is_link = file.link.is_some();
+                self.scratch.put(new_dir, new_name, file);
+                Ok(scratch_target(is_link))
+            }
+            doc if doc.is_editable() && document_node(new_dir, new_name).is_none() => {
+                // An editor's backup step: the content moves to the scratch
+                // name and the document's name is empty until it is written.
+                let content: Content = self.read(doc).await?;
+                let mut file = ScratchFile::new(0o644, None);
+                file.data = content.to_vec();
+                self.scratch.put(new_dir, new_name, file);
+                self.detached.lock().insert(doc.clone(), Instant::now());
+                self.overrides.lock().remove(doc);
+                Ok(scratch_target(false))
+            }
+            Node::Entity(kind @ (Kind::User | Kind::Group), entity) if new_dir == dir => {
+                self.check_mutable(&from.path())?;
+                policy::check_name(new_name, name_kind(*kind))?;
+                self.iam.rename_entity(*kind, entity, new_name).await?;
+                // Names appear in links across the tree: start afresh.
+                self.cache.clear();
+                Ok(Node::Entity(*kind, new_name.into()))
+            }
+            Node::Entity(Kind::Role, _) | Node::Policy(..) => Err(not_permitted(format!(
+                "{}: IAM cannot rename roles or managed policies; create a new one instead",
+                from.path()
+            ))),
+            _ => Err(not_permitted(format!(
+                "{} cannot be renamed to {}/{new_name}",
+                from.path(),
+                new_dir.path()
+            ))),
+        }
+    }
+}
+
+fn scratch_key(node: &Node) -> Result<(&Node, &str)> {
+    match node {
+        Node::Scratch(dir, name) | Node::ScratchLink(dir, name) => Ok((dir, name)),
+        _ => Err(not_permitted(format!(
+            "{} is not a scratch file",
+            node.path()
+        ))),
+    }
+}
