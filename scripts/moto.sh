@@ -85,6 +85,9 @@ start)
     die "moto_server did not answer on port $port within 15 s (log: $state/$port.log)"
     ;;
 stop)
+    if [[ -z ${2:-} && ! -f $state/last ]]; then
+        exit 0 # nothing of ours running: stopping is a no-op
+    fi
     port=$(pick_port "${2:-}")
     pidf=$state/$port.pid
     if [[ -f $pidf ]]; then
@@ -97,7 +100,7 @@ stop)
             done
             kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
         fi
-        rm -f "$pidf"
+        rm -f "$pidf" "$state/$port.log"
     fi
     if [[ -f $state/last && $(cat "$state/last") == "$port" ]]; then
         rm -f "$state/last"

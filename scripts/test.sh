@@ -21,14 +21,29 @@ unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_ENDPOINT_URL AWS_SESSION_TOKEN AWS_ROL
 export AWS_EC2_METADATA_DISABLED=true
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
-export AWS_CONFIG_FILE=/nonexistent/iamfs-test/config
-export AWS_SHARED_CREDENTIALS_FILE=/nonexistent/iamfs-test/credentials
+export AWS_CONFIG_FILE=/dev/null
+export AWS_SHARED_CREDENTIALS_FILE=/dev/null
 export PYTHONDONTWRITEBYTECODE=1
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+work=""
+status=0
+echo "== cargo build --all-targets"
+cargo build --all-targets --quiet
+
+if [[ ${IAMFS_SKIP_CARGO_TEST:-0} != 1 ]]; then
+    echo "== cargo test"
+    timeout --kill-after=10 "${IAMFS_UNIT_TIMEOUT:-300}" cargo test --quiet || {
+        rc=$?
+        ((rc == 124)) && echo "test.sh: cargo test did not finish in ${IAMFS_UNIT_TIMEOUT:-300}s" >&2
+        status=1
+    }
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/iamfs-test.XXXXXX")
 cleanup() {
     local rc=$? m pidf
+    [[ -n ${work:-} ]] || return 0
     # Anything pytest left mounted or running (if pytest itself died).
     while read -r _ m _; do
         case $m in "$work"/*) fusermount3 -uz "$m" 2>/dev/null || true ;; esac
@@ -43,19 +58,6 @@ cleanup() {
     fi
 }
 trap cleanup EXIT
-
-status=0
-echo "== cargo build --all-targets"
-cargo build --all-targets --quiet
-
-if [[ ${IAMFS_SKIP_CARGO_TEST:-0} != 1 ]]; then
-    echo "== cargo test"
-    timeout --kill-after=10 "${IAMFS_UNIT_TIMEOUT:-300}" cargo test --quiet || {
-        rc=$?
-        ((rc == 124)) && echo "test.sh: cargo test did not finish in ${IAMFS_UNIT_TIMEOUT:-300}s" >&2
-        status=1
-    }
-fi
 
 echo "== pytest tests/integration"
 timeout --kill-after=30 "${IAMFS_PYTEST_TIMEOUT:-1500}" \

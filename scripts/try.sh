@@ -32,8 +32,8 @@ bin=$repo/target/debug/iamfs
 unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_ENDPOINT_URL AWS_SESSION_TOKEN
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
-export AWS_CONFIG_FILE=/nonexistent/iamfs-try/config
-export AWS_SHARED_CREDENTIALS_FILE=/nonexistent/iamfs-try/credentials
+export AWS_CONFIG_FILE=/dev/null
+export AWS_SHARED_CREDENTIALS_FILE=/dev/null
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/iamfs-try.XXXXXX")
 export IAMFS_MOTO_STATE=$work/moto

@@ -713,6 +713,11 @@ impl Namespace {
                 };
                 Ok(format!("../../../{}/{other}", dir.dir()))
             }
+            Node::ScratchLink(dir, name) => self
+                .scratch
+                .get(dir, name)
+                .and_then(|f| f.link)
+                .ok_or_else(|| IamError::no_such_entity(node.path())),
             _ => Err(IamError::new(
                 ErrorKind::InvalidInput,
                 "NotALink",

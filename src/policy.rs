@@ -108,6 +108,10 @@ impl NameKind {
 /// Returns the parsed JSON (key order preserved). Errors are InvalidInput with a clear message:
 /// JSON syntax errors say "line L, column C: <serde message>"; grammar errors name the statement
 /// (index and Sid if any) and the field.
+///
+/// A managed policy must say `"Version": "2012-10-17"`: CreatePolicy and
+/// CreatePolicyVersion refuse a missing or older version ("Policy document must be
+/// version 2012-10-17 or greater."). Inline and trust policies may omit it.
 pub fn check_policy(bytes: &[u8], kind: DocumentKind) -> Result<Value> {
     let text = decode_text(bytes).map_err(policy_error)?;
     check_policy_characters(text)?;
@@ -601,8 +605,13 @@ fn check_size(text: &str, kind: DocumentKind) -> Result<()> {
 /// Tags file (tags.json): a JSON object of string -> string. Returns pairs in file order.
 /// IAM rules: at most 50 tags; key 1-128 chars, value 0-256 chars, characters [\p{L}\p{Z}\p{N}_.:/=+\-@]; keys may not start with "aws:" (case-insensitive).
 pub fn check_tags(bytes: &[u8]) -> Result<Vec<(String, String)>> {
-    let text = decode_text(bytes)
-        .map_err(|message| input_error(format!("{message}; write {{}} for no tags")))?;
+    let text = decode_text(bytes).map_err(|message| {
+        if message == EMPTY_DOCUMENT {
+            input_error(format!("{EMPTY_DOCUMENT}; write {{}} for no tags"))
+        } else {
+            input_error(message)
+        }
+    })?;
     // Parsed as a list of pairs, not a map, so that a repeated key is reported
     // instead of one of its values being dropped without a word.
     let TagPairs(pairs) =
@@ -714,13 +723,16 @@ impl<'de> Deserialize<'de> for TagPairs {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TagPairs, A::Error> {
                 let mut pairs = Vec::new();
                 let mut keys = HashSet::new();
-                while let Some((key, value)) = map.next_entry::<String, Value>()? {
+                // The key is checked before its value is read, so that the error's
+                // position points at the repeated key.
+                while let Some(key) = map.next_key::<String>()? {
                     if !keys.insert(key.clone()) {
                         return Err(de::Error::custom(format!(
                             "tag key {} appears twice",
                             quoted(&key)
                         )));
                     }
+                    let value = map.next_value::<Value>()?;
                     pairs.push((key, value));
                 }
                 Ok(TagPairs(pairs))
@@ -766,6 +778,8 @@ pub fn check_name(name: &str, kind: NameKind) -> Result<()> {
 // Text, positions and messages
 // ---------------------------------------------------------------------------
 
+const EMPTY_DOCUMENT: &str = "empty document";
+
 /// The bytes as text, refusing binary data and empty documents.
 fn decode_text(bytes: &[u8]) -> std::result::Result<&str, String> {
     let text = std::str::from_utf8(bytes).map_err(|err| {
@@ -783,7 +797,7 @@ fn decode_text(bytes: &[u8]) -> std::result::Result<&str, String> {
         ));
     }
     if text.chars().all(char::is_whitespace) {
-        return Err("empty document".to_string());
+        return Err(EMPTY_DOCUMENT.to_string());
     }
     Ok(text)
 }
@@ -886,7 +900,7 @@ fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(digit);
@@ -1823,7 +1837,7 @@ mod tests {
         );
         assert_mentions(
             &tags_refused("{\n  \"k\": \"1\",\n  \"k\": \"2\"\n}"),
-            &["line 3", "tag key \"k\" appears twice"],
+            &["line 3, column 5: tag key \"k\" appears twice"],
         );
         assert_mentions(&tags_refused("{\"k\": \"v\",}"), &["line 1, column 11"]);
         assert_mentions(&tags_refused(""), &["empty document", "{}"]);

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from iamfs_harness import IAMFS_BIN, LIVE_MOUNTS, MotoServer, Mount, base_env
+from iamfs_harness import IAMFS_BIN, LIVE_MOUNTS, MotoServer, Mount, raw_client
 
 import seed_sample  # scripts/seed_sample.py (iamfs_harness put scripts/ on sys.path)
 
@@ -75,6 +75,13 @@ def clients(moto):
 @pytest.fixture(scope="session")
 def iam(clients):
     return clients[0]
+
+
+@pytest.fixture(scope="session")
+def iam_raw(iam):
+    """Like `iam`, but documents come back as the endpoint's raw strings
+    (see iamfs_harness.raw_client: boto3 mis-decodes moto's plain ones)."""
+    return raw_client(iam)
 
 
 @pytest.fixture(scope="session")

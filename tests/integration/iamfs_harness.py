@@ -47,8 +47,8 @@ def base_env(**extra: str) -> dict:
         AWS_REGION=REGION,
         AWS_DEFAULT_REGION=REGION,
         AWS_EC2_METADATA_DISABLED="true",
-        AWS_CONFIG_FILE="/nonexistent/iamfs-test/config",
-        AWS_SHARED_CREDENTIALS_FILE="/nonexistent/iamfs-test/credentials",
+        AWS_CONFIG_FILE="/dev/null",
+        AWS_SHARED_CREDENTIALS_FILE="/dev/null",
     )
     env.update(extra)
     return env
@@ -198,6 +198,11 @@ class MotoServer:
             return True
         except OSError:
             return False
+
+    def requests(self) -> int:
+        """HTTP requests moto has answered so far (werkzeug logs one line each)."""
+        text = self.log_path.read_text(errors="replace")
+        return sum(1 for line in text.splitlines() if '"POST ' in line or '"GET ' in line)
 
     def stop(self):
         if self.proc.poll() is None:
@@ -352,10 +357,50 @@ def policy_by_name(iam, name: str, scope: str = "Local") -> dict:
     raise KeyError(name)
 
 
-def policy_document(iam, arn: str):
-    pol = iam.get_policy(PolicyArn=arn)["Policy"]
-    return iam.get_policy_version(PolicyArn=arn, VersionId=pol["DefaultVersionId"])[
-        "PolicyVersion"]["Document"]
+def raw_client(iam):
+    """A copy of `iam` that leaves policy documents as the strings the
+    endpoint sent. botocore's own decoding (handlers.json_decode_policies)
+    URL-decodes every document unconditionally, but moto returns some of
+    them plain (GetPolicyVersion, ListRoles, GAAD's trust policies): a
+    literal "%25" in such a document comes out of boto3 as "%". Ground truth
+    for documents comes from here and decode_document()."""
+    import boto3
+    import botocore.handlers
+    c = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                      region_name=REGION).client("iam", endpoint_url=iam.meta.endpoint_url)
+    c.meta.events.unregister("after-call.iam", botocore.handlers.json_decode_policies)
+    return c
+
+
+def decode_document(text: str):
+    """A document as IAM sent it: JSON text, or URL-encoded JSON text (which
+    never parses as JSON: it starts with %7B). Decoded exactly once."""
+    from urllib.parse import unquote
+    assert isinstance(text, str), f"expected the raw document string, got {type(text)}"
+    try:
+        return json.loads(text)
+    except ValueError:
+        return json.loads(unquote(text))
+
+
+def policy_document(iam_raw, arn: str):
+    pol = iam_raw.get_policy(PolicyArn=arn)["Policy"]
+    return decode_document(iam_raw.get_policy_version(
+        PolicyArn=arn, VersionId=pol["DefaultVersionId"])["PolicyVersion"]["Document"])
+
+
+def inline_document(iam_raw, kind: str, entity: str, policy: str):
+    if kind == "users":
+        raw = iam_raw.get_user_policy(UserName=entity, PolicyName=policy)["PolicyDocument"]
+    elif kind == "groups":
+        raw = iam_raw.get_group_policy(GroupName=entity, PolicyName=policy)["PolicyDocument"]
+    else:
+        raw = iam_raw.get_role_policy(RoleName=entity, PolicyName=policy)["PolicyDocument"]
+    return decode_document(raw)
+
+
+def trust_document(iam_raw, role: str):
+    return decode_document(iam_raw.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"])
 
 
 def parse_time(value) -> float:

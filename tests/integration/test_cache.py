@@ -2,6 +2,7 @@
 mounts (cold cache)."""
 
 import json
+import time
 import uuid
 
 import pytest
@@ -11,8 +12,11 @@ from iamfs_harness import cat_json, ls, ok
 pytestmark = pytest.mark.fresh_mount
 
 
-def test_nothing_fetched_at_mount(make_mount):
+def test_nothing_fetched_at_mount(make_mount, moto):
+    before = moto.requests()
     m = make_mount()
+    time.sleep(0.5)
+    assert moto.requests() == before, "the endpoint was called at mount time"
     st = m.status()  # the first thing touched on this mount
     assert st["api_calls_total"] == 0, st
     assert sum(st["api_calls"].values()) == 0, st
@@ -101,3 +105,20 @@ def test_changed_document_visible_after_refresh(make_mount, iam, account):
             if not v["IsDefaultVersion"]:
                 iam.delete_policy_version(PolicyArn=arn, VersionId=v["VersionId"])
         iam.delete_policy(PolicyArn=arn)
+
+
+@pytest.mark.mutates_iam
+def test_cache_ttl_expires(make_mount, iam, account):
+    """--cache-ttl bounds staleness without any refresh."""
+    m = make_mount(args=["--cache-ttl", "1"])
+    ls(m.p("roles"))
+    name = f"ttl-probe-{uuid.uuid4().hex[:8]}"
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
+        "Action": "sts:AssumeRole"}]})
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)
+    try:
+        time.sleep(2.5)
+        assert name in ls(m.p("roles")), "still stale after the TTL"
+    finally:
+        iam.delete_role(RoleName=name)

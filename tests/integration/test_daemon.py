@@ -129,7 +129,7 @@ def test_find_maxdepth_3(make_mount):
     assert p.returncode == 0, p.stderr[-2000:]
     assert p.stderr == "", p.stderr[-2000:]
     found = set(p.stdout.splitlines())
-    for rel in ("users/user1/user.json", "users/user1/attached", "roles/marketingadminrole/credentials",
+    for rel in ("users/user1/user.json", "users/user1/attached", "roles/marketingadminrole/role.json",
                 "roles/bulk-role-109/trust-policy.json", "groups/developers/members",
                 "policies/s3-read-reports.json", "aws-policies/ReadOnlyAccess.json",
                 ".iamfs/status"):

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from conftest import EDGE_POLICY, EDGE_ROLE, EDGE_USER
-from iamfs_harness import (cat_bytes, cat_json, expected_doc_bytes, ok, parse_time,
-                           policy_by_name, policy_document)
+from iamfs_harness import (cat_bytes, cat_json, expected_doc_bytes, inline_document, ok,
+                           parse_time, policy_by_name, policy_document, trust_document)
 
 pytestmark = pytest.mark.shared_mount
 
@@ -41,7 +41,7 @@ def test_user_json_matches_get_user(mnt, iam, user):
 
 @pytest.mark.parametrize("role", ["marketingadminrole", "ec2-readonly-role", EDGE_ROLE,
                                   "bulk-role-007", "bulk-role-105"])
-def test_role_json_matches_get_role(mnt, iam, role):
+def test_role_json_matches_get_role(mnt, iam, iam_raw, role):
     truth = iam.get_role(RoleName=role)["Role"]
     got = cat_json(mnt.p(f"roles/{role}/role.json"))
     for k in ("Path", "RoleName", "RoleId", "Arn", "MaxSessionDuration"):
@@ -50,7 +50,7 @@ def test_role_json_matches_get_role(mnt, iam, role):
         assert got.get("Description") == truth["Description"]
     assert_time_field(got.get("CreateDate"), truth["CreateDate"], "role.json CreateDate")
     # decoded as an object, not left as an (encoded) string
-    assert got.get("AssumeRolePolicyDocument") == truth["AssumeRolePolicyDocument"]
+    assert got.get("AssumeRolePolicyDocument") == trust_document(iam_raw, role)
 
 
 @pytest.mark.parametrize("group", ["developers", "marketing", "bulk-group-2"])
@@ -64,15 +64,15 @@ def test_group_json_matches_get_group(mnt, iam, group):
 
 @pytest.mark.parametrize("name", ["s3-read-reports", "deploy-app", "billing-view", EDGE_POLICY,
                                   "bulk-policy-000", "bulk-policy-001", "bulk-policy-109"])
-def test_managed_policy_document(mnt, iam, name):
+def test_managed_policy_document(mnt, iam, iam_raw, name):
     pol = policy_by_name(iam, name)
-    assert_doc_file(mnt.p(f"policies/{name}.json"), policy_document(iam, pol["Arn"]))
+    assert_doc_file(mnt.p(f"policies/{name}.json"), policy_document(iam_raw, pol["Arn"]))
 
 
 @pytest.mark.parametrize("name", ["ReadOnlyAccess", "AmazonS3ReadOnlyAccess"])
-def test_aws_managed_policy_document(mnt, iam, name):
+def test_aws_managed_policy_document(mnt, iam_raw, name):
     arn = f"arn:aws:iam::aws:policy/{name}"
-    assert_doc_file(mnt.p(f"aws-policies/{name}.json"), policy_document(iam, arn))
+    assert_doc_file(mnt.p(f"aws-policies/{name}.json"), policy_document(iam_raw, arn))
 
 
 @pytest.mark.parametrize("kind,entity,policy", [
@@ -84,26 +84,30 @@ def test_aws_managed_policy_document(mnt, iam, name):
     ("roles", EDGE_ROLE, "tricky"),
     ("roles", "bulk-role-042", "inline"),
 ])
-def test_inline_policy_document(mnt, iam, kind, entity, policy):
-    if kind == "users":
-        doc = iam.get_user_policy(UserName=entity, PolicyName=policy)["PolicyDocument"]
-    elif kind == "groups":
-        doc = iam.get_group_policy(GroupName=entity, PolicyName=policy)["PolicyDocument"]
-    else:
-        doc = iam.get_role_policy(RoleName=entity, PolicyName=policy)["PolicyDocument"]
-    assert_doc_file(mnt.p(f"{kind}/{entity}/policies/{policy}.json"), doc)
+def test_inline_policy_document(mnt, iam_raw, kind, entity, policy):
+    assert_doc_file(mnt.p(f"{kind}/{entity}/policies/{policy}.json"),
+                    inline_document(iam_raw, kind, entity, policy))
 
 
 @pytest.mark.parametrize("role", ["marketingadminrole", "ec2-readonly-role", EDGE_ROLE,
                                   "bulk-role-010", "bulk-role-011"])
-def test_trust_policy_document(mnt, iam, role):
-    doc = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
-    assert_doc_file(mnt.p(f"roles/{role}/trust-policy.json"), doc)
+def test_trust_policy_document(mnt, iam_raw, role):
+    assert_doc_file(mnt.p(f"roles/{role}/trust-policy.json"), trust_document(iam_raw, role))
 
 
 def test_trust_policy_trusts_account_root(mnt, account):
     doc = cat_json(mnt.p("roles/marketingadminrole/trust-policy.json"))
     assert doc["Statement"][0]["Principal"] == {"AWS": f"arn:aws:iam::{account.id}:root"}
+
+
+def test_edge_documents_match_what_was_sent(mnt, iam_raw, account):
+    """Independent of any decoding rule: the edge documents equal the
+    objects the seed sent."""
+    sent = account.edge["doc"]
+    assert cat_json(mnt.p(f"policies/{EDGE_POLICY}.json")) == sent
+    assert cat_json(mnt.p(f"users/{EDGE_USER}/policies/tricky.json")) == sent
+    assert cat_json(mnt.p(f"roles/{EDGE_ROLE}/policies/tricky.json")) == sent
+    assert policy_document(iam_raw, policy_by_name(iam_raw, EDGE_POLICY)["Arn"]) == sent
 
 
 def test_edge_document_decoded_once(mnt, account):

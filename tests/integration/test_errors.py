@@ -1,12 +1,14 @@
 """Errors: missing names, refused writes (EROFS for now), unreachable
 endpoints fail fast with EIO and are recorded in .iamfs/errors."""
 
+import errno
 import socket
+import sys
 import time
 
 import pytest
 
-from iamfs_harness import (cat_bytes, free_port, paginate, policy_by_name, run, sh)
+from iamfs_harness import (Mount, cat_bytes, free_port, paginate, policy_by_name, run, sh)
 
 
 @pytest.mark.shared_mount
@@ -46,27 +48,85 @@ def snapshot(iam):
     }
 
 
-@pytest.mark.shared_mount
-@pytest.mark.parametrize("rel", [
+WRITE_TARGETS = [
     "policies/s3-read-reports.json",
     "users/user1/policies/s3-home.json",
     "roles/marketingadminrole/trust-policy.json",
     "users/user1/tags.json",
     "policies/brand-new-policy.json",
     "users/user1/policies/brand-new-inline.json",
-])
-def test_write_is_erofs_and_changes_nothing(mnt, iam, rel):
+]
+
+
+@pytest.fixture(scope="module")
+def ro_mnt(iamfs_bin, moto, account, tmp_path_factory):
+    """One --read-only mount for the EROFS tests."""
+    m = Mount(tmp_path_factory.mktemp("readonly"), moto.url, args=["--read-only"]).start()
+    yield m
+    m.unmount()
+
+
+@pytest.mark.fresh_mount
+@pytest.mark.parametrize("rel", WRITE_TARGETS)
+def test_read_only_mount_write_is_erofs(ro_mnt, iam, rel):
+    """--read-only: every change is refused with EROFS at open, so even a
+    shell redirection reports it, and IAM is untouched."""
     before = snapshot(iam)
-    existed = run(["test", "-e", mnt.p(rel)]).returncode == 0
-    old = cat_bytes(mnt.p(rel)) if existed else None
-    p = sh(f"echo x > '{mnt.p(rel)}'")
+    existed = run(["test", "-e", ro_mnt.p(rel)]).returncode == 0
+    old = cat_bytes(ro_mnt.p(rel)) if existed else None
+    p = sh(f"echo x > '{ro_mnt.p(rel)}'")
     assert p.returncode != 0, f"write to {rel} succeeded"
     assert "Read-only file system" in p.stderr, p.stderr
     assert snapshot(iam) == before
     if existed:
-        assert cat_bytes(mnt.p(rel)) == old
+        assert cat_bytes(ro_mnt.p(rel)) == old
     else:
-        assert run(["test", "-e", mnt.p(rel)]).returncode != 0, f"{rel} appeared"
+        assert run(["test", "-e", ro_mnt.p(rel)]).returncode != 0, f"{rel} appeared"
+
+
+@pytest.mark.fresh_mount
+def test_read_only_mount_refuses_mkdir_rm_ln(ro_mnt, iam):
+    before = snapshot(iam)
+    for cmd in (["mkdir", ro_mnt.p("users/newuser")],
+                ["rm", ro_mnt.p("users/user1/policies/s3-home.json")],
+                ["ln", "-s", "../../../policies/deploy-app.json", ro_mnt.p("users/user1/attached/deploy-app")]):
+        p = run(cmd)
+        assert p.returncode != 0 and "Read-only file system" in p.stderr, (cmd, p.stderr)
+    assert snapshot(iam) == before
+
+
+@pytest.mark.fresh_mount
+@pytest.mark.parametrize("rel", WRITE_TARGETS)
+def test_invalid_write_is_einval_and_changes_nothing(make_mount, iam, rel):
+    """Default (writable) mount: content that is not JSON is rejected before
+    any API call; the error comes back from close() (tee and Python see
+    EINVAL; bash ignores close() errors on redirections, so `echo x > f`
+    exits 0 whatever happens) and lands in .iamfs/errors; IAM is unchanged
+    and reads show IAM's document."""
+    m = make_mount()
+    before = snapshot(iam)
+    path = m.p(rel)
+    existed = run(["test", "-e", path]).returncode == 0
+    old = cat_bytes(path) if existed else None
+    n_errors = len(cat_bytes(m.p(".iamfs/errors")).splitlines())
+
+    p = run(["tee", path], input="x\n")
+    assert p.returncode != 0, f"tee into {rel} succeeded"
+    assert "Invalid argument" in p.stderr, p.stderr
+    py = run([sys.executable, "-c", (
+        "import os, sys\n"
+        "fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)\n"
+        "os.write(fd, b'{not json')\n"
+        "try:\n    os.close(fd)\nexcept OSError as e:\n    print(e.errno)\n"), path])
+    assert py.stdout.strip() == str(errno.EINVAL), (py.stdout, py.stderr)
+    sh(f"echo x > '{path}'")  # exit status unknowable (bash ignores close errors)
+
+    assert snapshot(iam) == before
+    if existed:
+        assert cat_bytes(path) == old
+    errors = cat_bytes(m.p(".iamfs/errors")).decode()
+    assert len(errors.splitlines()) > n_errors
+    assert rel in errors.splitlines()[-1] and "EINVAL" in errors.splitlines()[-1], errors[-500:]
 
 
 def dead_port() -> int:

@@ -63,10 +63,24 @@ def test_role_credentials(mnt, account):
     for k in ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration"):
         assert creds.get(k), k
     env = cat_bytes(mnt.p("roles/marketingadminrole/env")).decode()
-    assert f"export AWS_ACCESS_KEY_ID={creds['AccessKeyId']}" in env
-    assert "export AWS_SECRET_ACCESS_KEY=" in env and "export AWS_SESSION_TOKEN=" in env
+    assert creds["AccessKeyId"] in env
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        assert f"export {var}=" in env, var
     # a second read within the cache lifetime gives the same credentials
     assert cat_json(mnt.p("roles/marketingadminrole/credentials"))["AccessKeyId"] == creds["AccessKeyId"]
+
+
+@pytest.mark.parametrize("how", ["source", "eval"])
+def test_source_env(mnt, how):
+    """`source roles/X/env` (and `eval "$(cat ...)"`) set the role's credentials."""
+    env_file = mnt.p("roles/marketingadminrole/env")
+    creds = cat_json(mnt.p("roles/marketingadminrole/credentials"))
+    load = f'source "{env_file}"' if how == "source" else f'eval "$(cat "{env_file}")"'
+    out = ok(["bash", "-c", f'set -e; {load}; '
+              'printf "%s\\n" "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" "$AWS_SESSION_TOKEN"'],
+             env={"PATH": "/usr/bin:/bin"})
+    assert out.splitlines() == [creds["AccessKeyId"], creds["SecretAccessKey"],
+                                creds["SessionToken"]]
 
 
 def test_credential_process_with_aws_cli(mnt, tmp_path, moto):

@@ -75,15 +75,19 @@ def test_policies_size_equals_cat_length(mnt):
 
 
 def test_credential_files_size(mnt):
-    """credentials/env are direct-I/O (kept out of the page cache), so their
-    size before the first read may not be known: accept 0 (as /proc does)
-    or the exact length. Reading them must work either way."""
+    """credentials/env follow the same rule: stat's size is what a read
+    returns, before and after the first read. Tools rely on it: bash's
+    `source FILE` reads exactly st_size bytes, so with size 0 `source env`
+    silently sets nothing (see test_keys_tags::test_source_env)."""
     for f in ("credentials", "env"):
-        path = mnt.p(f"roles/marketingadminrole/{f}")
+        path = mnt.p(f"roles/bulk-role-003/{f}")  # a role no other test reads
+        size_before = int(ok(["stat", "-c", "%s", path]))
         data = cat_bytes(path)
+        size_after = int(ok(["stat", "-c", "%s", path]))
         assert data
-        size = int(ok(["stat", "-c", "%s", path]))
-        assert size in (0, len(data)), f"{f}: size {size}, cat {len(data)}"
+        assert (size_before, size_after) == (len(data), len(data)), (
+            f"{f}: stat size {size_before} before reading, {size_after} after, "
+            f"cat returned {len(data)} bytes")
 
 
 @pytest.mark.parametrize("tree", TREES)
