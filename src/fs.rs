@@ -55,6 +55,19 @@ impl Inodes {
     }
 }
 
+impl Inodes {
+    /// A renamed file keeps its inode number, as the kernel expects: the
+    /// number now means the node at the new name.
+    fn rename(&mut self, from: &Node, to: &Node) {
+        if let Some(ino) = self.by_node.remove(from) {
+            if let Some(old) = self.by_node.insert(to.clone(), ino) {
+                self.by_ino.remove(&old);
+            }
+            self.by_ino.insert(ino, to.clone());
+        }
+    }
+}
+
 /// An open file or directory.
 enum Handle {
     /// A snapshot taken at open: every read of this handle sees the same bytes.
@@ -478,10 +491,11 @@ impl Filesystem for IamFs {
             (Err(e), _) | (_, Err(e)) => return reply.error(e),
         };
         self.spawn("rename", parent, reply, |inner, parent| async move {
-            let moved = inner
+            let (from, moved) = inner
                 .ns
                 .rename(&parent, &name, &new_parent, &new_name)
                 .await?;
+            inner.inodes.lock().rename(&from, &moved);
             inner.invalidate(&parent, &name, None);
             inner.invalidate(&new_parent, &new_name, Some(&moved));
             Ok(Box::new(|r: ReplyEmpty| r.ok()) as Box<dyn FnOnce(ReplyEmpty) + Send>)

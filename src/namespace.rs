@@ -773,8 +773,8 @@ impl Namespace {
         let size = match kind {
             FileKind::Dir => 0,
             FileKind::Symlink => self.readlink(node).await?.len() as u64,
-            // Made at read time and served with direct I/O.
-            FileKind::File if node.is_volatile() => 0,
+            // Volatile files are served with direct I/O; their size is that
+            // of the content now (bash's `source` reads st_size bytes).
             FileKind::File => self.read(node).await?.len() as u64,
         };
         Ok(Attr {

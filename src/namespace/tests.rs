@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::iam::memory::MemoryIam;
+use crate::namespace::write::Created;
 
 const DOC: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
 
@@ -453,4 +454,386 @@ async fn a_role_that_cannot_be_assumed_is_access_denied() {
         .await
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::NoSuchEntity);
+}
+
+// ---- writing ----------------------------------------------------------------
+
+const DOC2: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:*","Resource":"*"}]}"#;
+
+async fn save(ns: &Namespace, node: &Node, bytes: &str, truncate: bool) -> Result<()> {
+    let draft = ns.open_document(node, truncate).await?;
+    Namespace::draft_truncate(&draft, 0);
+    Namespace::draft_write(&draft, 0, bytes.as_bytes());
+    ns.commit(node, &draft).await
+}
+
+fn iam_writes(iam: &MemoryIam) -> u64 {
+    iam.calls()
+        .snapshot()
+        .iter()
+        .filter(|(op, _)| {
+            [
+                "Put", "Create", "Delete", "Update", "Tag", "Untag", "Attach", "Detach", "Add",
+                "Remove",
+            ]
+            .iter()
+            .any(|p| op.starts_with(p))
+        })
+        .map(|(_, n)| n)
+        .sum()
+}
+
+#[tokio::test]
+async fn saving_a_managed_policy_makes_a_default_version_and_reads_back_at_once() {
+    let (iam, ns) = namespace(account(1));
+    let node = Node::Policy(PolicyScope::Local, "managed0".into());
+    save(&ns, &node, DOC2, true).await.unwrap();
+    assert_eq!(iam.calls().get("CreatePolicyVersion"), 1);
+    assert_eq!(&ns.read(&node).await.unwrap()[..], DOC2.as_bytes());
+    let raw = iam
+        .get_policy_version("arn:aws:iam::123456789012:policy/managed0", "v2")
+        .await
+        .unwrap();
+    assert!(document::decode_policy(&raw)["Statement"][0]["Effect"] == "Deny");
+}
+
+#[tokio::test]
+async fn the_sixth_version_replaces_the_oldest_non_default_one() {
+    let (iam, ns) = namespace(account(1));
+    let node = Node::Policy(PolicyScope::Local, "managed0".into());
+    for action in ["s3:A", "s3:B", "s3:C", "s3:D", "s3:E", "s3:F"] {
+        let doc = DOC.replace("s3:GetObject", action);
+        save(&ns, &node, &doc, true).await.unwrap();
+    }
+    assert_eq!(iam.calls().get("CreatePolicyVersion"), 6);
+    assert_eq!(iam.calls().get("DeletePolicyVersion"), 2);
+    let text = String::from_utf8(ns.read(&node).await.unwrap().to_vec()).unwrap();
+    assert!(text.contains("s3:F"));
+}
+
+#[tokio::test]
+async fn a_semantically_equal_save_makes_no_call() {
+    let (iam, ns) = namespace(account(1));
+    let pretty = String::from_utf8(document::render(&serde_json::from_str(DOC).unwrap())).unwrap();
+    for node in [
+        Node::Policy(PolicyScope::Local, "managed0".into()),
+        Node::Inline(Kind::Role, "role0".into(), "inline-a".into()),
+    ] {
+        save(&ns, &node, DOC, true).await.unwrap();
+        save(&ns, &node, &pretty, true).await.unwrap();
+    }
+    // Action as a one-element list means the same as the string.
+    let listy = DOC.replace(r#""s3:GetObject""#, r#"["s3:GetObject"]"#);
+    save(
+        &ns,
+        &Node::Policy(PolicyScope::Local, "managed0".into()),
+        &listy,
+        true,
+    )
+    .await
+    .unwrap();
+    assert_eq!(iam_writes(&iam), 0, "{:?}", iam.calls().snapshot());
+}
+
+#[tokio::test]
+async fn a_refused_save_changes_nothing_and_reads_as_iam_has_it() {
+    let (iam, ns) = namespace(account(1));
+    let node = Node::Inline(Kind::User, "user0".into(), "inline-a".into());
+    let before = ns.read(&node).await.unwrap().to_vec();
+    for bad in [
+        "{not json",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"allow","Action":"s3:*","Resource":"*"}]}"#,
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"*"}]}"#,
+        "",
+    ] {
+        let err = save(&ns, &node, bad, true).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidInput, "{bad}: {err}");
+        assert_eq!(ns.read(&node).await.unwrap().to_vec(), before);
+    }
+    let trust = Node::TrustPolicy("role0".into());
+    let err = save(&ns, &trust, DOC, true).await.unwrap_err();
+    assert_eq!(
+        err.kind,
+        ErrorKind::InvalidInput,
+        "a trust policy needs a Principal"
+    );
+    assert_eq!(iam_writes(&iam), 0);
+}
+
+#[tokio::test]
+async fn a_flush_after_a_failed_fsync_reports_the_error_again_without_a_call() {
+    let (iam, ns) = namespace(account(1));
+    let node = Node::Policy(PolicyScope::Local, "managed0".into());
+    let draft = ns.open_document(&node, true).await.unwrap();
+    Namespace::draft_write(&draft, 0, b"{");
+    assert!(ns.commit(&node, &draft).await.is_err());
+    assert!(ns.commit(&node, &draft).await.is_err());
+    assert_eq!(iam_writes(&iam), 0);
+}
+
+#[tokio::test]
+async fn new_documents_are_created_and_invalid_names_refused() {
+    let (iam, ns) = namespace(account(1));
+    let dir = Node::PoliciesDir(PolicyScope::Local);
+    let Created::Document(node, draft) = ns.create(&dir, "fresh.json", 0o644).await.unwrap() else {
+        panic!("a .json name in policies/ is a document");
+    };
+    assert!(
+        ns.lookup(&dir, "fresh.json").await.is_ok(),
+        "visible while open"
+    );
+    Namespace::draft_write(&draft, 0, DOC.as_bytes());
+    ns.commit(&node, &draft).await.unwrap();
+    assert_eq!(iam.calls().get("CreatePolicy"), 1);
+    assert!(names(&ns, &dir).await.contains(&"fresh.json".to_string()));
+
+    let inline = Node::InlineDir(Kind::Role, "role0".into());
+    let Created::Document(node, draft) = ns.create(&inline, "new.json", 0o644).await.unwrap()
+    else {
+        panic!();
+    };
+    Namespace::draft_write(&draft, 0, DOC.as_bytes());
+    ns.commit(&node, &draft).await.unwrap();
+    assert_eq!(iam.calls().get("PutRolePolicy"), 1);
+    let err = ns
+        .mkdir(&Node::KindDir(Kind::User), "bad name")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidInput);
+}
+
+#[tokio::test]
+async fn editor_files_stay_in_memory() {
+    let (iam, ns) = namespace(account(1));
+    let dir = Node::PoliciesDir(PolicyScope::Local);
+    for name in ["4913", ".managed0.json.swp", "managed0.json~", "sedX1Y2"] {
+        let Created::Scratch(node) = ns.create(&dir, name, 0o600).await.unwrap() else {
+            panic!("{name} is scratch");
+        };
+        ns.scratch_write(&node, 0, b"hello").unwrap();
+        assert_eq!(&ns.read(&node).await.unwrap()[..], b"hello");
+        assert_eq!(ns.attr(&node).await.unwrap().perm, 0o600);
+    }
+    assert!(ns.create(&dir, "4913", 0o600).await.is_err(), "O_EXCL");
+    for name in ["4913", ".managed0.json.swp", "managed0.json~", "sedX1Y2"] {
+        ns.unlink(&dir, name).await.unwrap();
+    }
+    assert_eq!(iam_writes(&iam), 0);
+}
+
+#[tokio::test]
+async fn vim_style_backup_rename_then_create_commits_as_an_update() {
+    let (iam, ns) = namespace(account(1));
+    let dir = Node::PoliciesDir(PolicyScope::Local);
+    let node = Node::Policy(PolicyScope::Local, "managed0".into());
+    let old = ns.read(&node).await.unwrap().to_vec();
+    // rename(X.json, X.json~): content moves, the name is empty, IAM unchanged.
+    ns.rename(&dir, "managed0.json", &dir, "managed0.json~")
+        .await
+        .unwrap();
+    assert!(ns.lookup(&dir, "managed0.json").await.is_err());
+    let backup = ns.lookup(&dir, "managed0.json~").await.unwrap();
+    assert_eq!(ns.read(&backup).await.unwrap().to_vec(), old);
+    assert_eq!(iam_writes(&iam), 0);
+    // open(X.json, O_WRONLY|O_CREAT) without O_TRUNC, a shorter document.
+    let Created::Document(n, draft) = ns.create(&dir, "managed0.json", 0o644).await.unwrap() else {
+        panic!();
+    };
+    let short =
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Action":"*","Resource":"*"}}"#;
+    Namespace::draft_write(&draft, 0, short.as_bytes());
+    ns.commit(&n, &draft).await.unwrap();
+    ns.unlink(&dir, "managed0.json~").await.unwrap();
+    assert_eq!(iam.calls().get("CreatePolicyVersion"), 1);
+    assert_eq!(iam.calls().get("CreatePolicy"), 0);
+    assert_eq!(&ns.read(&node).await.unwrap()[..], short.as_bytes());
+}
+
+#[tokio::test]
+async fn a_temp_file_renamed_over_a_document_is_the_save() {
+    let (iam, ns) = namespace(account(1));
+    let dir = Node::InlineDir(Kind::Group, "group0".into());
+    let Created::Scratch(tmp) = ns.create(&dir, "inline-a.json.tmp", 0o644).await.unwrap() else {
+        panic!();
+    };
+    ns.scratch_write(&tmp, 0, b"{broken").unwrap();
+    let err = ns
+        .rename(&dir, "inline-a.json.tmp", &dir, "inline-a.json")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidInput);
+    assert!(
+        ns.lookup(&dir, "inline-a.json.tmp").await.is_ok(),
+        "a failed save keeps the temp file"
+    );
+    ns.scratch_set(&tmp, None, Some(0), None).unwrap();
+    ns.scratch_write(&tmp, 0, DOC2.as_bytes()).unwrap();
+    ns.rename(&dir, "inline-a.json.tmp", &dir, "inline-a.json")
+        .await
+        .unwrap();
+    assert_eq!(iam.calls().get("PutGroupPolicy"), 1);
+    assert!(ns.lookup(&dir, "inline-a.json.tmp").await.is_err());
+}
+
+#[tokio::test]
+async fn tags_are_saved_as_the_difference() {
+    let iam = account(1);
+    iam.set_tags(
+        Kind::Role,
+        "role0",
+        &[("keep", "1"), ("change", "a"), ("drop", "x")],
+    );
+    let (iam, ns) = namespace(iam);
+    let node = Node::Tags(Kind::Role, "role0".into());
+    save(
+        &ns,
+        &node,
+        r#"{"keep": "1", "change": "b", "add": "y"}"#,
+        true,
+    )
+    .await
+    .unwrap();
+    assert_eq!(iam.calls().get("UntagRole"), 1);
+    assert_eq!(iam.calls().get("TagRole"), 1);
+    let fresh = iam
+        .get_entity(Kind::Role, "role0")
+        .await
+        .unwrap()
+        .tags
+        .unwrap();
+    let pairs: Vec<(&str, &str)> = fresh
+        .iter()
+        .map(|t| (t.key.as_str(), t.value.as_str()))
+        .collect();
+    assert_eq!(pairs, [("keep", "1"), ("change", "b"), ("add", "y")]);
+}
+
+#[tokio::test]
+async fn folders_are_removed_only_when_empty_and_attached_policies_are_kept() {
+    let (iam, ns) = namespace(account(1));
+    let users = Node::KindDir(Kind::User);
+    let err = ns.rmdir(&users, "user0").await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotEmpty);
+    assert!(err.message.contains("inline policies"), "{err}");
+    let err = ns
+        .unlink(&Node::PoliciesDir(PolicyScope::Local), "managed0.json")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Busy);
+    assert!(err.message.contains("users/user0"), "{err}");
+    assert_eq!(iam_writes(&iam), 0);
+
+    ns.mkdir(&users, "fresh").await.unwrap();
+    let attached = Node::AttachedDir(Kind::User, "fresh".into());
+    ns.symlink(&attached, "managed0", "../../../policies/managed0.json")
+        .await
+        .unwrap();
+    ns.symlink(
+        &Node::LinksDir(Kind::User, "fresh".into()),
+        "group0",
+        "../../../groups/group0",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        ns.rmdir(&users, "fresh").await.unwrap_err().kind,
+        ErrorKind::NotEmpty
+    );
+    ns.unlink(&attached, "managed0").await.unwrap();
+    ns.unlink(&Node::LinksDir(Kind::Group, "group0".into()), "fresh")
+        .await
+        .unwrap();
+    ns.rmdir(&users, "fresh").await.unwrap();
+    assert!(ns.lookup(&users, "fresh").await.is_err());
+    let wrong = ns
+        .symlink(
+            &Node::AttachedDir(Kind::User, "user0".into()),
+            "x",
+            "../../../policies/managed0.json",
+        )
+        .await;
+    assert_eq!(wrong.unwrap_err().kind, ErrorKind::InvalidInput);
+}
+
+#[tokio::test]
+async fn roles_and_policies_cannot_be_renamed_but_users_can() {
+    let (iam, ns) = namespace(account(1));
+    let roles = Node::KindDir(Kind::Role);
+    assert_eq!(
+        ns.rename(&roles, "role0", &roles, "r")
+            .await
+            .unwrap_err()
+            .kind,
+        ErrorKind::NotPermitted
+    );
+    let pols = Node::PoliciesDir(PolicyScope::Local);
+    assert_eq!(
+        ns.rename(&pols, "managed0.json", &pols, "m.json")
+            .await
+            .unwrap_err()
+            .kind,
+        ErrorKind::NotPermitted
+    );
+    let users = Node::KindDir(Kind::User);
+    ns.rename(&users, "user0", &users, "renamed").await.unwrap();
+    assert_eq!(iam.calls().get("UpdateUser"), 1);
+    assert!(ns.lookup(&users, "renamed").await.is_ok());
+}
+
+#[tokio::test]
+async fn read_only_mounts_and_read_only_files_refuse_changes() {
+    let iam = Arc::new(account(1));
+    let mut s = settings();
+    s.read_only = true;
+    let ns = Namespace::new(iam.clone(), s);
+    let node = Node::Policy(PolicyScope::Local, "managed0".into());
+    assert_eq!(
+        ns.open_document(&node, true).await.unwrap_err().kind,
+        ErrorKind::ReadOnly
+    );
+    assert_eq!(
+        ns.mkdir(&Node::KindDir(Kind::User), "x")
+            .await
+            .unwrap_err()
+            .kind,
+        ErrorKind::ReadOnly
+    );
+    let (_, ns) = namespace(account(1));
+    let err = ns
+        .open_document(&Node::EntityJson(Kind::User, "user0".into()), false)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::AccessDenied);
+}
+
+#[tokio::test]
+async fn concurrent_saves_of_one_document_end_as_one_of_them() {
+    let mut iam = account(1);
+    iam.latency = Duration::from_millis(5);
+    let (iam, ns) = namespace(iam);
+    let ns = Arc::new(ns);
+    let node = Node::Inline(Kind::Role, "role0".into(), "inline-a".into());
+    let docs: Vec<String> = (0..8)
+        .map(|i| DOC.replace("s3:GetObject", &format!("s3:Op{i}")))
+        .collect();
+    let tasks: Vec<_> = docs
+        .iter()
+        .cloned()
+        .map(|doc| {
+            let (ns, node) = (ns.clone(), node.clone());
+            tokio::spawn(async move { save(&ns, &node, &doc, true).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let raw = iam
+        .get_inline_policy(Kind::Role, "role0", "inline-a")
+        .await
+        .unwrap();
+    let stored = document::decode_policy(&raw);
+    assert!(docs
+        .iter()
+        .any(|d| serde_json::from_str::<serde_json::Value>(d).unwrap() == stored));
 }

@@ -658,15 +658,21 @@ impl Namespace {
         }
     }
 
-    /// mv. Returns the node now at the new name.
+    /// mv. Returns the node that moved and the node now at the new name.
     pub async fn rename(
         &self,
         dir: &Node,
         name: &str,
         new_dir: &Node,
         new_name: &str,
-    ) -> Result<Node> {
+    ) -> Result<(Node, Node)> {
         let from = self.lookup(dir, name).await?;
+        let to = self.rename_node(&from, new_dir, new_name).await?;
+        Ok((from, to))
+    }
+
+    async fn rename_node(&self, from: &Node, new_dir: &Node, new_name: &str) -> Result<Node> {
+        let dir = &from.parent_and_name().map(|(d, _)| d).unwrap_or(Node::Root);
         let scratch_target = |is_link: bool| {
             let d = Box::new(new_dir.clone());
             if is_link {
@@ -675,7 +681,7 @@ impl Namespace {
                 Node::Scratch(d, new_name.into())
             }
         };
-        match &from {
+        match from {
             Node::Scratch(d, n) | Node::ScratchLink(d, n) => {
                 if let Some(doc) = document_node(new_dir, new_name) {
                     // A temp file renamed over a document: this is the save.

@@ -1,3 +1,5 @@
+import os
+import stat
 """The tree: `ls` of every top-level folder equals what IAM holds (moto
 paginates ListRoles and ListPolicies at 100), and each entity's folder has
 the contract's entries."""
@@ -97,8 +99,12 @@ def test_role_folder(mnt, iam, role):
         a["PolicyName"] for a in attached)
 
 
-def test_role_folder_lists_credentials(mnt):
-    """DESIGN.md's tree has roles/<R>/credentials and env; ls shows them.
-    (Listing them means `grep -r roles/` assumes every role: see the report.)"""
-    listed = set(ls(mnt.p("roles/marketingadminrole"), "-A"))
-    assert {"credentials", "env"} <= listed, sorted(listed)
+def test_role_credentials_resolve_by_name_but_are_not_listed(mnt):
+    """roles/<R>/credentials and env exist (stat, cat) but ls leaves them out,
+    so that grep -r, find and rsync never mint role sessions (README)."""
+    role = mnt.p("roles/marketingadminrole")
+    listed = set(ls(role, "-A"))
+    assert not {"credentials", "env"} & listed, sorted(listed)
+    for name in ("credentials", "env"):
+        st = os.stat(os.path.join(role, name))
+        assert stat.S_IMODE(st.st_mode) == 0o400
