@@ -17,8 +17,8 @@ use crate::document;
 use crate::error::{ErrorKind, IamError, Result};
 use crate::errors::ErrorLog;
 use crate::iam::{
-    collect_pages, AccessKey, AccessKeyLastUsed, AttachedPolicy, CallerIdentity, Entity, Iam, Kind,
-    ManagedPolicy, PolicyScope,
+    collect_pages, AccessKey, AccessKeyLastUsed, AttachedPolicy, CallerIdentity, DetailsFilter,
+    Entity, Iam, Kind, ManagedPolicy, PolicyScope,
 };
 use crate::node::{policy_link_target, ControlFile, FileKind, Node};
 use crate::scratch::ScratchStore;
@@ -96,6 +96,7 @@ type SavedBytes = (Arc<Vec<u8>>, Instant);
 enum BulkScope {
     Principals(Kind),
     ManagedPolicies,
+    AwsPolicies,
 }
 
 #[derive(Default)]
@@ -104,7 +105,6 @@ struct BulkState {
     /// GetAccountAuthorizationDetails answered AccessDenied: fan out instead.
     denied: bool,
     filling: bool,
-    last_fill: Option<Instant>,
 }
 
 pub struct Namespace {
@@ -167,16 +167,16 @@ impl Namespace {
         self.detached.lock().clear();
         let mut bulk = self.bulk.lock();
         bulk.misses.clear();
-        bulk.last_fill = None;
     }
 
     // ---- cached IAM reads ------------------------------------------------
 
     fn bulk_scope(key: &Key) -> Option<(BulkScope, String)> {
         match key {
-            Key::PolicyDoc(arn, _) if !crate::iam::is_aws_managed_arn(arn) => {
-                Some((BulkScope::ManagedPolicies, arn.clone()))
+            Key::PolicyDoc(arn, _) if crate::iam::is_aws_managed_arn(arn) => {
+                Some((BulkScope::AwsPolicies, arn.clone()))
             }
+            Key::PolicyDoc(arn, _) => Some((BulkScope::ManagedPolicies, arn.clone())),
             _ => key
                 .entity()
                 .map(|(kind, name)| (BulkScope::Principals(kind), name.to_string())),
@@ -239,7 +239,11 @@ impl Namespace {
         let result = if denied {
             self.fan_out(scope).await
         } else {
-            match self.load_account_details().await {
+            let loaded = match scope {
+                BulkScope::AwsPolicies => self.load_aws_policy_details().await,
+                _ => self.load_account_details().await,
+            };
+            match loaded {
                 Err(e) if e.kind == ErrorKind::AccessDenied => {
                     tracing::info!("bulk read denied ({e}); fetching entity by entity");
                     self.bulk.lock().denied = true;
@@ -249,17 +253,36 @@ impl Namespace {
             }
         };
         self.bulk.lock().filling = false;
-        match result {
-            Ok(()) => self.bulk.lock().last_fill = Some(Instant::now()),
-            Err(e) => {
-                tracing::warn!("bulk read failed: {e}");
-                self.errors.record("/", "bulk-read", &e);
-            }
+        if let Err(e) = result {
+            tracing::warn!("bulk read failed: {e}");
+            self.errors.record("/", "bulk-read", &e);
         }
     }
 
+    /// Every AWS-managed policy's default document, for `ls -l aws-policies/`.
+    async fn load_aws_policy_details(&self) -> Result<()> {
+        let pages = collect_pages(|m| {
+            self.iam
+                .get_account_authorization_details(DetailsFilter::AwsManagedPolicies, m)
+        })
+        .await?;
+        for p in pages.into_iter().flat_map(|page| page.policies) {
+            if let Some(raw) = &p.default_document {
+                self.cache.insert(
+                    Key::PolicyDoc(p.policy.arn.clone(), p.policy.default_version_id.clone()),
+                    document::render_policy(raw),
+                );
+            }
+        }
+        Ok(())
+    }
+
     async fn load_account_details(&self) -> Result<()> {
-        let pages = collect_pages(|m| self.iam.get_account_authorization_details(m)).await?;
+        let pages = collect_pages(|m| {
+            self.iam
+                .get_account_authorization_details(DetailsFilter::Account, m)
+        })
+        .await?;
         // GAAD leaves out what only the list calls return (role descriptions,
         // session durations, password use), so merge with those listings.
         let users = self.entities(Kind::User).await?;
@@ -335,8 +358,13 @@ impl Namespace {
                     .try_collect::<Vec<()>>()
                     .await?;
             }
-            BulkScope::ManagedPolicies => {
-                let all = self.policies(PolicyScope::Local).await?;
+            BulkScope::ManagedPolicies | BulkScope::AwsPolicies => {
+                let scope = if scope == BulkScope::AwsPolicies {
+                    PolicyScope::Aws
+                } else {
+                    PolicyScope::Local
+                };
+                let all = self.policies(scope).await?;
                 stream::iter(all.iter().cloned())
                     .map(|p| async move { self.policy_document(&p).await })
                     .buffer_unordered(FAN_OUT)

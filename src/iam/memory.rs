@@ -10,8 +10,8 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
 use super::{
     AccessKey, AccessKeyLastUsed, AccountDetails, AttachedPolicy, CallCounter, CallerIdentity,
-    Entity, EntityDetail, Iam, Kind, ManagedPolicy, Page, PolicyDetail, PolicyScope, PolicyVersion,
-    Tag,
+    DetailsFilter, Entity, EntityDetail, Iam, Kind, ManagedPolicy, Page, PolicyDetail, PolicyScope,
+    PolicyVersion, Tag,
 };
 use crate::credentials::RoleCredentials;
 use crate::error::{ErrorKind, IamError, Result};
@@ -374,6 +374,7 @@ impl Iam for MemoryIam {
 
     async fn get_account_authorization_details(
         &self,
+        filter: DetailsFilter,
         marker: Option<String>,
     ) -> Result<Page<AccountDetails>> {
         self.call("GetAccountAuthorizationDetails".into()).await;
@@ -392,7 +393,8 @@ impl Iam for MemoryIam {
         }
         let items: Vec<Item> = {
             let state = self.state.lock();
-            let principals = state.principals.values().map(|p| {
+            let aws_only = filter == DetailsFilter::AwsManagedPolicies;
+            let principals = state.principals.values().filter(|_| !aws_only).map(|p| {
                 let mut entity = p.entity.clone().unwrap();
                 entity.trust_policy = entity.trust_policy.map(|d| self.encode(&d));
                 entity.description = None;
@@ -416,7 +418,7 @@ impl Iam for MemoryIam {
             let policies = state
                 .policies
                 .values()
-                .filter(|(p, _)| !p.is_aws_managed())
+                .filter(|(p, _)| p.is_aws_managed() == aws_only)
                 .map(|(p, d)| {
                     Item::M(PolicyDetail {
                         policy: p.clone(),

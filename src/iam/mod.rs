@@ -186,6 +186,14 @@ pub struct PolicyDetail {
     pub default_document: Option<String>,
 }
 
+/// What to ask GetAccountAuthorizationDetails for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetailsFilter {
+    /// Users, groups, roles and customer-managed policies.
+    Account,
+    AwsManagedPolicies,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct AccountDetails {
     pub principals: Vec<EntityDetail>,
@@ -271,9 +279,11 @@ pub trait Iam: Send + Sync + 'static {
         -> Result<Page<AccessKey>>;
     async fn get_access_key_last_used(&self, key_id: &str) -> Result<AccessKeyLastUsed>;
 
-    /// Users, groups, roles and customer-managed policies with their documents.
+    /// GetAccountAuthorizationDetails: principals and customer-managed
+    /// policies with their documents, or AWS-managed policies.
     async fn get_account_authorization_details(
         &self,
+        filter: DetailsFilter,
         marker: Option<String>,
     ) -> Result<Page<AccountDetails>>;
 

@@ -9,8 +9,8 @@ use aws_smithy_types::DateTime;
 
 use super::{
     AccessKey, AccessKeyLastUsed, AccountDetails, AttachedPolicy, CallCounter, CallerIdentity,
-    Entity, EntityDetail, Iam, Kind, ManagedPolicy, Page, PermissionsBoundary, PolicyDetail,
-    PolicyScope, PolicyVersion, RoleLastUsed, Tag,
+    DetailsFilter, Entity, EntityDetail, Iam, Kind, ManagedPolicy, Page, PermissionsBoundary,
+    PolicyDetail, PolicyScope, PolicyVersion, RoleLastUsed, Tag,
 };
 use crate::credentials::RoleCredentials;
 use crate::error::{ErrorKind, IamError, Result};
@@ -715,16 +715,23 @@ impl Iam for SdkIam {
 
     async fn get_account_authorization_details(
         &self,
+        filter: DetailsFilter,
         marker: Option<String>,
     ) -> Result<Page<AccountDetails>> {
         self.calls.record("GetAccountAuthorizationDetails");
+        let filters = match filter {
+            DetailsFilter::Account => vec![
+                t::EntityType::User,
+                t::EntityType::Group,
+                t::EntityType::Role,
+                t::EntityType::LocalManagedPolicy,
+            ],
+            DetailsFilter::AwsManagedPolicies => vec![t::EntityType::AwsManagedPolicy],
+        };
         let out = self
             .iam
             .get_account_authorization_details()
-            .filter(t::EntityType::User)
-            .filter(t::EntityType::Group)
-            .filter(t::EntityType::Role)
-            .filter(t::EntityType::LocalManagedPolicy)
+            .set_filter(Some(filters))
             .set_marker(marker)
             .max_items(MAX_ITEMS)
             .send()

@@ -837,3 +837,25 @@ async fn concurrent_saves_of_one_document_end_as_one_of_them() {
         .iter()
         .any(|d| serde_json::from_str::<serde_json::Value>(d).unwrap() == stored));
 }
+
+#[tokio::test]
+async fn listing_aws_policies_with_sizes_reads_them_in_bulk() {
+    let mut iam = account(1);
+    iam.page_size = 100;
+    for i in 0..300 {
+        iam.add_policy(&format!("AwsPolicy{i}"), "/aws/", DOC);
+    }
+    let (iam, ns) = namespace(iam);
+    let dir = Node::PoliciesDir(PolicyScope::Aws);
+    for (name, _) in ns.children(&dir).await.unwrap() {
+        let node = ns.lookup(&dir, &name).await.unwrap();
+        assert!(ns.attr(&node).await.unwrap().size > 0);
+    }
+    let calls = iam.calls();
+    assert!(
+        calls.get("GetPolicyVersion") <= BULK_THRESHOLD as u64,
+        "{:?}",
+        calls.snapshot()
+    );
+    assert!(calls.total() < 20, "{:?}", calls.snapshot());
+}
