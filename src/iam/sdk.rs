@@ -15,6 +15,18 @@ use super::{
 use crate::credentials::RoleCredentials;
 use crate::error::{ErrorKind, IamError, Result};
 
+/// Calls the user, group or role form of an operation that takes the
+/// entity's name and returns nothing we use.
+macro_rules! per_kind {
+    ($client:expr, $kind:expr, $name:expr, [$user:ident, $group:ident, $role:ident] $(, $set:ident($v:expr))* $(,)?) => {
+        match $kind {
+            Kind::User => $client.$user().user_name($name)$(.$set($v))*.send().await.map(|_| ()).map_err(sdk_error),
+            Kind::Group => $client.$group().group_name($name)$(.$set($v))*.send().await.map(|_| ()).map_err(sdk_error),
+            Kind::Role => $client.$role().role_name($name)$(.$set($v))*.send().await.map(|_| ()).map_err(sdk_error),
+        }
+    };
+}
+
 /// Page size asked of every list call (IAM's maximum).
 const MAX_ITEMS: i32 = 1000;
 
@@ -790,32 +802,12 @@ impl Iam for SdkIam {
 
     async fn delete_entity(&self, kind: Kind, name: &str) -> Result<()> {
         self.count(kind, "Delete{}");
-        match kind {
-            Kind::User => self
-                .iam
-                .delete_user()
-                .user_name(name)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(sdk_error),
-            Kind::Group => self
-                .iam
-                .delete_group()
-                .group_name(name)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(sdk_error),
-            Kind::Role => self
-                .iam
-                .delete_role()
-                .role_name(name)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(sdk_error),
-        }
+        per_kind!(
+            self.iam,
+            kind,
+            name,
+            [delete_user, delete_group, delete_role]
+        )
     }
 
     async fn rename_entity(&self, kind: Kind, name: &str, new_name: &str) -> Result<()> {
@@ -855,137 +847,47 @@ impl Iam for SdkIam {
         document: &str,
     ) -> Result<()> {
         self.count(kind, "Put{}Policy");
-        match kind {
-            Kind::User => self
-                .iam
-                .put_user_policy()
-                .user_name(name)
-                .policy_name(policy)
-                .policy_document(document)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(sdk_error),
-            Kind::Group => self
-                .iam
-                .put_group_policy()
-                .group_name(name)
-                .policy_name(policy)
-                .policy_document(document)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(sdk_error),
-            Kind::Role => self
-                .iam
-                .put_role_policy()
-                .role_name(name)
-                .policy_name(policy)
-                .policy_document(document)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(sdk_error),
-        }
+        per_kind!(
+            self.iam,
+            kind,
+            name,
+            [put_user_policy, put_group_policy, put_role_policy],
+            policy_name(policy),
+            policy_document(document)
+        )
     }
 
     async fn delete_inline_policy(&self, kind: Kind, name: &str, policy: &str) -> Result<()> {
         self.count(kind, "Delete{}Policy");
-        match kind {
-            Kind::User => self
-                .iam
-                .delete_user_policy()
-                .user_name(name)
-                .policy_name(policy)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(sdk_error),
-            Kind::Group => self
-                .iam
-                .delete_group_policy()
-                .group_name(name)
-                .policy_name(policy)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(sdk_error),
-            Kind::Role => self
-                .iam
-                .delete_role_policy()
-                .role_name(name)
-                .policy_name(policy)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(sdk_error),
-        }
+        per_kind!(
+            self.iam,
+            kind,
+            name,
+            [delete_user_policy, delete_group_policy, delete_role_policy],
+            policy_name(policy)
+        )
     }
 
     async fn attach_policy(&self, kind: Kind, name: &str, arn: &str) -> Result<()> {
         self.count(kind, "Attach{}Policy");
-        match kind {
-            Kind::User => self
-                .iam
-                .attach_user_policy()
-                .user_name(name)
-                .policy_arn(arn)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(sdk_error),
-            Kind::Group => self
-                .iam
-                .attach_group_policy()
-                .group_name(name)
-                .policy_arn(arn)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(sdk_error),
-            Kind::Role => self
-                .iam
-                .attach_role_policy()
-                .role_name(name)
-                .policy_arn(arn)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(sdk_error),
-        }
+        per_kind!(
+            self.iam,
+            kind,
+            name,
+            [attach_user_policy, attach_group_policy, attach_role_policy],
+            policy_arn(arn)
+        )
     }
 
     async fn detach_policy(&self, kind: Kind, name: &str, arn: &str) -> Result<()> {
         self.count(kind, "Detach{}Policy");
-        match kind {
-            Kind::User => self
-                .iam
-                .detach_user_policy()
-                .user_name(name)
-                .policy_arn(arn)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(sdk_error),
-            Kind::Group => self
-                .iam
-                .detach_group_policy()
-                .group_name(name)
-                .policy_arn(arn)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(sdk_error),
-            Kind::Role => self
-                .iam
-                .detach_role_policy()
-                .role_name(name)
-                .policy_arn(arn)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(sdk_error),
-        }
+        per_kind!(
+            self.iam,
+            kind,
+            name,
+            [detach_user_policy, detach_group_policy, detach_role_policy],
+            policy_arn(arn)
+        )
     }
 
     async fn add_user_to_group(&self, user: &str, group: &str) -> Result<()> {
