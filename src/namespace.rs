@@ -820,7 +820,9 @@ impl Namespace {
     }
 
     async fn status(&self) -> Vec<u8> {
-        let account = self.identity().await.ok().map(|id| id.account.clone());
+        let identity = self.identity().await.ok();
+        let account = identity.map(|id| id.account.clone());
+        let caller = identity.map(|id| id.arn.clone());
         let calls = self.iam.calls().snapshot();
         let (sts, iam): (Vec<_>, Vec<_>) = calls
             .into_iter()
@@ -829,6 +831,7 @@ impl Namespace {
         let stats = self.cache.stats();
         let value = json!({
             "account": account,
+            "caller": caller,
             "endpoint": self.settings.endpoint,
             "region": self.settings.region,
             "read_only": self.settings.read_only,
