@@ -151,10 +151,45 @@ impl IamFs {
         F: FnOnce(Arc<Inner>, Node) -> Fut + Send + 'static,
         Fut: Future<Output = Result<Box<dyn FnOnce(R) + Send>, IamError>> + Send + 'static,
     {
+        let path = node.path();
+        let is_file = node.file_kind() != FileKind::Dir;
+        self.spawn_at(op, path, is_file, node, reply, work);
+    }
+
+    /// Like `spawn`, for an operation on the name `name` in the folder `dir`:
+    /// errors name `dir/name`.
+    fn spawn_in<R, F, Fut>(
+        &self,
+        op: &'static str,
+        dir: Node,
+        name: &str,
+        is_file: bool,
+        reply: R,
+        work: F,
+    ) where
+        R: ErrorReply + Send + 'static,
+        F: FnOnce(Arc<Inner>, Node) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Box<dyn FnOnce(R) + Send>, IamError>> + Send + 'static,
+    {
+        let path = child_path(&dir, name);
+        self.spawn_at(op, path, is_file, dir, reply, work);
+    }
+
+    fn spawn_at<R, F, Fut>(
+        &self,
+        op: &'static str,
+        path: String,
+        is_file: bool,
+        node: Node,
+        reply: R,
+        work: F,
+    ) where
+        R: ErrorReply + Send + 'static,
+        F: FnOnce(Arc<Inner>, Node) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Box<dyn FnOnce(R) + Send>, IamError>> + Send + 'static,
+    {
         let inner = self.inner.clone();
         self.rt.spawn(async move {
-            let path = node.path();
-            let is_file = node.file_kind() != FileKind::Dir;
             match work(inner.clone(), node).await {
                 Ok(send) => send(reply),
                 Err(err) => inner.fail(op, &path, is_file, err, reply),
@@ -187,10 +222,9 @@ impl IamFs {
             return reply.ok();
         };
         self.spawn(op, node, reply, move |inner, node| async move {
-            inner.ns.commit(&node, &draft).await?;
-            if let Some((parent, name)) = node.parent_and_name() {
-                inner.invalidate(&parent, &name, Some(&node));
-            }
+            let result = inner.ns.commit(&node, &draft).await;
+            inner.invalidate_now(&node);
+            result?;
             Ok(Box::new(|r: ReplyEmpty| r.ok()) as Box<dyn FnOnce(ReplyEmpty) + Send>)
         });
     }
@@ -232,6 +266,16 @@ impl Inner {
                 let _ = notifier.inval_inode(INodeNo(i), 0, 0);
             }
         });
+    }
+
+    /// Drops the kernel's attributes and pages of `node` before the reply, so
+    /// that the next `stat` or `cat` after close() sees what iamfs holds
+    /// (a truncate that was not committed, or a save in a new layout).
+    fn invalidate_now(&self, node: &Node) {
+        let ino = self.inodes.lock().by_node.get(node).copied();
+        if let (Some(notifier), Some(ino)) = (self.notifier.get(), ino) {
+            let _ = notifier.inval_inode(INodeNo(ino), 0, 0);
+        }
     }
 
     /// The one place an error is logged, recorded and replied.
@@ -281,6 +325,13 @@ impl Inner {
     }
 }
 
+fn child_path(dir: &Node, name: &str) -> String {
+    match dir {
+        Node::Root => name.to_string(),
+        _ => format!("{}/{name}", dir.path()),
+    }
+}
+
 fn name_str(name: &OsStr) -> Result<&str, Errno> {
     name.to_str().ok_or(Errno::ENOENT)
 }
@@ -301,15 +352,22 @@ impl Filesystem for IamFs {
             (Ok(p), Ok(n)) => (p, n.to_string()),
             (Err(e), _) | (_, Err(e)) => return reply.error(e),
         };
-        self.spawn("lookup", parent, reply, |inner, parent| async move {
-            let node = inner.ns.lookup(&parent, &name).await?;
-            let attr = inner.ns.attr(&node).await?;
-            let fattr = inner.file_attr(inner.ino(&node), &attr);
-            Ok(
-                Box::new(move |r: ReplyEntry| r.entry(&KERNEL_TTL, &fattr, Generation(0)))
-                    as Box<dyn FnOnce(ReplyEntry) + Send>,
-            )
-        });
+        self.spawn_in(
+            "lookup",
+            parent,
+            &name.clone(),
+            true,
+            reply,
+            |inner, parent| async move {
+                let node = inner.ns.lookup(&parent, &name).await?;
+                let attr = inner.ns.attr(&node).await?;
+                let fattr = inner.file_attr(inner.ino(&node), &attr);
+                Ok(
+                    Box::new(move |r: ReplyEntry| r.entry(&KERNEL_TTL, &fattr, Generation(0)))
+                        as Box<dyn FnOnce(ReplyEntry) + Send>,
+                )
+            },
+        );
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
@@ -424,10 +482,17 @@ impl Filesystem for IamFs {
             Ok(v) => v,
             Err(e) => return reply.error(e),
         };
-        self.spawn("mkdir", parent, reply, |inner, parent| async move {
-            let node = inner.ns.mkdir(&parent, &name).await?;
-            inner.entry_reply(&parent, &name, node).await
-        });
+        self.spawn_in(
+            "mkdir",
+            parent,
+            &name.clone(),
+            false,
+            reply,
+            |inner, parent| async move {
+                let node = inner.ns.mkdir(&parent, &name).await?;
+                inner.entry_reply(&parent, &name, node).await
+            },
+        );
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
@@ -435,11 +500,18 @@ impl Filesystem for IamFs {
             Ok(v) => v,
             Err(e) => return reply.error(e),
         };
-        self.spawn("unlink", parent, reply, |inner, parent| async move {
-            let node = inner.ns.unlink(&parent, &name).await?;
-            inner.invalidate(&parent, &name, Some(&node));
-            Ok(Box::new(|r: ReplyEmpty| r.ok()) as Box<dyn FnOnce(ReplyEmpty) + Send>)
-        });
+        self.spawn_in(
+            "unlink",
+            parent,
+            &name.clone(),
+            true,
+            reply,
+            |inner, parent| async move {
+                let node = inner.ns.unlink(&parent, &name).await?;
+                inner.invalidate(&parent, &name, Some(&node));
+                Ok(Box::new(|r: ReplyEmpty| r.ok()) as Box<dyn FnOnce(ReplyEmpty) + Send>)
+            },
+        );
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
@@ -447,11 +519,18 @@ impl Filesystem for IamFs {
             Ok(v) => v,
             Err(e) => return reply.error(e),
         };
-        self.spawn("rmdir", parent, reply, |inner, parent| async move {
-            inner.ns.rmdir(&parent, &name).await?;
-            inner.invalidate(&parent, &name, None);
-            Ok(Box::new(|r: ReplyEmpty| r.ok()) as Box<dyn FnOnce(ReplyEmpty) + Send>)
-        });
+        self.spawn_in(
+            "rmdir",
+            parent,
+            &name.clone(),
+            false,
+            reply,
+            |inner, parent| async move {
+                inner.ns.rmdir(&parent, &name).await?;
+                inner.invalidate(&parent, &name, None);
+                Ok(Box::new(|r: ReplyEmpty| r.ok()) as Box<dyn FnOnce(ReplyEmpty) + Send>)
+            },
+        );
     }
 
     fn symlink(
@@ -467,10 +546,17 @@ impl Filesystem for IamFs {
             Err(e) => return reply.error(e),
         };
         let target = target.to_string_lossy().into_owned();
-        self.spawn("symlink", parent, reply, |inner, parent| async move {
-            let node = inner.ns.symlink(&parent, &name, &target).await?;
-            inner.entry_reply(&parent, &name, node).await
-        });
+        self.spawn_in(
+            "symlink",
+            parent,
+            &name.clone(),
+            true,
+            reply,
+            |inner, parent| async move {
+                let node = inner.ns.symlink(&parent, &name, &target).await?;
+                inner.entry_reply(&parent, &name, node).await
+            },
+        );
     }
 
     fn rename(
@@ -490,16 +576,28 @@ impl Filesystem for IamFs {
             (Ok(a), Ok(b)) => (a, b),
             (Err(e), _) | (_, Err(e)) => return reply.error(e),
         };
-        self.spawn("rename", parent, reply, |inner, parent| async move {
-            let (from, moved) = inner
-                .ns
-                .rename(&parent, &name, &new_parent, &new_name)
-                .await?;
-            inner.inodes.lock().rename(&from, &moved);
-            inner.invalidate(&parent, &name, None);
-            inner.invalidate(&new_parent, &new_name, Some(&moved));
-            Ok(Box::new(|r: ReplyEmpty| r.ok()) as Box<dyn FnOnce(ReplyEmpty) + Send>)
-        });
+        let path = format!(
+            "{} -> {}",
+            child_path(&parent, &name),
+            child_path(&new_parent, &new_name)
+        );
+        self.spawn_at(
+            "rename",
+            path,
+            true,
+            parent,
+            reply,
+            |inner, parent| async move {
+                let (from, moved) = inner
+                    .ns
+                    .rename(&parent, &name, &new_parent, &new_name)
+                    .await?;
+                inner.inodes.lock().rename(&from, &moved);
+                inner.invalidate(&parent, &name, None);
+                inner.invalidate(&new_parent, &new_name, Some(&moved));
+                Ok(Box::new(|r: ReplyEmpty| r.ok()) as Box<dyn FnOnce(ReplyEmpty) + Send>)
+            },
+        );
     }
 
     fn create(
@@ -517,18 +615,25 @@ impl Filesystem for IamFs {
             Err(e) => return reply.error(e),
         };
         let perm = (mode & !umask & 0o7777) as u16;
-        self.spawn("create", parent, reply, move |inner, parent| async move {
-            let (node, handle) = match inner.ns.create(&parent, &name, perm).await? {
-                Created::Document(node, draft) => (node.clone(), Handle::Draft(node, draft)),
-                Created::Scratch(node) => (node.clone(), Handle::Scratch(node)),
-            };
-            let attr = inner.ns.attr(&node).await?;
-            let fattr = inner.file_attr(inner.ino(&node), &attr);
-            let fh = inner.add_handle(handle);
-            Ok(Box::new(move |r: ReplyCreate| {
-                r.created(&KERNEL_TTL, &fattr, Generation(0), fh, FopenFlags::empty())
-            }) as Box<dyn FnOnce(ReplyCreate) + Send>)
-        });
+        self.spawn_in(
+            "create",
+            parent,
+            &name.clone(),
+            true,
+            reply,
+            move |inner, parent| async move {
+                let (node, handle) = match inner.ns.create(&parent, &name, perm).await? {
+                    Created::Document(node, draft) => (node.clone(), Handle::Draft(node, draft)),
+                    Created::Scratch(node) => (node.clone(), Handle::Scratch(node)),
+                };
+                let attr = inner.ns.attr(&node).await?;
+                let fattr = inner.file_attr(inner.ino(&node), &attr);
+                let fh = inner.add_handle(handle);
+                Ok(Box::new(move |r: ReplyCreate| {
+                    r.created(&KERNEL_TTL, &fattr, Generation(0), fh, FopenFlags::empty())
+                }) as Box<dyn FnOnce(ReplyCreate) + Send>)
+            },
+        );
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {

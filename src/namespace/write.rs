@@ -90,14 +90,10 @@ impl Namespace {
     }
 
     /// Opens a document for writing: its bytes, or nothing with O_TRUNC.
+    /// Every open file has its own draft, so concurrent saves of one document
+    /// each commit a whole version, never a mix.
     pub async fn open_document(&self, node: &Node, truncate: bool) -> Result<DraftRef> {
         self.check_writable(node)?;
-        if let Some(draft) = self.drafts.lock().get(node) {
-            if truncate {
-                draft.lock().data.clear();
-            }
-            return Ok(draft.clone());
-        }
         let data = if truncate {
             Vec::new()
         } else {
@@ -113,9 +109,7 @@ impl Namespace {
     pub async fn create(&self, dir: &Node, name: &str, perm: u16) -> Result<Created> {
         self.check_mutable(&format!("{}/{name}", dir.path()))?;
         if let Some(node) = document_node(dir, name) {
-            if let Some(draft) = self.drafts.lock().get(&node) {
-                return Ok(Created::Document(node, draft.clone()));
-            }
+            self.check_writable(&node)?;
             let draft: DraftRef = Arc::default();
             self.drafts.lock().insert(node.clone(), draft.clone());
             return Ok(Created::Document(node, draft));
@@ -683,6 +677,19 @@ impl Namespace {
         };
         match from {
             Node::Scratch(d, n) | Node::ScratchLink(d, n) => {
+                if let Some(target) = new_dir.child(new_name) {
+                    // A name IAM owns that no save can change (user.json, a user).
+                    if !target.is_editable() && self.check_exists(&target).await.is_ok() {
+                        return Err(IamError::new(
+                            ErrorKind::AccessDenied,
+                            "ReadOnlyFile",
+                            format!(
+                                "{} is read-only: IAM does not let it be replaced",
+                                target.path()
+                            ),
+                        ));
+                    }
+                }
                 if let Some(doc) = document_node(new_dir, new_name) {
                     // A temp file renamed over a document: this is the save.
                     self.check_writable(&doc)?;
@@ -721,6 +728,16 @@ impl Namespace {
             Node::Entity(kind @ (Kind::User | Kind::Group), entity) if new_dir == dir => {
                 self.check_mutable(&from.path())?;
                 policy::check_name(new_name, name_kind(*kind))?;
+                if self.lookup(new_dir, new_name).await.is_ok() {
+                    return Err(IamError::new(
+                        ErrorKind::EntityAlreadyExists,
+                        "EntityAlreadyExists",
+                        format!(
+                            "{}/{new_name} exists; IAM cannot rename onto it",
+                            new_dir.path()
+                        ),
+                    ));
+                }
                 self.iam.rename_entity(*kind, entity, new_name).await?;
                 // Names appear in links across the tree: start afresh.
                 self.cache.clear();
