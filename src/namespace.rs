@@ -123,6 +123,9 @@ pub struct Namespace {
     /// Documents renamed away by an editor's backup step: absent until
     /// written again or until the cache TTL passes.
     detached: Mutex<HashMap<Node, Instant>>,
+    /// Documents whose editor save was refused after the backup rename: an
+    /// unlink of them empties the name again instead of deleting in IAM.
+    recovering: Mutex<HashMap<Node, Instant>>,
     /// What was last saved to a document, shown until the cache TTL passes.
     overrides: Mutex<HashMap<Node, SavedBytes>>,
     commit_locks: Mutex<HashMap<Node, Arc<tokio::sync::Mutex<()>>>>,
@@ -146,6 +149,7 @@ impl Namespace {
             scratch: ScratchStore::default(),
             drafts: Mutex::default(),
             detached: Mutex::default(),
+            recovering: Mutex::default(),
             overrides: Mutex::default(),
             commit_locks: Mutex::default(),
         }
@@ -165,6 +169,7 @@ impl Namespace {
         self.credentials.clear();
         self.overrides.lock().clear();
         self.detached.lock().clear();
+        self.recovering.lock().clear();
         let mut bulk = self.bulk.lock();
         bulk.misses.clear();
     }

@@ -859,3 +859,27 @@ async fn listing_aws_policies_with_sizes_reads_them_in_bulk() {
     );
     assert!(calls.total() < 20, "{:?}", calls.snapshot());
 }
+
+#[tokio::test]
+async fn vim_recovering_from_a_refused_save_leaves_iam_alone() {
+    let (iam, ns) = namespace(account(1));
+    let dir = Node::PoliciesDir(PolicyScope::Local);
+    let node = Node::Policy(PolicyScope::Local, "managed0".into());
+    let old = ns.read(&node).await.unwrap().to_vec();
+    ns.rename(&dir, "managed0.json", &dir, "managed0.json~")
+        .await
+        .unwrap();
+    let Created::Document(n, draft) = ns.create(&dir, "managed0.json", 0o644).await.unwrap() else {
+        panic!();
+    };
+    Namespace::draft_write(&draft, 0, b"{ not a policy");
+    assert!(ns.commit(&n, &draft).await.is_err());
+    ns.release_draft(&n, &draft);
+    // vim's recovery: remove its new file, rename the backup back.
+    ns.unlink(&dir, "managed0.json").await.unwrap();
+    ns.rename(&dir, "managed0.json~", &dir, "managed0.json")
+        .await
+        .unwrap();
+    assert_eq!(iam_writes(&iam), 0, "{:?}", iam.calls().snapshot());
+    assert_eq!(ns.read(&node).await.unwrap().to_vec(), old);
+}

@@ -130,6 +130,7 @@ impl Namespace {
     }
 
     /// An unsaved created document disappears when its last handle closes.
+    /// An unsaved created document disappears when its last handle closes.
     pub fn release_draft(&self, node: &Node, draft: &DraftRef) {
         let mut drafts = self.drafts.lock();
         if drafts.get(node).is_some_and(|d| Arc::ptr_eq(d, draft)) {
@@ -162,16 +163,26 @@ impl Namespace {
             d.dirty = false;
             d.failed = result.clone().err();
         }
-        self.release_draft(node, draft);
-        self.detached.lock().remove(node);
         match &result {
             Ok(()) => {
+                // The name now holds what IAM holds: no local copy remains.
+                self.drafts.lock().remove(node);
+                self.detached.lock().remove(node);
+                self.recovering.lock().remove(node);
                 self.overrides
                     .lock()
                     .insert(node.clone(), (Arc::new(bytes), Instant::now()));
             }
             Err(_) => {
+                self.release_draft(node, draft);
                 self.overrides.lock().remove(node);
+                // A refused save on a name an editor emptied (renamed to its
+                // backup): the name reads as IAM's document again, and the
+                // editor's recovery (unlink it, rename the backup back) must
+                // not reach IAM.
+                if self.detached.lock().remove(node).is_some() {
+                    self.recovering.lock().insert(node.clone(), Instant::now());
+                }
             }
         }
         result
@@ -516,6 +527,16 @@ impl Namespace {
         let node = self.lookup(dir, name).await?;
         if let Node::Scratch(d, n) | Node::ScratchLink(d, n) = &node {
             self.scratch.remove(d, n)?;
+            return Ok(node);
+        }
+        // A created document not saved yet exists only here.
+        if self.drafts.lock().remove(&node).is_some() {
+            return Ok(node);
+        }
+        // An editor cleaning up after a refused save: empty the name again.
+        let recovering = self.recovering.lock().remove(&node);
+        if recovering.is_some_and(|at| at.elapsed() < self.settings.cache_ttl) {
+            self.detached.lock().insert(node.clone(), Instant::now());
             return Ok(node);
         }
         self.check_mutable(&node.path())?;
