@@ -41,13 +41,19 @@ if [[ ${IAMFS_SKIP_CARGO_TEST:-0} != 1 ]]; then
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/iamfs-test.XXXXXX")
+# The write tests mount outside /tmp: Debian's vim (backupskip=/tmp/*) and
+# emacs skip their rename-to-backup there, which a real ~/iam mount sees.
+wmounts=$(mktemp -d /var/tmp/iamfs-wt.XXXXXX)
+export IAMFS_WRITE_MOUNT_BASE=$wmounts
 cleanup() {
     local rc=$? m pidf
     [[ -n ${work:-} ]] || return 0
     # Anything pytest left mounted or running (if pytest itself died).
     while read -r _ m _; do
-        case $m in "$work"/*) fusermount3 -uz "$m" 2>/dev/null || true ;; esac
+        case $m in "$work"/* | "$wmounts"/*) fusermount3 -uz "$m" 2>/dev/null || true ;; esac
     done </proc/mounts
+    find "$wmounts" -mindepth 1 -maxdepth 1 -type d -empty -delete 2>/dev/null
+    rmdir "$wmounts" 2>/dev/null || true
     while IFS= read -r -d '' pidf; do
         kill "$(cat "$pidf")" 2>/dev/null || true
     done < <(find "$work" -xdev -name 'moto-*.pid' -print0 2>/dev/null)

@@ -88,6 +88,14 @@ impl From<Vec<u8>> for Content {
     }
 }
 
+/// A document name emptied by an editor's backup rename.
+#[derive(Debug, Clone)]
+struct Detached {
+    at: Instant,
+    /// Where the content went: (folder, scratch name).
+    backup: (Node, String),
+}
+
 /// Bytes last saved to a document, and when.
 type SavedBytes = (Arc<Vec<u8>>, Instant);
 
@@ -122,10 +130,11 @@ pub struct Namespace {
     drafts: Mutex<HashMap<Node, DraftRef>>,
     /// Documents renamed away by an editor's backup step: absent until
     /// written again or until the cache TTL passes.
-    detached: Mutex<HashMap<Node, Instant>>,
-    /// Documents whose editor save was refused after the backup rename: an
-    /// unlink of them empties the name again instead of deleting in IAM.
-    recovering: Mutex<HashMap<Node, Instant>>,
+    detached: Mutex<HashMap<Node, Detached>>,
+    /// Documents whose editor save was refused after the backup rename: while
+    /// the backup exists, an unlink empties the name again instead of
+    /// deleting in IAM (the editor's recovery).
+    recovering: Mutex<HashMap<Node, Detached>>,
     /// What was last saved to a document, shown until the cache TTL passes.
     overrides: Mutex<HashMap<Node, SavedBytes>>,
     commit_locks: Mutex<HashMap<Node, Arc<tokio::sync::Mutex<()>>>>,
@@ -547,7 +556,7 @@ impl Namespace {
     fn is_detached(&self, node: &Node) -> bool {
         let mut detached = self.detached.lock();
         match detached.get(node) {
-            Some(at) if at.elapsed() < self.settings.cache_ttl => true,
+            Some(d) if d.at.elapsed() < self.settings.cache_ttl => true,
             Some(_) => {
                 detached.remove(node);
                 false

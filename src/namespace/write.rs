@@ -7,7 +7,7 @@ use std::time::{Instant, SystemTime};
 use parking_lot::Mutex;
 use serde_json::Value;
 
-use super::{Content, Namespace};
+use super::{Content, Detached, Namespace};
 use crate::cache::Key;
 use crate::document;
 use crate::error::{ErrorKind, IamError, Result};
@@ -15,6 +15,10 @@ use crate::iam::{collect_pages, Kind, ManagedPolicy, PolicyScope, Tag};
 use crate::node::{Node, JSON};
 use crate::policy::{self, DocumentKind, NameKind};
 use crate::scratch::{is_scratch_name, write_at, ScratchFile};
+
+/// How long after a refused save an editor's cleanup unlink counts as
+/// recovery rather than a request to delete (editors recover at once).
+const RECOVERY_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A document's bytes while it is open for writing.
 #[derive(Debug, Default)]
@@ -180,8 +184,9 @@ impl Namespace {
                 // backup): the name reads as IAM's document again, and the
                 // editor's recovery (unlink it, rename the backup back) must
                 // not reach IAM.
-                if self.detached.lock().remove(node).is_some() {
-                    self.recovering.lock().insert(node.clone(), Instant::now());
+                if let Some(mut emptied) = self.detached.lock().remove(node) {
+                    emptied.at = Instant::now();
+                    self.recovering.lock().insert(node.clone(), emptied);
                 }
             }
         }
@@ -245,15 +250,19 @@ impl Namespace {
             self.edit_policies(|list| list.push(created));
             return Ok(());
         };
-        let current = self.policy_document(&existing).await?;
-        if policy::same_policy(
-            &document::decode_policy(&String::from_utf8_lossy(&current)),
-            &doc,
-        ) {
+        // Compare with what IAM holds now, not the cache: a change made
+        // elsewhere since must not turn this save into a no-op.
+        let versions = collect_pages(|m| self.iam.list_policy_versions(&existing.arn, m)).await?;
+        let default = versions
+            .iter()
+            .find(|v| v.is_default)
+            .map_or_else(|| existing.default_version_id.clone(), |v| v.id.clone());
+        let current =
+            document::decode_policy(&self.iam.get_policy_version(&existing.arn, &default).await?);
+        if policy::same_policy(&current, &doc) {
             return Ok(());
         }
         // IAM keeps five versions: make room by deleting the oldest non-default one.
-        let versions = collect_pages(|m| self.iam.list_policy_versions(&existing.arn, m)).await?;
         if versions.len() >= 5 {
             if let Some(oldest) = versions
                 .iter()
@@ -290,16 +299,14 @@ impl Namespace {
             others_size += policy::policy_size(&String::from_utf8_lossy(&doc));
         }
         let doc = policy::check_policy(bytes, DocumentKind::Inline { kind, others_size })?;
-        if names.iter().any(|n| n == name) {
-            let current = self.inline_document(kind, entity, name).await?;
-            if policy::same_policy(
-                &document::decode_policy(&String::from_utf8_lossy(&current)),
-                &doc,
-            ) {
-                return Ok(());
+        // What IAM holds now, not the cache (see save_managed).
+        match self.iam.get_inline_policy(kind, entity, name).await {
+            Ok(raw) if policy::same_policy(&document::decode_policy(&raw), &doc) => return Ok(()),
+            Ok(_) => {}
+            Err(e) if e.kind == ErrorKind::NoSuchEntity => {
+                policy::check_name(name, NameKind::Policy)?;
             }
-        } else {
-            policy::check_name(name, NameKind::Policy)?;
+            Err(e) => return Err(e),
         }
         self.iam
             .put_inline_policy(kind, entity, name, &doc.to_string())
@@ -318,7 +325,7 @@ impl Namespace {
 
     async fn save_trust(&self, role: &str, bytes: &[u8]) -> Result<()> {
         let doc = policy::check_policy(bytes, DocumentKind::Trust)?;
-        let current = self.entity(Kind::Role, role).await?;
+        let current = self.iam.get_entity(Kind::Role, role).await?;
         let current_doc = document::decode_policy(current.trust_policy.as_deref().unwrap_or("{}"));
         if policy::same_policy(&current_doc, &doc) {
             return Ok(());
@@ -331,7 +338,8 @@ impl Namespace {
 
     async fn save_tags(&self, kind: Kind, entity: &str, bytes: &[u8]) -> Result<()> {
         let wanted = policy::check_tags(bytes)?;
-        let current = self.entity(kind, entity).await?;
+        // The difference from what IAM holds now, not from the cache.
+        let current = self.iam.get_entity(kind, entity).await?;
         let current = current.tags.clone().unwrap_or_default();
         let removed: Vec<String> = current
             .iter()
@@ -535,8 +543,10 @@ impl Namespace {
         }
         // An editor cleaning up after a refused save: empty the name again.
         let recovering = self.recovering.lock().remove(&node);
-        if recovering.is_some_and(|at| at.elapsed() < self.settings.cache_ttl) {
-            self.detached.lock().insert(node.clone(), Instant::now());
+        if let Some(emptied) = recovering.filter(|r| {
+            r.at.elapsed() < RECOVERY_WINDOW && self.scratch.contains(&r.backup.0, &r.backup.1)
+        }) {
+            self.detached.lock().insert(node.clone(), emptied);
             return Ok(node);
         }
         self.check_mutable(&node.path())?;
@@ -742,7 +752,13 @@ impl Namespace {
                 let mut file = ScratchFile::new(0o644, None);
                 file.data = content.to_vec();
                 self.scratch.put(new_dir, new_name, file);
-                self.detached.lock().insert(doc.clone(), Instant::now());
+                self.detached.lock().insert(
+                    doc.clone(),
+                    Detached {
+                        at: Instant::now(),
+                        backup: (new_dir.clone(), new_name.to_string()),
+                    },
+                );
                 self.overrides.lock().remove(doc);
                 Ok(scratch_target(false))
             }
