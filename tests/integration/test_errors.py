@@ -3,12 +3,13 @@ endpoints fail fast with EIO and are recorded in .iamfs/errors."""
 
 import errno
 import socket
+import subprocess
 import sys
 import time
 
 import pytest
 
-from iamfs_harness import (Mount, cat_bytes, free_port, paginate, policy_by_name, run, sh)
+from iamfs_harness import (Mount, cat_bytes, free_port, ls, paginate, policy_by_name, run, sh)
 
 
 @pytest.mark.shared_mount
@@ -165,5 +166,33 @@ def test_silent_endpoint_does_not_hang(make_mount):
         assert "Input/output error" in p.stderr, p.stderr
         assert secs < 30, f"ls took {secs:.1f}s against a silent endpoint"
         assert cat_bytes(m.p(".iamfs/errors")).decode().strip()
+    finally:
+        srv.close()
+
+
+@pytest.mark.fresh_mount
+def test_a_hanging_call_does_not_block_other_requests(make_mount):
+    """While one request waits on an endpoint that never answers, others on
+    the same mount are served: requests run concurrently, each owning its
+    reply. Serialized, each of these would wait the full ~20 s timeout."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(64)
+    try:
+        m = make_mount(f"http://127.0.0.1:{srv.getsockname()[1]}")
+        slow = subprocess.Popen(["ls", str(m.p("roles/"))], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(1)
+            assert slow.poll() is None, "the call to the silent endpoint returned early"
+            t0 = time.monotonic()
+            assert ls(m.p("")) == ["aws-policies", "groups", "policies", "roles", "users"]
+            errors_file = cat_bytes(m.p(".iamfs/errors"))
+            assert isinstance(errors_file, bytes)
+            assert slow.poll() is None, "the slow call finished while others were served"
+            assert time.monotonic() - t0 < 5
+        finally:
+            slow.kill()
+            slow.wait()
     finally:
         srv.close()
