@@ -272,8 +272,23 @@ impl Inner {
     /// that the next `stat` or `cat` after close() sees what iamfs holds
     /// (a truncate that was not committed, or a save in a new layout).
     fn invalidate_now(&self, node: &Node) {
-        let ino = self.inodes.lock().by_node.get(node).copied();
-        if let (Some(notifier), Some(ino)) = (self.notifier.get(), ino) {
+        let Some(notifier) = self.notifier.get() else {
+            return;
+        };
+        let parent = node.parent_and_name();
+        let (ino, parent_ino) = {
+            let inodes = self.inodes.lock();
+            let parent_ino = parent
+                .as_ref()
+                .and_then(|(p, _)| inodes.by_node.get(p).copied());
+            (inodes.by_node.get(node).copied(), parent_ino)
+        };
+        // The entry too: a created document whose save was refused is gone,
+        // and the next open(O_CREAT) must look it up afresh.
+        if let (Some(p), Some((_, name))) = (parent_ino, parent) {
+            let _ = notifier.inval_entry(INodeNo(p), OsStr::new(&name));
+        }
+        if let Some(ino) = ino {
             let _ = notifier.inval_inode(INodeNo(ino), 0, 0);
         }
     }
