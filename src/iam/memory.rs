@@ -66,6 +66,16 @@ impl Default for MemoryIam {
     }
 }
 
+/// The name of the policy with this ARN, or IAM's NoSuchEntity.
+fn policy_name(state: &State, arn: &str) -> Result<String> {
+    state
+        .policies
+        .values()
+        .find(|(p, _)| p.arn == arn)
+        .map(|(p, _)| p.name.clone())
+        .ok_or_else(|| IamError::from_code("NoSuchEntity", format!("Policy {arn} not found")))
+}
+
 fn date(days: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_600_000_000 + days * 86_400)
 }
@@ -641,14 +651,7 @@ impl Iam for MemoryIam {
     async fn create_policy_version(&self, arn: &str, document: &str) -> Result<String> {
         self.call("CreatePolicyVersion".into()).await;
         let mut state = self.state.lock();
-        let name = state
-            .policies
-            .values()
-            .find(|(p, _)| p.arn == arn)
-            .map(|(p, _)| p.name.clone())
-            .ok_or_else(|| {
-                IamError::from_code("NoSuchEntity", format!("Policy {arn} not found"))
-            })?;
+        let name = policy_name(&state, arn)?;
         if state.old_versions.get(&name).map_or(0, Vec::len) + 1 >= 5 {
             return Err(IamError::from_code(
                 "LimitExceeded",
@@ -702,14 +705,7 @@ impl Iam for MemoryIam {
     async fn delete_policy_version(&self, arn: &str, version_id: &str) -> Result<()> {
         self.call("DeletePolicyVersion".into()).await;
         let mut state = self.state.lock();
-        let name = state
-            .policies
-            .values()
-            .find(|(p, _)| p.arn == arn)
-            .map(|(p, _)| p.name.clone())
-            .ok_or_else(|| {
-                IamError::from_code("NoSuchEntity", format!("Policy {arn} not found"))
-            })?;
+        let name = policy_name(&state, arn)?;
         let versions = state.old_versions.entry(name).or_default();
         let before = versions.len();
         versions.retain(|(id, _, _)| id != version_id);
@@ -731,14 +727,7 @@ impl Iam for MemoryIam {
             .values()
             .any(|p| p.attached.iter().any(|a| a.arn == arn));
         let mut state = self.state.lock();
-        let name = state
-            .policies
-            .values()
-            .find(|(p, _)| p.arn == arn)
-            .map(|(p, _)| p.name.clone())
-            .ok_or_else(|| {
-                IamError::from_code("NoSuchEntity", format!("Policy {arn} not found"))
-            })?;
+        let name = policy_name(&state, arn)?;
         if attached || state.old_versions.get(&name).is_some_and(|v| !v.is_empty()) {
             return Err(IamError::from_code(
                 "DeleteConflict",
