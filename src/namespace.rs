@@ -88,6 +88,56 @@ impl From<Vec<u8>> for Content {
     }
 }
 
+/// A listing in IAM's order, indexed by name: lookups in a folder of
+/// thousands of entries must not scan it.
+#[derive(Debug, Clone)]
+pub struct Listing<T> {
+    items: Vec<T>,
+    index: HashMap<String, usize>,
+}
+
+pub trait Named {
+    fn name(&self) -> &str;
+}
+
+impl Named for Entity {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Named for ManagedPolicy {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl<T: Named> Listing<T> {
+    pub fn new(items: Vec<T>) -> Self {
+        let index = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| (item.name().to_string(), i))
+            .collect();
+        Self { items, index }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&T> {
+        self.index.get(name).map(|i| &self.items[*i])
+    }
+
+    pub fn into_items(self) -> Vec<T> {
+        self.items
+    }
+}
+
+impl<T> std::ops::Deref for Listing<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.items
+    }
+}
+
 /// A document name emptied by an editor's backup rename.
 #[derive(Debug, Clone)]
 struct Detached {
@@ -402,10 +452,12 @@ impl Namespace {
         Ok(())
     }
 
-    pub async fn entities(&self, kind: Kind) -> Result<Arc<Vec<Entity>>> {
+    pub async fn entities(&self, kind: Kind) -> Result<Arc<Listing<Entity>>> {
         self.cache
-            .get_or_fetch(Key::Entities(kind), || {
-                collect_pages(|m| self.iam.list_entities(kind, m))
+            .get_or_fetch(Key::Entities(kind), || async {
+                Ok(Listing::new(
+                    collect_pages(|m| self.iam.list_entities(kind, m)).await?,
+                ))
             })
             .await
     }
@@ -413,8 +465,8 @@ impl Namespace {
     /// The listing's entry if the listing is cached, without fetching it.
     fn listed_entity(&self, kind: Kind, name: &str) -> Option<Option<Entity>> {
         self.cache
-            .peek::<Vec<Entity>>(&Key::Entities(kind))
-            .map(|list| list.iter().find(|e| e.name == name).cloned())
+            .peek::<Listing<Entity>>(&Key::Entities(kind))
+            .map(|list| list.get(name).cloned())
     }
 
     pub async fn entity(&self, kind: Kind, name: &str) -> Result<Arc<Entity>> {
@@ -476,10 +528,12 @@ impl Namespace {
         .await
     }
 
-    pub async fn policies(&self, scope: PolicyScope) -> Result<Arc<Vec<ManagedPolicy>>> {
+    pub async fn policies(&self, scope: PolicyScope) -> Result<Arc<Listing<ManagedPolicy>>> {
         self.cache
-            .get_or_fetch(Key::Policies(scope), || {
-                collect_pages(|m| self.iam.list_policies(scope, m))
+            .get_or_fetch(Key::Policies(scope), || async {
+                Ok(Listing::new(
+                    collect_pages(|m| self.iam.list_policies(scope, m)).await?,
+                ))
             })
             .await
     }
@@ -487,8 +541,7 @@ impl Namespace {
     async fn policy(&self, scope: PolicyScope, name: &str) -> Result<ManagedPolicy> {
         self.policies(scope)
             .await?
-            .iter()
-            .find(|p| p.name == name)
+            .get(name)
             .cloned()
             .ok_or_else(|| IamError::no_such_entity(format!("policy {name}")))
     }

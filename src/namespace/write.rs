@@ -7,7 +7,7 @@ use std::time::{Instant, SystemTime};
 use parking_lot::Mutex;
 use serde_json::Value;
 
-use super::{Content, Detached, Namespace};
+use super::{Content, Detached, Listing, Namespace};
 use crate::cache::Key;
 use crate::document;
 use crate::error::{ErrorKind, IamError, Result};
@@ -207,10 +207,10 @@ impl Namespace {
 
     fn edit_policies(&self, f: impl FnOnce(&mut Vec<ManagedPolicy>)) {
         let key = Key::Policies(PolicyScope::Local);
-        if let Some(list) = self.cache.peek::<Vec<ManagedPolicy>>(&key) {
-            let mut list = (*list).clone();
-            f(&mut list);
-            self.cache.insert(key, list);
+        if let Some(list) = self.cache.peek::<Listing<ManagedPolicy>>(&key) {
+            let mut items = (*list).clone().into_items();
+            f(&mut items);
+            self.cache.insert(key, Listing::new(items));
         }
     }
 
@@ -234,12 +234,7 @@ impl Namespace {
     async fn save_managed(&self, name: &str, bytes: &[u8]) -> Result<()> {
         let doc = policy::check_policy(bytes, DocumentKind::Managed)?;
         let compact = doc.to_string();
-        let existing = self
-            .policies(PolicyScope::Local)
-            .await?
-            .iter()
-            .find(|p| p.name == name)
-            .cloned();
+        let existing = self.policies(PolicyScope::Local).await?.get(name).cloned();
         let Some(existing) = existing else {
             policy::check_name(name, NameKind::Policy)?;
             let created = self.iam.create_policy(name, &compact).await?;
