@@ -1,0 +1,69 @@
+"""The benchmark harness's CI form (scripts/bench.py --quick): it runs end to
+end, and a cold whole-account read of roles/ and policies/ costs O(pages) of
+IAM calls, not O(entities). Timings are printed by the harness, never
+asserted here."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from iamfs_harness import REPO, base_env
+
+pytestmark = pytest.mark.fresh_mount
+
+# Issue 5: at most 50 IAM calls for the default account; the quick account
+# (120 roles, 40 policies) must stay within the same bound. One call per
+# entity would be ~500 here, so a regression to per-file fetching fails.
+MAX_COLD_CALLS = 50
+
+
+@pytest.fixture(scope="module")
+def bench(iamfs_bin, tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "bench.json"
+    cmd = [sys.executable, str(REPO / "scripts" / "bench.py"), "--quick",
+           "--binary", str(iamfs_bin), "--json", str(out)]
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=240,
+                           env=base_env(), stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"bench.py --quick did not finish in 240 s\n{e.stderr}")
+    print(p.stdout)  # the table, shown with -s or on failure
+    assert p.returncode == 0, f"bench.py exited {p.returncode}\n{p.stdout}\n{p.stderr[-4000:]}"
+    return json.loads(out.read_text())
+
+
+def test_cold_scan_costs_pages_not_entities(bench):
+    sizes = bench["config"]["sizes"]
+    for label in ("roles", "policies", "roles+policies"):
+        c = bench["cold_grep"][label]
+        calls = c["calls"]
+        assert calls["total"] <= MAX_COLD_CALLS, (
+            f"cold grep -r {label}/ over {sizes} made {calls['total']} IAM calls "
+            f"(at most {MAX_COLD_CALLS}): {calls['by_operation']}")
+        assert calls["by_operation"].get("GetAccountAuthorizationDetails", 0) >= 1, calls
+    both = bench["cold_grep"]["roles+policies"]
+    # grep matched in every role (trust + inline policy) and every policy.
+    assert both["matching_lines"] >= sizes["roles"] + sizes["policies"]
+
+
+def test_the_cli_saw_the_same_account(bench):
+    sizes = bench["config"]["sizes"]
+    seen = bench["cli_gaad"]["entities"]
+    assert seen["roles"] == sizes["roles"] and seen["policies"] == sizes["policies"], seen
+
+
+def test_no_iam_call_at_mount_nor_on_warm_reads(bench):
+    assert bench["mount"]["iam_calls_after_mount"] == 0, bench["mount"]
+    assert bench["warm"]["iam_calls_during_warm_runs"] == 0, bench["warm"]
+    for name, w in bench["warm"]["commands"].items():
+        assert w["same_output"], f"warm {name}: the mount and its tmpfs copy differ"
+
+
+def test_every_figure_and_target_is_reported(bench):
+    for key in ("seed", "mount", "cli_gaad", "cold_grep", "whole_account", "warm",
+                "cached_reads", "targets"):
+        assert key in bench, key
+    assert bench["whole_account"]["rss_mb"].get("VmHWM"), bench["whole_account"]
+    assert {t["result"] for t in bench["targets"]} <= {"PASS", "FAIL", "SKIP"}
