@@ -19,10 +19,19 @@ matters) and measures:
      same tree on tmpfs (/dev/shm): medians of --runs runs, and the ratios;
   4. cached reads (os.open/os.read/os.close in this process) of documents
      and of roles/X/credentials: median and p99 per read;
-  5. the daemon's peak RSS (VmHWM) after reading the whole account, and at
-     --scale-roles roles if asked;
+  5. the daemon's peak RSS (VmHWM) after reading the whole account (a cold
+     grep -r over users/ groups/ roles/ policies/ on a fresh mount: once
+     with every file, once without access-keys.json, which is one
+     ListAccessKeys per user by nature and is what the 10,000-role run
+     compares like with like), and at --scale-roles roles if asked (with the
+     cold and warm scans at that size too);
   6. time from starting iamfs to a mount whose .iamfs/status stats, and
      the IAM calls made by then (must be 0).
+
+Timings are wall clock on a shared machine: run it on an idle one, and read
+the per-run figures in the JSON before trusting a ratio near its bound.
+`grep` writes into a pipe, never /dev/null (GNU grep stops at the first
+match when its output is /dev/null).
 
 Prints a table, writes the same figures as JSON (--json), and PASS/FAIL per
 target. Exit status: 0, or 1 with --strict when a target fails, 2 when the
@@ -477,9 +486,10 @@ def warm_compare(m: BenchMount, shm: Path, runs: int, perf_out: str | None = Non
     warm = {}
     perf = None
     if perf_out:
-        perf = subprocess.Popen(["perf", "record", "-F", "999", "-g", "-p", str(m.pid),
-                                 "-o", perf_out], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        # DWARF call graphs: the release binary keeps no frame pointers.
+        perf = subprocess.Popen(["perf", "record", "-F", "499", "--call-graph", "dwarf,16384",
+                                 "-p", str(m.pid), "-o", perf_out],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.5)
     for name, cmd in cmds.items():
         fs_t, shm_t = [], []
@@ -827,7 +837,8 @@ def main(argv=None) -> int:
     ap.add_argument("--endpoint-url", help="use this (loopback) endpoint instead of starting "
                     "moto_server; what is missing of the bench account is seeded")
     ap.add_argument("--perf-record", metavar="FILE",
-                    help="perf record -g the daemon during the warm runs into FILE")
+                    help="perf record (DWARF call graphs) the daemon during the warm runs into "
+                    "FILE; read it with perf report -i FILE --no-children")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
     args = ap.parse_args(argv)

@@ -883,3 +883,15 @@ async fn vim_recovering_from_a_refused_save_leaves_iam_alone() {
     assert_eq!(iam_writes(&iam), 0, "{:?}", iam.calls().snapshot());
     assert_eq!(ns.read(&node).await.unwrap().to_vec(), old);
 }
+
+#[tokio::test]
+async fn reading_every_users_access_keys_never_reads_the_account_in_bulk() {
+    let (iam, ns) = namespace(account(20));
+    for i in 0..20 {
+        ns.read(&Node::AccessKeys(format!("user{i}")))
+            .await
+            .unwrap();
+    }
+    assert_eq!(iam.calls().get("GetAccountAuthorizationDetails"), 0);
+    assert_eq!(iam.calls().get("ListAccessKeys"), 20);
+}
