@@ -36,16 +36,16 @@ pub enum Key {
 }
 
 impl Key {
-    /// The entity whose details this key holds, for bulk-fill accounting.
-    pub fn entity(&self) -> Option<(Kind, &str)> {
+    /// The entity whose details this key holds and a bulk read
+    /// (GetAccountAuthorizationDetails) fills; access keys are not in it.
+    pub fn bulk_entity(&self) -> Option<(Kind, &str)> {
         match self {
             Key::Entity(k, n)
             | Key::InlineNames(k, n)
             | Key::InlineDoc(k, n, _)
             | Key::Attached(k, n)
             | Key::Links(k, n) => Some((*k, n)),
-            Key::AccessKeys(n) => Some((Kind::User, n)),
-            Key::Entities(_) | Key::Policies(_) | Key::PolicyDoc(..) => None,
+            Key::Entities(_) | Key::Policies(_) | Key::PolicyDoc(..) | Key::AccessKeys(_) => None,
         }
     }
 }

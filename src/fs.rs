@@ -156,25 +156,8 @@ impl IamFs {
         self.spawn_at(op, path, is_file, node, reply, work);
     }
 
-    /// Like `spawn`, for an operation on the name `name` in the folder `dir`:
-    /// errors name `dir/name`.
-    fn spawn_in<R, F, Fut>(
-        &self,
-        op: &'static str,
-        dir: Node,
-        name: &str,
-        is_file: bool,
-        reply: R,
-        work: F,
-    ) where
-        R: ErrorReply + Send + 'static,
-        F: FnOnce(Arc<Inner>, Node) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<Box<dyn FnOnce(R) + Send>, IamError>> + Send + 'static,
-    {
-        let path = child_path(&dir, name);
-        self.spawn_at(op, path, is_file, dir, reply, work);
-    }
-
+    /// Like `spawn`, with the path and kind that errors are reported for
+    /// (`dir/name` for an operation on a name in a folder).
     fn spawn_at<R, F, Fut>(
         &self,
         op: &'static str,
@@ -213,12 +196,11 @@ impl IamFs {
 
     /// Commits a draft (flush, fsync); the commit's error is the reply.
     fn commit(&self, op: &'static str, fh: FileHandle, reply: ReplyEmpty) {
-        let Some(Handle::Draft(node, draft)) =
-            self.inner.handles.lock().get(&fh.0).map(|h| match h {
-                Handle::Draft(n, d) => Handle::Draft(n.clone(), d.clone()),
-                _ => Handle::Refresh,
-            })
-        else {
+        let draft = match self.inner.handles.lock().get(&fh.0) {
+            Some(Handle::Draft(node, draft)) => Some((node.clone(), draft.clone())),
+            _ => None,
+        };
+        let Some((node, draft)) = draft else {
             return reply.ok();
         };
         self.spawn(op, node, reply, move |inner, node| async move {
@@ -233,8 +215,6 @@ impl IamFs {
 impl Inner {
     async fn entry_reply(
         &self,
-        _parent: &Node,
-        _name: &str,
         node: Node,
     ) -> Result<Box<dyn FnOnce(ReplyEntry) + Send>, IamError> {
         let attr = self.ns.attr(&node).await?;
@@ -367,11 +347,11 @@ impl Filesystem for IamFs {
             (Ok(p), Ok(n)) => (p, n.to_string()),
             (Err(e), _) | (_, Err(e)) => return reply.error(e),
         };
-        self.spawn_in(
+        self.spawn_at(
             "lookup",
-            parent,
-            &name.clone(),
+            child_path(&parent, &name),
             true,
+            parent,
             reply,
             |inner, parent| async move {
                 let node = inner.ns.lookup(&parent, &name).await?;
@@ -445,7 +425,7 @@ impl Filesystem for IamFs {
                             None => {
                                 let current = ns.attr(&node).await?.size;
                                 if size != current {
-                                    ns.open_document(&node, false).await?;
+                                    ns.check_writable(&node)?;
                                     return Err(IamError::new(
                                         ErrorKind::InvalidInput,
                                         "Truncate",
@@ -497,15 +477,15 @@ impl Filesystem for IamFs {
             Ok(v) => v,
             Err(e) => return reply.error(e),
         };
-        self.spawn_in(
+        self.spawn_at(
             "mkdir",
-            parent,
-            &name.clone(),
+            child_path(&parent, &name),
             false,
+            parent,
             reply,
             |inner, parent| async move {
                 let node = inner.ns.mkdir(&parent, &name).await?;
-                inner.entry_reply(&parent, &name, node).await
+                inner.entry_reply(node).await
             },
         );
     }
@@ -515,11 +495,11 @@ impl Filesystem for IamFs {
             Ok(v) => v,
             Err(e) => return reply.error(e),
         };
-        self.spawn_in(
+        self.spawn_at(
             "unlink",
-            parent,
-            &name.clone(),
+            child_path(&parent, &name),
             true,
+            parent,
             reply,
             |inner, parent| async move {
                 let node = inner.ns.unlink(&parent, &name).await?;
@@ -534,11 +514,11 @@ impl Filesystem for IamFs {
             Ok(v) => v,
             Err(e) => return reply.error(e),
         };
-        self.spawn_in(
+        self.spawn_at(
             "rmdir",
-            parent,
-            &name.clone(),
+            child_path(&parent, &name),
             false,
+            parent,
             reply,
             |inner, parent| async move {
                 inner.ns.rmdir(&parent, &name).await?;
@@ -561,15 +541,15 @@ impl Filesystem for IamFs {
             Err(e) => return reply.error(e),
         };
         let target = target.to_string_lossy().into_owned();
-        self.spawn_in(
+        self.spawn_at(
             "symlink",
-            parent,
-            &name.clone(),
+            child_path(&parent, &name),
             true,
+            parent,
             reply,
             |inner, parent| async move {
                 let node = inner.ns.symlink(&parent, &name, &target).await?;
-                inner.entry_reply(&parent, &name, node).await
+                inner.entry_reply(node).await
             },
         );
     }
@@ -630,11 +610,11 @@ impl Filesystem for IamFs {
             Err(e) => return reply.error(e),
         };
         let perm = (mode & !umask & 0o7777) as u16;
-        self.spawn_in(
+        self.spawn_at(
             "create",
-            parent,
-            &name.clone(),
+            child_path(&parent, &name),
             true,
+            parent,
             reply,
             move |inner, parent| async move {
                 let (node, handle) = match inner.ns.create(&parent, &name, perm).await? {

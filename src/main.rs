@@ -197,7 +197,7 @@ fn mount_and_serve(options: &Options, ready: &mut Option<File>) -> Result<(), St
     let _ = notifier_slot.set(session.notifier());
     tracing::info!(mountpoint = %options.mountpoint.display(), "mounted");
     report(ready, Ok(()));
-    if ready_is_daemon(options) {
+    if !options.foreground {
         detach_stdio();
     }
 
@@ -220,10 +220,6 @@ fn mount_and_serve(options: &Options, ready: &mut Option<File>) -> Result<(), St
     tracing::info!("unmounted");
     runtime.shutdown_timeout(Duration::from_secs(1));
     Ok(())
-}
-
-fn ready_is_daemon(options: &Options) -> bool {
-    !options.foreground
 }
 
 /// The daemon lets go of the terminal once the mount is up.

@@ -241,10 +241,8 @@ impl Namespace {
                 Some((BulkScope::AwsPolicies, arn.clone()))
             }
             Key::PolicyDoc(arn, _) => Some((BulkScope::ManagedPolicies, arn.clone())),
-            // Not in GetAccountAuthorizationDetails: a bulk read cannot fill them.
-            Key::AccessKeys(_) => None,
             _ => key
-                .entity()
+                .bulk_entity()
                 .map(|(kind, name)| (BulkScope::Principals(kind), name.to_string())),
         }
     }

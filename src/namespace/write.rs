@@ -66,7 +66,7 @@ fn document_node(dir: &Node, name: &str) -> Option<Node> {
 }
 
 impl Namespace {
-    fn check_writable(&self, node: &Node) -> Result<()> {
+    pub fn check_writable(&self, node: &Node) -> Result<()> {
         if self.settings.read_only {
             return Err(IamError::read_only(format!(
                 "{} (mounted --read-only)",
@@ -450,17 +450,15 @@ impl Namespace {
             .create_entity(*kind, name, trust.as_deref())
             .await?;
         self.cache.remove(&Key::Entities(*kind));
-        for key in [
-            Key::InlineNames(*kind, name.into()),
+        // A new entity is empty: its folders need no call to list.
+        self.cache
+            .insert(Key::InlineNames(*kind, name.into()), Vec::<String>::new());
+        self.cache
+            .insert(Key::Links(*kind, name.into()), Vec::<String>::new());
+        self.cache.insert(
             Key::Attached(*kind, name.into()),
-            Key::Links(*kind, name.into()),
-        ] {
-            self.cache.insert(key.clone(), Vec::<String>::new());
-            if matches!(key, Key::Attached(..)) {
-                self.cache
-                    .insert(key, Vec::<crate::iam::AttachedPolicy>::new());
-            }
-        }
+            Vec::<crate::iam::AttachedPolicy>::new(),
+        );
         self.cache.insert(Key::Entity(*kind, name.into()), entity);
         Ok(Node::Entity(*kind, name.into()))
     }
