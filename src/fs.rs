@@ -205,7 +205,7 @@ impl IamFs {
         };
         self.spawn(op, node, reply, move |inner, node| async move {
             let result = inner.ns.commit(&node, &draft).await;
-            inner.invalidate_now(&node);
+            inner.invalidate_now(&node).await;
             result?;
             Ok(Box::new(|r: ReplyEmpty| r.ok()) as Box<dyn FnOnce(ReplyEmpty) + Send>)
         });
@@ -225,11 +225,17 @@ impl Inner {
     }
 
     /// Drops the kernel's cached entry for `parent/name` and the pages and
-    /// attributes of `node`, after the reply is on its way.
-    fn invalidate(&self, parent: &Node, name: &str, node: Option<&Node>) {
-        let Some(notifier) = self.notifier.get().cloned() else {
-            return;
-        };
+    /// attributes of `node`. Runs on the blocking pool, never on a runtime
+    /// worker: the kernel may hold the folder's lock while it waits for a
+    /// reply that a worker has to send (a concurrent create), so a worker
+    /// blocked here could deadlock the mount.
+    fn invalidate(
+        &self,
+        parent: &Node,
+        name: &str,
+        node: Option<&Node>,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        let notifier = self.notifier.get()?.clone();
         let (parent_ino, ino) = {
             let inodes = self.inodes.lock();
             (
@@ -238,38 +244,25 @@ impl Inner {
             )
         };
         let name = name.to_string();
-        tokio::task::spawn_blocking(move || {
+        Some(tokio::task::spawn_blocking(move || {
             if let Some(p) = parent_ino {
                 let _ = notifier.inval_entry(INodeNo(p), OsStr::new(&name));
             }
             if let Some(i) = ino {
                 let _ = notifier.inval_inode(INodeNo(i), 0, 0);
             }
-        });
+        }))
     }
 
-    /// Drops the kernel's attributes and pages of `node` before the reply, so
-    /// that the next `stat` or `cat` after close() sees what iamfs holds
-    /// (a truncate that was not committed, or a save in a new layout).
-    fn invalidate_now(&self, node: &Node) {
-        let Some(notifier) = self.notifier.get() else {
-            return;
-        };
-        let parent = node.parent_and_name();
-        let (ino, parent_ino) = {
-            let inodes = self.inodes.lock();
-            let parent_ino = parent
-                .as_ref()
-                .and_then(|(p, _)| inodes.by_node.get(p).copied());
-            (inodes.by_node.get(node).copied(), parent_ino)
-        };
-        // The entry too: a created document whose save was refused is gone,
-        // and the next open(O_CREAT) must look it up afresh.
-        if let (Some(p), Some((_, name))) = (parent_ino, parent) {
-            let _ = notifier.inval_entry(INodeNo(p), OsStr::new(&name));
-        }
-        if let Some(ino) = ino {
-            let _ = notifier.inval_inode(INodeNo(ino), 0, 0);
+    /// Invalidates `node` and its entry before the reply, so that the next
+    /// `stat`, `cat` or open(O_CREAT) after close() sees what iamfs holds (a
+    /// truncate that was not committed, a refused new document, a save in a
+    /// new layout).
+    async fn invalidate_now(&self, node: &Node) {
+        if let Some((parent, name)) = node.parent_and_name() {
+            if let Some(done) = self.invalidate(&parent, &name, Some(node)) {
+                let _ = done.await;
+            }
         }
     }
 
