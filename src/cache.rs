@@ -2,12 +2,13 @@
 //! fetches so that concurrent misses of one key make one IAM call.
 
 use std::any::Any;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use lru::LruCache;
 use parking_lot::Mutex;
@@ -52,8 +53,54 @@ impl Key {
 
 type Value = Arc<dyn Any + Send + Sync>;
 
+struct Entry {
+    at: Instant,
+    /// `at` on the wall clock, fixed once: directories show it as mtime.
+    wall: SystemTime,
+    value: Value,
+}
+
+/// What the answer being built was made from.
+#[derive(Clone, Copy, Default)]
+struct Sources {
+    /// When the oldest cached value it read was fetched.
+    oldest: Option<Instant>,
+    /// It stands for something iamfs has not fetched yet.
+    unknown: bool,
+}
+
+tokio::task_local! {
+    static SOURCES: Cell<Sources>;
+}
+
+fn note(update: impl FnOnce(&mut Sources)) {
+    let _ = SOURCES.try_with(|cell| {
+        let mut sources = cell.get();
+        update(&mut sources);
+        cell.set(sources);
+    });
+}
+
+/// Notes that the answer being built uses a value fetched at `at`.
+pub fn note_read(at: Instant) {
+    note(|s| {
+        if s.oldest.is_none_or(|o| at < o) {
+            s.oldest = Some(at);
+        }
+    });
+}
+
+/// How long an answer with a stand-in for a value not fetched stays fresh.
+const STAND_IN_LIFETIME: Duration = Duration::from_secs(1);
+
+/// Notes that the answer being built has a stand-in for a value not
+/// fetched: it stays fresh only briefly.
+pub fn note_unknown() {
+    note(|s| s.unknown = true);
+}
+
 pub struct Cache {
-    entries: Mutex<LruCache<Key, (Instant, Value)>>,
+    entries: Mutex<LruCache<Key, Entry>>,
     in_flight: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<()>>>>,
     ttl: Duration,
     hits: AtomicU64,
@@ -83,7 +130,10 @@ impl Cache {
     fn lookup<T: Any + Send + Sync>(&self, key: &Key) -> Option<Arc<T>> {
         let mut entries = self.entries.lock();
         match entries.get(key) {
-            Some((at, value)) if at.elapsed() < self.ttl => value.clone().downcast::<T>().ok(),
+            Some(e) if e.at.elapsed() < self.ttl => {
+                note_read(e.at);
+                e.value.clone().downcast::<T>().ok()
+            }
             Some(_) => {
                 entries.pop(key);
                 None
@@ -111,10 +161,41 @@ impl Cache {
 
     pub fn insert<T: Any + Send + Sync>(&self, key: Key, value: T) -> Arc<T> {
         let value = Arc::new(value);
-        self.entries
-            .lock()
-            .put(key, (Instant::now(), value.clone() as Value));
+        let at = Instant::now();
+        note_read(at);
+        let entry = Entry {
+            at,
+            wall: SystemTime::now(),
+            value: value.clone() as Value,
+        };
+        self.entries.lock().put(key, entry);
         value
+    }
+
+    /// When a fresh value of `key` was fetched, on the wall clock.
+    pub fn fetched_at(&self, key: &Key) -> Option<SystemTime> {
+        let entries = self.entries.lock();
+        let e = entries.peek(key).filter(|e| e.at.elapsed() < self.ttl)?;
+        note_read(e.at);
+        Some(e.wall)
+    }
+
+    /// Runs `answer`, and tells how long its result stays as fresh as the
+    /// cache: until the oldest cached value it read expires (the whole TTL
+    /// when it read none).
+    pub async fn with_freshness<F: Future>(&self, answer: F) -> (F::Output, Duration) {
+        let (out, sources) = SOURCES
+            .scope(Cell::new(Sources::default()), async {
+                let out = answer.await;
+                (out, SOURCES.with(Cell::get))
+            })
+            .await;
+        let age = sources.oldest.map_or(Duration::ZERO, |at| at.elapsed());
+        let fresh = self.ttl.saturating_sub(age);
+        if sources.unknown {
+            return (out, fresh.min(STAND_IN_LIFETIME));
+        }
+        (out, fresh)
     }
 
     pub fn remove(&self, key: &Key) {
@@ -173,6 +254,34 @@ mod tests {
         assert!(cache.get::<u32>(&Key::Entities(Kind::Role)).is_none());
         assert_eq!(cache.stats().hits, 1);
         assert_eq!(cache.stats().misses, 1);
+    }
+
+    #[tokio::test]
+    async fn freshness_is_the_life_left_of_the_oldest_value_read() {
+        let cache = Cache::new(Duration::from_secs(60), 10);
+        let (_, whole) = cache.with_freshness(async {}).await;
+        assert_eq!(whole, Duration::from_secs(60));
+        cache.insert(Key::Entities(Kind::Role), 1u32);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        cache.insert(Key::Entities(Kind::User), 2u32);
+        let (_, newest) = cache
+            .with_freshness(async { cache.get::<u32>(&Key::Entities(Kind::User)) })
+            .await;
+        let (_, both) = cache
+            .with_freshness(async {
+                cache.get::<u32>(&Key::Entities(Kind::User));
+                cache.get::<u32>(&Key::Entities(Kind::Role))
+            })
+            .await;
+        assert!(newest > both, "{newest:?} {both:?}");
+        assert!(both <= Duration::from_millis(59_950));
+        let (_, unknown) = cache
+            .with_freshness(async {
+                cache.get::<u32>(&Key::Entities(Kind::User));
+                note_unknown();
+            })
+            .await;
+        assert_eq!(unknown, STAND_IN_LIFETIME);
     }
 
     #[tokio::test]

@@ -5,24 +5,28 @@
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::future::Future;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::Context;
 use std::time::{Duration, SystemTime};
 
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
     KernelConfig, LockOwner, OpenAccMode, OpenFlags, ReplyAttr, ReplyCreate, ReplyData,
-    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr,
-    Request, TimeOrNow, WriteFlags,
+    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow,
+    WriteFlags,
 };
 use parking_lot::Mutex;
 
 use crate::error::{errno, ErrorKind, IamError};
 use crate::namespace::{Attr, Content, Created, DraftRef, Namespace};
 use crate::node::{ControlFile, FileKind, Node};
+use crate::requests::FuseOp;
 
-/// Kernel entry and attribute lifetime: short, so a refresh shows up.
-const KERNEL_TTL: Duration = Duration::from_secs(1);
+/// Attribute lifetime of a file open for writing: the kernel's own writes
+/// change it.
+const WRITING_TTL: Duration = Duration::from_secs(1);
 
 struct Inodes {
     by_node: HashMap<Node, u64>,
@@ -68,6 +72,9 @@ impl Inodes {
     }
 }
 
+/// A folder's names and what they are.
+type Listing = Arc<Vec<(String, Node)>>;
+
 /// An open file or directory.
 enum Handle {
     /// A snapshot taken at open: every read of this handle sees the same bytes.
@@ -78,7 +85,6 @@ enum Handle {
     Scratch(Node),
     /// `.iamfs/refresh` opened for writing.
     Refresh,
-    Dir(Vec<(String, Node)>),
 }
 
 /// Replies that can carry an errno.
@@ -114,11 +120,20 @@ struct Inner {
     uid: u32,
     gid: u32,
     notifier: Arc<std::sync::OnceLock<fuser::Notifier>>,
+    /// By inode: a fingerprint of the content or listing last handed to the
+    /// kernel, whose page cache may still hold it. An open that finds the
+    /// same fingerprint lets the kernel keep its pages.
+    handed_out: Mutex<HashMap<u64, u64>>,
+    /// By directory inode: the listing being read, from its first request to
+    /// the one that reaches its end.
+    listings: Mutex<HashMap<u64, Listing>>,
 }
 
 pub struct IamFs {
     inner: Arc<Inner>,
     rt: tokio::runtime::Handle,
+    /// The kernel can do without opendir (Linux 5.1 and later).
+    no_opendir: bool,
 }
 
 impl IamFs {
@@ -134,7 +149,10 @@ impl IamFs {
                 uid,
                 gid,
                 notifier: Arc::default(),
+                handed_out: Mutex::default(),
+                listings: Mutex::default(),
             }),
+            no_opendir: false,
             rt,
         }
     }
@@ -172,12 +190,21 @@ impl IamFs {
         Fut: Future<Output = Result<Box<dyn FnOnce(R) + Send>, IamError>> + Send + 'static,
     {
         let inner = self.inner.clone();
-        self.rt.spawn(async move {
+        let mut task = Box::pin(async move {
             match work(inner.clone(), node).await {
                 Ok(send) => send(reply),
                 Err(err) => inner.fail(op, &path, is_file, err, reply),
             }
         });
+        // Most answers come from the cache: polled here, on the thread that
+        // read the request, they cost no hand-off to another thread. Only
+        // one that waits (on IAM, a lock) becomes a task; from then on its
+        // real waker is the one registered.
+        let _runtime = self.rt.enter();
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        if task.as_mut().poll(&mut cx).is_pending() {
+            self.rt.spawn(task);
+        }
     }
 
     fn node(&self, ino: INodeNo) -> Result<Node, Errno> {
@@ -194,6 +221,21 @@ impl IamFs {
         Ok((self.node(parent)?, name_str(name)?.to_string()))
     }
 
+    /// `.iamfs/refresh`: drops iamfs's cache and everything the kernel holds,
+    /// then answers the write, so the next command sees IAM as it is now.
+    fn refresh(&self, written: u32, reply: ReplyWrite) {
+        self.inner.ns.refresh();
+        tracing::info!("cache dropped through .iamfs/refresh");
+        let inner = self.inner.clone();
+        self.rt.spawn(async move {
+            let all: Vec<Node> = inner.inodes.lock().by_node.keys().cloned().collect();
+            if let Some(done) = inner.invalidate_all(all) {
+                let _ = done.await;
+            }
+            reply.written(written);
+        });
+    }
+
     /// Commits a draft (flush, fsync); the commit's error is the reply.
     fn commit(&self, op: &'static str, fh: FileHandle, reply: ReplyEmpty) {
         let draft = match self.inner.handles.lock().get(&fh.0) {
@@ -207,6 +249,9 @@ impl IamFs {
             let result = inner.ns.commit(&node, &draft).await;
             inner.invalidate_now(&node).await;
             result?;
+            if let Some(done) = inner.invalidate_related(&[&node]) {
+                let _ = done.await;
+            }
             Ok(Box::new(|r: ReplyEmpty| r.ok()) as Box<dyn FnOnce(ReplyEmpty) + Send>)
         });
     }
@@ -217,10 +262,66 @@ impl Inner {
         &self,
         node: Node,
     ) -> Result<Box<dyn FnOnce(ReplyEntry) + Send>, IamError> {
-        let attr = self.ns.attr(&node).await?;
+        let (attr, ttl) = self.ns.attr_with_lifetime(&node).await?;
         let fattr = self.file_attr(self.ino(&node), &attr);
         Ok(Box::new(move |r: ReplyEntry| {
-            r.entry(&KERNEL_TTL, &fattr, Generation(0))
+            r.entry(&ttl, &fattr, Generation(0))
+        }))
+    }
+
+    /// Whether the kernel may keep the pages it holds for `ino`: true when
+    /// they were made from the same content or listing.
+    fn keeps_pages(&self, ino: u64, fingerprint: u64) -> bool {
+        self.handed_out.lock().insert(ino, fingerprint) == Some(fingerprint)
+    }
+
+    /// Drops what the kernel holds of every node that belongs to the
+    /// entities or policies a change touched: a save of tags.json changes
+    /// role.json, a membership shows in both the user and the group.
+    /// Asynchronous, like `invalidate`.
+    fn invalidate_related(&self, changed: &[&Node]) -> Option<tokio::task::JoinHandle<()>> {
+        let owners: Vec<Node> = changed.iter().flat_map(|n| n.owners()).collect();
+        let nodes: Vec<Node> = self
+            .inodes
+            .lock()
+            .by_node
+            .keys()
+            .filter(|n| n.owners().iter().any(|o| owners.contains(o)))
+            .cloned()
+            .collect();
+        self.invalidate_all(nodes)
+    }
+
+    /// Drops the kernel's entries, attributes and pages of `nodes`, on the
+    /// blocking pool (see `invalidate`).
+    fn invalidate_all(&self, nodes: Vec<Node>) -> Option<tokio::task::JoinHandle<()>> {
+        let notifier = self.notifier.get()?.clone();
+        let targets: Vec<(Option<(u64, String)>, u64)> = {
+            let inodes = self.inodes.lock();
+            nodes
+                .iter()
+                .filter_map(|node| {
+                    let ino = *inodes.by_node.get(node)?;
+                    let entry = node
+                        .parent_and_name()
+                        .and_then(|(parent, name)| Some((*inodes.by_node.get(&parent)?, name)));
+                    Some((entry, ino))
+                })
+                .collect()
+        };
+        {
+            let mut handed_out = self.handed_out.lock();
+            for (_, ino) in &targets {
+                handed_out.remove(ino);
+            }
+        }
+        Some(tokio::task::spawn_blocking(move || {
+            for (entry, ino) in targets {
+                if let Some((parent, name)) = entry {
+                    let _ = notifier.inval_entry(INodeNo(parent), OsStr::new(&name));
+                }
+                let _ = notifier.inval_inode(INodeNo(ino), 0, 0);
+            }
         }))
     }
 
@@ -247,6 +348,8 @@ impl Inner {
         Some(tokio::task::spawn_blocking(move || {
             if let Some(p) = parent_ino {
                 let _ = notifier.inval_entry(INodeNo(p), OsStr::new(&name));
+                // and the folder's listing, which the kernel may have cached
+                let _ = notifier.inval_inode(INodeNo(p), 0, 0);
             }
             if let Some(i) = ino {
                 let _ = notifier.inval_inode(INodeNo(i), 0, 0);
@@ -287,11 +390,7 @@ impl Inner {
             mtime: attr.mtime,
             ctime: attr.mtime,
             crtime: attr.mtime,
-            kind: match attr.kind {
-                FileKind::Dir => FileType::Directory,
-                FileKind::File => FileType::RegularFile,
-                FileKind::Symlink => FileType::Symlink,
-            },
+            kind: file_type(attr.kind),
             perm: attr.perm,
             nlink: if attr.kind == FileKind::Dir { 2 } else { 1 },
             uid: self.uid,
@@ -324,6 +423,20 @@ fn name_str(name: &OsStr) -> Result<&str, Errno> {
     name.to_str().ok_or(Errno::ENOENT)
 }
 
+fn file_type(kind: FileKind) -> FileType {
+    match kind {
+        FileKind::Dir => FileType::Directory,
+        FileKind::File => FileType::RegularFile,
+        FileKind::Symlink => FileType::Symlink,
+    }
+}
+
+fn fingerprint(bytes: &[u8]) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    bytes.hash(&mut hasher);
+    hasher.finish()
+}
+
 fn wants_write(flags: OpenFlags) -> bool {
     !matches!(flags.acc_mode(), OpenAccMode::O_RDONLY)
 }
@@ -331,11 +444,26 @@ fn wants_write(flags: OpenFlags) -> bool {
 impl Filesystem for IamFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         // O_TRUNC arrives with open, so a truncating open is one request.
-        let _ = config.add_capabilities(fuser::InitFlags::FUSE_ATOMIC_O_TRUNC);
+        // Link targets are names and never change under a name: the kernel
+        // may keep them.
+        // With AUTO_INVAL_DATA the kernel checks a folder's mtime before
+        // reusing a listing it cached, and a file's mtime and size before
+        // reusing its pages, once their attributes expire.
+        for flag in [
+            fuser::InitFlags::FUSE_ATOMIC_O_TRUNC,
+            fuser::InitFlags::FUSE_CACHE_SYMLINKS,
+            fuser::InitFlags::FUSE_AUTO_INVAL_DATA,
+        ] {
+            let _ = config.add_capabilities(flag);
+        }
+        self.no_opendir = config
+            .capabilities()
+            .contains(fuser::InitFlags::FUSE_NO_OPENDIR_SUPPORT);
         Ok(())
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        self.inner.ns.requests.record(FuseOp::Lookup);
         let (parent, name) = match (self.node(parent), name_str(name)) {
             (Ok(p), Ok(n)) => (p, n.to_string()),
             (Err(e), _) | (_, Err(e)) => return reply.error(e),
@@ -347,11 +475,10 @@ impl Filesystem for IamFs {
             parent,
             reply,
             |inner, parent| async move {
-                let node = inner.ns.lookup(&parent, &name).await?;
-                let attr = inner.ns.attr(&node).await?;
+                let (node, attr, ttl) = inner.ns.lookup_with_lifetime(&parent, &name).await?;
                 let fattr = inner.file_attr(inner.ino(&node), &attr);
                 Ok(
-                    Box::new(move |r: ReplyEntry| r.entry(&KERNEL_TTL, &fattr, Generation(0)))
+                    Box::new(move |r: ReplyEntry| r.entry(&ttl, &fattr, Generation(0)))
                         as Box<dyn FnOnce(ReplyEntry) + Send>,
                 )
             },
@@ -359,14 +486,15 @@ impl Filesystem for IamFs {
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        self.inner.ns.requests.record(FuseOp::Getattr);
         let node = match self.node(ino) {
             Ok(n) => n,
             Err(e) => return reply.error(e),
         };
         self.spawn("getattr", node, reply, move |inner, node| async move {
-            let attr = inner.ns.attr(&node).await?;
+            let (attr, ttl) = inner.ns.attr_with_lifetime(&node).await?;
             let fattr = inner.file_attr(ino.0, &attr);
-            Ok(Box::new(move |r: ReplyAttr| r.attr(&KERNEL_TTL, &fattr))
+            Ok(Box::new(move |r: ReplyAttr| r.attr(&ttl, &fattr))
                 as Box<dyn FnOnce(ReplyAttr) + Send>)
         });
     }
@@ -390,6 +518,7 @@ impl Filesystem for IamFs {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
+        self.inner.ns.requests.record(FuseOp::Setattr);
         let node = match self.node(ino) {
             Ok(n) => n,
             Err(e) => return reply.error(e),
@@ -435,17 +564,19 @@ impl Filesystem for IamFs {
                     // vim) are accepted and change nothing: IAM has no such thing.
                 }
             }
-            let mut attr = ns.attr(&node).await?;
+            let (mut attr, mut ttl) = ns.attr_with_lifetime(&node).await?;
             if let Some(d) = &draft {
                 attr.size = d.lock().data.len() as u64;
+                ttl = ttl.min(WRITING_TTL);
             }
             let fattr = inner.file_attr(ino.0, &attr);
-            Ok(Box::new(move |r: ReplyAttr| r.attr(&KERNEL_TTL, &fattr))
+            Ok(Box::new(move |r: ReplyAttr| r.attr(&ttl, &fattr))
                 as Box<dyn FnOnce(ReplyAttr) + Send>)
         });
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        self.inner.ns.requests.record(FuseOp::Readlink);
         let node = match self.node(ino) {
             Ok(n) => n,
             Err(e) => return reply.error(e),
@@ -466,6 +597,7 @@ impl Filesystem for IamFs {
         _umask: u32,
         reply: ReplyEntry,
     ) {
+        self.inner.ns.requests.record(FuseOp::Mkdir);
         let (parent, name) = match self.parent_and_name(parent, name) {
             Ok(v) => v,
             Err(e) => return reply.error(e),
@@ -484,6 +616,7 @@ impl Filesystem for IamFs {
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        self.inner.ns.requests.record(FuseOp::Unlink);
         let (parent, name) = match self.parent_and_name(parent, name) {
             Ok(v) => v,
             Err(e) => return reply.error(e),
@@ -497,12 +630,14 @@ impl Filesystem for IamFs {
             |inner, parent| async move {
                 let node = inner.ns.unlink(&parent, &name).await?;
                 inner.invalidate(&parent, &name, Some(&node));
+                inner.invalidate_related(&[&node]);
                 Ok(Box::new(|r: ReplyEmpty| r.ok()) as Box<dyn FnOnce(ReplyEmpty) + Send>)
             },
         );
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        self.inner.ns.requests.record(FuseOp::Rmdir);
         let (parent, name) = match self.parent_and_name(parent, name) {
             Ok(v) => v,
             Err(e) => return reply.error(e),
@@ -516,6 +651,9 @@ impl Filesystem for IamFs {
             |inner, parent| async move {
                 inner.ns.rmdir(&parent, &name).await?;
                 inner.invalidate(&parent, &name, None);
+                if let Some(gone) = parent.child(&name) {
+                    inner.invalidate_related(&[&gone]);
+                }
                 Ok(Box::new(|r: ReplyEmpty| r.ok()) as Box<dyn FnOnce(ReplyEmpty) + Send>)
             },
         );
@@ -529,6 +667,7 @@ impl Filesystem for IamFs {
         target: &std::path::Path,
         reply: ReplyEntry,
     ) {
+        self.inner.ns.requests.record(FuseOp::Symlink);
         let (parent, name) = match self.parent_and_name(parent, link_name) {
             Ok(v) => v,
             Err(e) => return reply.error(e),
@@ -542,6 +681,7 @@ impl Filesystem for IamFs {
             reply,
             |inner, parent| async move {
                 let node = inner.ns.symlink(&parent, &name, &target).await?;
+                inner.invalidate_related(&[&node]);
                 inner.entry_reply(node).await
             },
         );
@@ -557,6 +697,7 @@ impl Filesystem for IamFs {
         _flags: fuser::RenameFlags,
         reply: ReplyEmpty,
     ) {
+        self.inner.ns.requests.record(FuseOp::Rename);
         let ((parent, name), (new_parent, new_name)) = match (
             self.parent_and_name(parent, name),
             self.parent_and_name(newparent, newname),
@@ -583,6 +724,7 @@ impl Filesystem for IamFs {
                 inner.inodes.lock().rename(&from, &moved);
                 inner.invalidate(&parent, &name, None);
                 inner.invalidate(&new_parent, &new_name, Some(&moved));
+                inner.invalidate_related(&[&from, &moved]);
                 Ok(Box::new(|r: ReplyEmpty| r.ok()) as Box<dyn FnOnce(ReplyEmpty) + Send>)
             },
         );
@@ -598,6 +740,7 @@ impl Filesystem for IamFs {
         _flags: i32,
         reply: ReplyCreate,
     ) {
+        self.inner.ns.requests.record(FuseOp::Create);
         let (parent, name) = match self.parent_and_name(parent, name) {
             Ok(v) => v,
             Err(e) => return reply.error(e),
@@ -614,17 +757,18 @@ impl Filesystem for IamFs {
                     Created::Document(node, draft) => (node.clone(), Handle::Draft(node, draft)),
                     Created::Scratch(node) => (node.clone(), Handle::Scratch(node)),
                 };
-                let attr = inner.ns.attr(&node).await?;
+                let (attr, ttl) = inner.ns.attr_with_lifetime(&node).await?;
                 let fattr = inner.file_attr(inner.ino(&node), &attr);
                 let fh = inner.add_handle(handle);
                 Ok(Box::new(move |r: ReplyCreate| {
-                    r.created(&KERNEL_TTL, &fattr, Generation(0), fh, FopenFlags::empty())
+                    r.created(&ttl, &fattr, Generation(0), fh, FopenFlags::empty())
                 }) as Box<dyn FnOnce(ReplyCreate) + Send>)
             },
         );
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        self.inner.ns.requests.record(FuseOp::Open);
         let node = match self.node(ino) {
             Ok(n) => n,
             Err(e) => return reply.error(e),
@@ -654,12 +798,15 @@ impl Filesystem for IamFs {
                 )
             });
         }
-        self.spawn("open", node, reply, |inner, node| async move {
+        self.spawn("open", node, reply, move |inner, node| async move {
             let content = inner.ns.read(&node).await?;
             let flags = if node.is_volatile() {
                 FopenFlags::FOPEN_DIRECT_IO
+            } else if inner.keeps_pages(ino.0, fingerprint(&content)) {
+                // Nothing to commit on close of a read-only open.
+                FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_NOFLUSH
             } else {
-                FopenFlags::empty()
+                FopenFlags::FOPEN_NOFLUSH
             };
             let fh = inner.add_handle(Handle::Read(content));
             Ok(Box::new(move |r: ReplyOpen| r.opened(fh, flags))
@@ -678,6 +825,7 @@ impl Filesystem for IamFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
+        self.inner.ns.requests.record(FuseOp::Read);
         let slice = |content: &[u8]| {
             let start = (offset as usize).min(content.len());
             let end = (start + size as usize).min(content.len());
@@ -713,6 +861,11 @@ impl Filesystem for IamFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
+        self.inner.ns.requests.record(FuseOp::Write);
+        let is_refresh = matches!(self.inner.handles.lock().get(&fh.0), Some(Handle::Refresh));
+        if is_refresh {
+            return self.refresh(data.len() as u32, reply);
+        }
         let written = match self.inner.handles.lock().get(&fh.0) {
             Some(Handle::Draft(_, draft)) => {
                 Namespace::draft_write(draft, offset, data);
@@ -723,11 +876,6 @@ impl Filesystem for IamFs {
                 .ns
                 .scratch_write(node, offset, data)
                 .map_err(|_| Errno::ENOENT),
-            Some(Handle::Refresh) => {
-                self.inner.ns.refresh();
-                tracing::info!("cache dropped through .iamfs/refresh");
-                Ok(())
-            }
             _ => Err(Errno::EBADF),
         };
         match written {
@@ -744,6 +892,7 @@ impl Filesystem for IamFs {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
+        self.inner.ns.requests.record(FuseOp::Flush);
         self.commit("flush", fh, reply);
     }
 
@@ -757,6 +906,7 @@ impl Filesystem for IamFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
+        self.inner.ns.requests.record(FuseOp::Release);
         if let Some(Handle::Draft(node, draft)) = self.inner.handles.lock().remove(&fh.0) {
             self.inner.ns.release_draft(&node, &draft);
         }
@@ -771,73 +921,94 @@ impl Filesystem for IamFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
+        self.inner.ns.requests.record(FuseOp::Fsync);
         self.commit("fsync", fh, reply);
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        let node = match self.node(ino) {
-            Ok(n) => n,
-            Err(e) => return reply.error(e),
-        };
-        if node.file_kind() != FileKind::Dir {
-            return reply.error(Errno::ENOTDIR);
+        self.inner.ns.requests.record(FuseOp::Opendir);
+        if self.no_opendir {
+            // Once told, the kernel stops sending opendir and releasedir, and
+            // keeps the listings it reads (see `listing_date`).
+            return reply.error(Errno::ENOSYS);
         }
-        self.spawn("readdir", node, reply, |inner, node| async move {
-            let children = inner.ns.children(&node).await?;
-            let fh = inner.add_handle(Handle::Dir(children));
-            Ok(
-                Box::new(move |r: ReplyOpen| r.opened(fh, FopenFlags::empty()))
-                    as Box<dyn FnOnce(ReplyOpen) + Send>,
-            )
-        });
+        match self.node(ino) {
+            Ok(node) if node.file_kind() != FileKind::Dir => reply.error(Errno::ENOTDIR),
+            Ok(_) => reply.opened(FileHandle(0), FopenFlags::empty()),
+            Err(e) => reply.error(e),
+        }
     }
 
     fn readdir(
         &self,
         _req: &Request,
         ino: INodeNo,
-        fh: FileHandle,
+        _fh: FileHandle,
         offset: u64,
-        mut reply: ReplyDirectory,
+        reply: ReplyDirectory,
     ) {
-        let handles = self.inner.handles.lock();
-        let Some(Handle::Dir(children)) = handles.get(&fh.0) else {
-            return reply.error(Errno::EBADF);
+        self.inner.ns.requests.record(FuseOp::Readdir);
+        let node = match self.node(ino) {
+            Ok(n) => n,
+            Err(e) => return reply.error(e),
         };
-        let dots = [
-            (".", ino.0, FileType::Directory),
-            ("..", 1, FileType::Directory),
-        ];
-        let total = dots.len() + children.len();
-        for i in offset as usize..total {
-            let full = if i < dots.len() {
-                let (name, ino, kind) = dots[i];
-                reply.add(INodeNo(ino), (i + 1) as u64, kind, name)
-            } else {
-                let (name, node) = &children[i - dots.len()];
-                let kind = match node.file_kind() {
-                    FileKind::Dir => FileType::Directory,
-                    FileKind::File => FileType::RegularFile,
-                    FileKind::Symlink => FileType::Symlink,
-                };
-                reply.add(INodeNo(self.inner.ino(node)), (i + 1) as u64, kind, name)
+        // A listing read in several requests continues where it began.
+        let snapshot = match offset {
+            0 => None,
+            _ => self.inner.listings.lock().get(&ino.0).cloned(),
+        };
+        self.spawn("readdir", node, reply, move |inner, node| async move {
+            let children = match snapshot {
+                Some(c) => c,
+                None => Arc::new(inner.ns.children(&node).await?),
             };
-            if full {
-                break;
-            }
-        }
-        reply.ok();
+            Ok(Box::new(move |mut r: ReplyDirectory| {
+                let dots = [
+                    (".", ino.0, FileType::Directory),
+                    ("..", 1, FileType::Directory),
+                ];
+                let total = dots.len() + children.len();
+                let mut done = true;
+                for i in offset as usize..total {
+                    let next = (i + 1) as u64;
+                    let full = match dots.get(i) {
+                        Some(&(name, ino, kind)) => r.add(INodeNo(ino), next, kind, name),
+                        None => {
+                            let (name, node) = &children[i - dots.len()];
+                            r.add(
+                                INodeNo(inner.ino(node)),
+                                next,
+                                file_type(node.file_kind()),
+                                name,
+                            )
+                        }
+                    };
+                    if full {
+                        done = false;
+                        break;
+                    }
+                }
+                let mut listings = inner.listings.lock();
+                if done {
+                    listings.remove(&ino.0);
+                } else {
+                    listings.insert(ino.0, children);
+                }
+                drop(listings);
+                r.ok();
+            }) as Box<dyn FnOnce(ReplyDirectory) + Send>)
+        });
     }
 
     fn releasedir(
         &self,
         _req: &Request,
         _ino: INodeNo,
-        fh: FileHandle,
+        _fh: FileHandle,
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        self.inner.handles.lock().remove(&fh.0);
+        self.inner.ns.requests.record(FuseOp::Releasedir);
         reply.ok();
     }
 
@@ -849,29 +1020,15 @@ impl Filesystem for IamFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
+        self.inner.ns.requests.record(FuseOp::Fsyncdir);
         reply.ok();
     }
 
-    fn getxattr(
-        &self,
-        _req: &Request,
-        _ino: INodeNo,
-        _name: &OsStr,
-        _size: u32,
-        reply: ReplyXattr,
-    ) {
-        reply.error(Errno::ENODATA);
-    }
-
-    fn listxattr(&self, _req: &Request, _ino: INodeNo, size: u32, reply: ReplyXattr) {
-        if size == 0 {
-            reply.size(0);
-        } else {
-            reply.data(&[]);
-        }
-    }
+    // No getxattr/listxattr: IAM has no extended attributes, and their
+    // ENOSYS tells the kernel so once, instead of `ls -l` asking per file.
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        self.inner.ns.requests.record(FuseOp::Statfs);
         // Editors (vim) check for free space before writing.
         let blocks = 1 << 20;
         reply.statfs(blocks, blocks, blocks, 1 << 20, 1 << 20, 4096, 255, 4096);

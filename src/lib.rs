@@ -11,4 +11,5 @@ pub mod iam;
 pub mod namespace;
 pub mod node;
 pub mod policy;
+pub mod requests;
 pub mod scratch;

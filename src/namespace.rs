@@ -21,6 +21,7 @@ use crate::iam::{
     Entity, Iam, Kind, ManagedPolicy, PolicyScope,
 };
 use crate::node::{policy_link_target, ControlFile, FileKind, Node};
+use crate::requests::RequestCounter;
 use crate::scratch::ScratchStore;
 
 /// Distinct entities of one kind fetched one by one before the whole account
@@ -165,12 +166,17 @@ struct BulkState {
     filling: bool,
 }
 
+/// How long the kernel keeps the attributes of a file that is being written.
+const CHANGING_FILE_LIFETIME: Duration = Duration::from_secs(1);
+
 pub struct Namespace {
     iam: Arc<dyn Iam>,
     cache: Cache,
     bulk: Mutex<BulkState>,
     bulk_gate: tokio::sync::Mutex<()>,
     pub errors: ErrorLog,
+    /// Requests from the kernel, counted by the FUSE adapter.
+    pub requests: RequestCounter,
     settings: Settings,
     mounted_at: SystemTime,
     identity: tokio::sync::OnceCell<CallerIdentity>,
@@ -198,6 +204,7 @@ impl Namespace {
             bulk: Mutex::default(),
             bulk_gate: tokio::sync::Mutex::new(()),
             errors: ErrorLog::default(),
+            requests: RequestCounter::default(),
             credentials: CredentialCache::new(
                 settings.session_name.clone(),
                 settings.session_duration,
@@ -296,18 +303,14 @@ impl Namespace {
             {
                 return; // another task filled while we waited
             }
-            bulk.misses.clear();
+            bulk.misses.remove(&scope);
             bulk.filling = true;
             bulk.denied
         };
         let result = if denied {
             self.fan_out(scope).await
         } else {
-            let loaded = match scope {
-                BulkScope::AwsPolicies => self.load_aws_policy_details().await,
-                _ => self.load_account_details().await,
-            };
-            match loaded {
+            match self.load_details(scope).await {
                 Err(e) if e.kind == ErrorKind::AccessDenied => {
                     tracing::info!("bulk read denied ({e}); fetching entity by entity");
                     self.bulk.lock().denied = true;
@@ -323,38 +326,33 @@ impl Namespace {
         }
     }
 
-    /// Every AWS-managed policy's default document, for `ls -l aws-policies/`.
-    async fn load_aws_policy_details(&self) -> Result<()> {
-        let pages = collect_pages(|m| {
-            self.iam
-                .get_account_authorization_details(DetailsFilter::AwsManagedPolicies, m)
-        })
-        .await?;
-        for p in pages.into_iter().flat_map(|page| page.policies) {
-            if let Some(raw) = &p.default_document {
-                self.cache.insert(
-                    Key::PolicyDoc(p.policy.arn.clone(), p.policy.default_version_id.clone()),
-                    document::render_policy(raw),
-                );
-            }
-        }
-        Ok(())
-    }
-
-    async fn load_account_details(&self) -> Result<()> {
-        let pages = collect_pages(|m| {
-            self.iam
-                .get_account_authorization_details(DetailsFilter::Account, m)
-        })
-        .await?;
+    /// Reads the details of everything in `scope` with
+    /// GetAccountAuthorizationDetails, and caches them as the per-entity
+    /// calls would have.
+    async fn load_details(&self, scope: BulkScope) -> Result<()> {
+        let (filter, listed_kind) = match scope {
+            BulkScope::Principals(Kind::User) => (DetailsFilter::Users, Some(Kind::User)),
+            BulkScope::Principals(Kind::Group) => (DetailsFilter::Groups, None),
+            BulkScope::Principals(Kind::Role) => (DetailsFilter::Roles, Some(Kind::Role)),
+            BulkScope::ManagedPolicies => (DetailsFilter::LocalManagedPolicies, None),
+            BulkScope::AwsPolicies => (DetailsFilter::AwsManagedPolicies, None),
+        };
         // GAAD leaves out what only the list calls return (role descriptions,
-        // session durations, password use), so merge with those listings.
-        let users = self.entities(Kind::User).await?;
-        let roles = self.entities(Kind::Role).await?;
-        let listed: HashMap<(Kind, &str), &Entity> = users
+        // session durations, password use): the listing is merged in, and
+        // read at the same time.
+        let (pages, listed) = futures::try_join!(
+            collect_pages(|m| self.iam.get_account_authorization_details(filter, m)),
+            async {
+                match listed_kind {
+                    Some(kind) => self.entities(kind).await.map(Some),
+                    None => Ok(None),
+                }
+            }
+        )?;
+        let listed: HashMap<&str, &Entity> = listed
             .iter()
-            .chain(roles.iter())
-            .map(|e| ((e.kind, e.name.as_str()), e))
+            .flat_map(|l| l.iter())
+            .map(|e| (e.name.as_str(), e))
             .collect();
         // Listings stay with the List calls: they keep IAM's order and cost a
         // page per thousand names.
@@ -363,15 +361,6 @@ impl Namespace {
             for detail in page.principals {
                 let mut entity = detail.entity;
                 let (kind, name) = (entity.kind, entity.name.clone());
-                if let Some(listed) = listed.get(&(kind, name.as_str())) {
-                    entity.description = listed.description.clone();
-                    entity.max_session_duration = listed.max_session_duration;
-                    entity.password_last_used = listed.password_last_used;
-                }
-                entity.complete = true;
-                if kind == Kind::Group {
-                    members.entry(name.clone()).or_default();
-                }
                 for group in &detail.groups {
                     members.entry(group.clone()).or_default().push(name.clone());
                 }
@@ -379,6 +368,18 @@ impl Namespace {
                     self.cache
                         .insert(Key::Links(kind, name.clone()), detail.groups);
                 }
+                if kind == Kind::Group {
+                    members.entry(name.clone()).or_default();
+                }
+                if BulkScope::Principals(kind) != scope {
+                    continue; // users read for their groups' members
+                }
+                if let Some(listed) = listed.get(name.as_str()) {
+                    entity.description = listed.description.clone();
+                    entity.max_session_duration = listed.max_session_duration;
+                    entity.password_last_used = listed.password_last_used;
+                }
+                entity.complete = true;
                 let names: Vec<String> = detail.inline.iter().map(|(n, _)| n.clone()).collect();
                 for (policy, raw) in &detail.inline {
                     self.cache.insert(
@@ -401,6 +402,7 @@ impl Namespace {
                 }
             }
         }
+        // Every user was read, so each group's member list is whole.
         for (group, users) in members {
             self.cache.insert(Key::Links(Kind::Group, group), users);
         }
@@ -621,7 +623,10 @@ impl Namespace {
     fn fresh_override(&self, node: &Node) -> Option<Arc<Vec<u8>>> {
         let mut overrides = self.overrides.lock();
         match overrides.get(node) {
-            Some((bytes, at)) if at.elapsed() < self.settings.cache_ttl => Some(bytes.clone()),
+            Some((bytes, at)) if at.elapsed() < self.settings.cache_ttl => {
+                crate::cache::note_read(*at);
+                Some(bytes.clone())
+            }
             Some(_) => {
                 overrides.remove(node);
                 None
@@ -825,11 +830,8 @@ impl Namespace {
         Ok(match node {
             Node::Entity(kind, name)
             | Node::EntityJson(kind, name)
-            | Node::InlineDir(kind, name)
             | Node::Inline(kind, name, _)
-            | Node::AttachedDir(kind, name)
             | Node::Attached(kind, name, _)
-            | Node::LinksDir(kind, name)
             | Node::Link(kind, name, _)
             | Node::Tags(kind, name) => self.entity_date(*kind, name).await?,
             Node::AccessKeys(n) => self.entity_date(Kind::User, n).await?,
@@ -837,8 +839,29 @@ impl Namespace {
                 self.entity_date(Kind::Role, n).await?
             }
             Node::Policy(scope, name) => self.policy(*scope, name).await?.update_date,
-            _ => self.mounted_at,
+            _ => self.listing_date(node).unwrap_or(self.mounted_at),
         })
+    }
+
+    /// A listed folder's mtime: when its listing was fetched, or, while no
+    /// fresh listing is cached, now (a listing read now would be as of now;
+    /// the kernel keeps that stand-in for a second at most). The kernel
+    /// reuses a listing it cached only while the folder's mtime stays the
+    /// same, so a listing iamfs fetches again is a new listing to the kernel
+    /// too. `stat` itself never fetches a listing.
+    fn listing_date(&self, dir: &Node) -> Option<SystemTime> {
+        let key = match dir {
+            Node::KindDir(kind) => Key::Entities(*kind),
+            Node::PoliciesDir(scope) => Key::Policies(*scope),
+            Node::InlineDir(kind, name) => Key::InlineNames(*kind, name.clone()),
+            Node::AttachedDir(kind, name) => Key::Attached(*kind, name.clone()),
+            Node::LinksDir(kind, name) => Key::Links(*kind, name.clone()),
+            _ => return None,
+        };
+        Some(self.cache.fetched_at(&key).unwrap_or_else(|| {
+            crate::cache::note_unknown();
+            SystemTime::now()
+        }))
     }
 
     pub async fn attr(&self, node: &Node) -> Result<Attr> {
@@ -880,6 +903,47 @@ impl Namespace {
         })
     }
 
+    /// `attr`, and how long the kernel may keep it.
+    pub async fn attr_with_lifetime(&self, node: &Node) -> Result<(Attr, Duration)> {
+        let (attr, fresh) = self.cache.with_freshness(self.attr(node)).await;
+        Ok((attr?, self.kernel_lifetime(node, fresh)))
+    }
+
+    /// `lookup` and the child's `attr`, and how long the kernel may keep them.
+    pub async fn lookup_with_lifetime(
+        &self,
+        parent: &Node,
+        name: &str,
+    ) -> Result<(Node, Attr, Duration)> {
+        let (found, fresh) = self
+            .cache
+            .with_freshness(async {
+                let node = self.lookup(parent, name).await?;
+                let attr = self.attr(&node).await?;
+                Ok::<_, IamError>((node, attr))
+            })
+            .await;
+        let (node, attr) = found?;
+        let lifetime = self.kernel_lifetime(&node, fresh);
+        Ok((node, attr, lifetime))
+    }
+
+    /// The kernel keeps an answer no longer than the cached values it was
+    /// built from, so it never shows what iamfs itself would fetch again.
+    /// Files made at read time are asked every time; editors' files and open
+    /// drafts change under the kernel's own writes, so briefly.
+    fn kernel_lifetime(&self, node: &Node, fresh: Duration) -> Duration {
+        if node.is_volatile() {
+            Duration::ZERO
+        } else if matches!(node, Node::Scratch(..) | Node::ScratchLink(..))
+            || self.drafts.lock().contains_key(node)
+        {
+            fresh.min(CHANGING_FILE_LIFETIME)
+        } else {
+            fresh
+        }
+    }
+
     async fn identity(&self) -> Result<&CallerIdentity> {
         self.identity
             .get_or_try_init(|| self.iam.caller_identity())
@@ -909,6 +973,8 @@ impl Namespace {
             "api_calls_total": total,
             "sts_calls": sts.into_iter().map(|(k, v)| (k.trim_start_matches("sts:").to_string(), v.into())).collect::<serde_json::Map<_, _>>(),
             "errors": self.errors.count(),
+            "kernel_requests": self.requests.snapshot().into_iter().map(|(k, v)| (k.to_string(), v.into())).collect::<serde_json::Map<_, _>>(),
+            "kernel_requests_total": self.requests.total(),
         });
         document::render(&value)
     }
@@ -934,7 +1000,7 @@ fn assert_send_futures(ns: &'static Namespace, n: &'static Node) {
     send(ns.access_keys("x"));
     send(ns.policies(PolicyScope::Local));
     send(ns.fill_in_bulk(BulkScope::ManagedPolicies));
-    send(ns.load_account_details());
+    send(ns.load_details(BulkScope::ManagedPolicies));
     send(ns.fan_out(BulkScope::ManagedPolicies));
     send(ns.check_exists(n));
     send(ns.children(n));

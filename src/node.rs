@@ -129,6 +129,45 @@ impl Node {
         Some((parent, name.to_string()))
     }
 
+    /// The entities and policies whose state this node shows: a change to
+    /// one of them may change what the kernel was told of the node. A
+    /// membership link shows both of its ends.
+    pub fn owners(&self) -> Vec<Node> {
+        match self {
+            Node::Entity(kind, e)
+            | Node::EntityJson(kind, e)
+            | Node::InlineDir(kind, e)
+            | Node::Inline(kind, e, _)
+            | Node::AttachedDir(kind, e)
+            | Node::Attached(kind, e, _)
+            | Node::LinksDir(kind, e)
+            | Node::Tags(kind, e) => vec![Node::Entity(*kind, e.clone())],
+            Node::Link(kind, e, other) => {
+                let other_kind = if *kind == Kind::User {
+                    Kind::Group
+                } else {
+                    Kind::User
+                };
+                vec![
+                    Node::Entity(*kind, e.clone()),
+                    Node::Entity(other_kind, other.clone()),
+                ]
+            }
+            Node::AccessKeys(e) => vec![Node::Entity(Kind::User, e.clone())],
+            Node::TrustPolicy(e) | Node::Credentials(e) | Node::Env(e) => {
+                vec![Node::Entity(Kind::Role, e.clone())]
+            }
+            Node::Policy(..) => vec![self.clone()],
+            Node::Root
+            | Node::KindDir(_)
+            | Node::PoliciesDir(_)
+            | Node::ControlDir
+            | Node::Control(_)
+            | Node::Scratch(..)
+            | Node::ScratchLink(..) => Vec::new(),
+        }
+    }
+
     /// Documents whose save becomes an IAM call.
     pub fn is_editable(&self) -> bool {
         matches!(

@@ -49,6 +49,8 @@ pub struct MemoryIam {
     pub caller_arn: String,
     /// Session name and duration of the last AssumeRole.
     pub last_assume: Mutex<Option<(String, i32)>>,
+    /// The filter of every GetAccountAuthorizationDetails page asked for.
+    pub details_asked: Mutex<Vec<DetailsFilter>>,
 }
 
 impl Default for MemoryIam {
@@ -62,6 +64,7 @@ impl Default for MemoryIam {
             latency: Duration::ZERO,
             caller_arn: format!("arn:aws:iam::{ACCOUNT}:user/tester"),
             last_assume: Mutex::default(),
+            details_asked: Mutex::default(),
         }
     }
 }
@@ -388,6 +391,7 @@ impl Iam for MemoryIam {
         marker: Option<String>,
     ) -> Result<Page<AccountDetails>> {
         self.call("GetAccountAuthorizationDetails".into()).await;
+        self.details_asked.lock().push(filter);
         if self.deny_account_details {
             return Err(IamError::new(
                 ErrorKind::AccessDenied,
@@ -403,32 +407,35 @@ impl Iam for MemoryIam {
         }
         let items: Vec<Item> = {
             let state = self.state.lock();
-            let aws_only = filter == DetailsFilter::AwsManagedPolicies;
-            let principals = state.principals.values().filter(|_| !aws_only).map(|p| {
-                let mut entity = p.entity.clone().unwrap();
-                entity.trust_policy = entity.trust_policy.map(|d| self.encode(&d));
-                entity.description = None;
-                entity.max_session_duration = None;
-                entity.complete = entity.kind == Kind::Group;
-                Item::P(Box::new(EntityDetail {
-                    groups: if entity.kind == Kind::User {
-                        p.links.clone()
-                    } else {
-                        Vec::new()
-                    },
-                    entity,
-                    inline: p
-                        .inline
-                        .iter()
-                        .map(|(k, v)| (k.clone(), self.encode(v)))
-                        .collect(),
-                    attached: p.attached.clone(),
-                }))
-            });
+            let principals = state
+                .principals
+                .values()
+                .filter(|p| filter.includes(p.entity.as_ref().unwrap().kind))
+                .map(|p| {
+                    let mut entity = p.entity.clone().unwrap();
+                    entity.trust_policy = entity.trust_policy.map(|d| self.encode(&d));
+                    entity.description = None;
+                    entity.max_session_duration = None;
+                    entity.complete = entity.kind == Kind::Group;
+                    Item::P(Box::new(EntityDetail {
+                        groups: if entity.kind == Kind::User {
+                            p.links.clone()
+                        } else {
+                            Vec::new()
+                        },
+                        entity,
+                        inline: p
+                            .inline
+                            .iter()
+                            .map(|(k, v)| (k.clone(), self.encode(v)))
+                            .collect(),
+                        attached: p.attached.clone(),
+                    }))
+                });
             let policies = state
                 .policies
                 .values()
-                .filter(|(p, _)| p.is_aws_managed() == aws_only)
+                .filter(|(p, _)| filter.policies() == Some(p.is_aws_managed()))
                 .map(|(p, d)| {
                     Item::M(PolicyDetail {
                         policy: p.clone(),

@@ -186,12 +186,36 @@ pub struct PolicyDetail {
     pub default_document: Option<String>,
 }
 
-/// What to ask GetAccountAuthorizationDetails for.
+/// What to ask GetAccountAuthorizationDetails for: a walk of one folder
+/// reads the details of what that folder shows, not the whole account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DetailsFilter {
-    /// Users, groups, roles and customer-managed policies.
-    Account,
+    Users,
+    /// Groups, and users: a group's members are only in its users' details.
+    Groups,
+    Roles,
+    LocalManagedPolicies,
     AwsManagedPolicies,
+}
+
+impl DetailsFilter {
+    pub fn includes(self, kind: Kind) -> bool {
+        matches!(
+            (self, kind),
+            (DetailsFilter::Users, Kind::User)
+                | (DetailsFilter::Groups, Kind::Group | Kind::User)
+                | (DetailsFilter::Roles, Kind::Role)
+        )
+    }
+
+    /// Customer-managed (`Some(false)`) or AWS-managed (`Some(true)`) policies.
+    pub fn policies(self) -> Option<bool> {
+        match self {
+            DetailsFilter::LocalManagedPolicies => Some(false),
+            DetailsFilter::AwsManagedPolicies => Some(true),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -279,8 +303,8 @@ pub trait Iam: Send + Sync + 'static {
         -> Result<Page<AccessKey>>;
     async fn get_access_key_last_used(&self, key_id: &str) -> Result<AccessKeyLastUsed>;
 
-    /// GetAccountAuthorizationDetails: principals and customer-managed
-    /// policies with their documents, or AWS-managed policies.
+    /// GetAccountAuthorizationDetails: principals with their policies, or
+    /// managed policies with their documents.
     async fn get_account_authorization_details(
         &self,
         filter: DetailsFilter,

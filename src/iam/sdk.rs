@@ -732,12 +732,10 @@ impl Iam for SdkIam {
     ) -> Result<Page<AccountDetails>> {
         self.calls.record("GetAccountAuthorizationDetails");
         let filters = match filter {
-            DetailsFilter::Account => vec![
-                t::EntityType::User,
-                t::EntityType::Group,
-                t::EntityType::Role,
-                t::EntityType::LocalManagedPolicy,
-            ],
+            DetailsFilter::Users => vec![t::EntityType::User],
+            DetailsFilter::Groups => vec![t::EntityType::Group, t::EntityType::User],
+            DetailsFilter::Roles => vec![t::EntityType::Role],
+            DetailsFilter::LocalManagedPolicies => vec![t::EntityType::LocalManagedPolicy],
             DetailsFilter::AwsManagedPolicies => vec![t::EntityType::AwsManagedPolicy],
         };
         let out = self

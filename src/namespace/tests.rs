@@ -205,6 +205,33 @@ async fn whole_account_walk_costs_pages_not_entities() {
 }
 
 #[tokio::test]
+async fn a_walk_reads_the_details_of_what_it_walks_only() {
+    let mut iam = account(20);
+    iam.page_size = 100;
+    let (iam, ns) = namespace(iam);
+    walk(&ns, Node::KindDir(Kind::Role)).await;
+    assert_eq!(*iam.details_asked.lock(), [DetailsFilter::Roles]);
+    walk(&ns, Node::PoliciesDir(PolicyScope::Local)).await;
+    walk(&ns, Node::KindDir(Kind::Group)).await;
+    assert_eq!(
+        *iam.details_asked.lock(),
+        [
+            DetailsFilter::Roles,
+            DetailsFilter::LocalManagedPolicies,
+            DetailsFilter::Groups
+        ]
+    );
+    // The groups' read held every user's groups: members need no more calls.
+    let before = iam.calls().total();
+    let members = ns
+        .children(&Node::LinksDir(Kind::Group, "group7".into()))
+        .await
+        .unwrap();
+    assert_eq!(members.len(), 1);
+    assert_eq!(iam.calls().total(), before);
+}
+
+#[tokio::test]
 async fn bulk_read_merges_list_only_fields() {
     let (_, ns) = namespace(account(6));
     walk(&ns, Node::KindDir(Kind::Role)).await;
