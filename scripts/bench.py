@@ -494,11 +494,16 @@ def warm_compare(m: BenchMount, shm: Path, runs: int, perf_out: str | None = Non
     for name, cmd in cmds.items():
         fs_t, shm_t = [], []
         out_fs = out_shm = b""
+        sent_before = m.status()["kernel_requests"]
         for _ in range(runs):
             t, out_fs = timed(cmd, m.path)
             fs_t.append(t)
             t, out_shm = timed(cmd, shm)
             shm_t.append(t)
+        sent_after = m.status()["kernel_requests"]
+        # Requests the kernel sent per run (reading status adds a few).
+        sent = {op: round((n - sent_before.get(op, 0)) / runs, 1)
+                for op, n in sent_after.items() if n != sent_before.get(op, 0)}
         if name == "grep -r":   # readdir order differs between the two
             same = sorted(out_fs.splitlines()) == sorted(out_shm.splitlines())
         else:                   # dates and sizes differ; the number of lines must not
@@ -508,6 +513,7 @@ def warm_compare(m: BenchMount, shm: Path, runs: int, perf_out: str | None = Non
                       "ratio": round(med(fs_t) / med(shm_t), 2),
                       "iamfs_runs_ms": [round(x * 1000, 1) for x in fs_t],
                       "tmpfs_runs_ms": [round(x * 1000, 1) for x in shm_t],
+                      "kernel_requests_per_run": sent,
                       "same_output": same}
     if perf is not None:
         perf.send_signal(signal.SIGINT)
@@ -740,6 +746,10 @@ def targets(res: dict, sizes: dict) -> list[dict]:
 # output
 # --------------------------------------------------------------------------
 
+def ops_of(counts: dict) -> str:
+    return ", ".join(f"{k} {v:g}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])) or "none"
+
+
 def ops(calls: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(calls["by_operation"].items(),
                                                   key=lambda kv: -kv[1]))
@@ -775,7 +785,8 @@ def table(res: dict) -> str:
     for name, x in res["warm"]["commands"].items():
         row(f"3. warm {name} roles/  iamfs | tmpfs",
             f"{x['iamfs_median_ms']:.1f} | {x['tmpfs_median_ms']:.1f} ms",
-            f"ratio {x['ratio']:.2f}x (median of {len(x['iamfs_runs_ms'])})")
+            f"ratio {x['ratio']:.2f}x (median of {len(x['iamfs_runs_ms'])}); kernel requests "
+            f"per run: {ops_of(x['kernel_requests_per_run'])}")
     row("   IAM calls during the warm runs", str(res["warm"]["iam_calls_during_warm_runs"]))
     for name, r in res["cached_reads"].items():
         row(f"4. cached read {name}", f"{r['median_ms'] * 1000:.0f} us median",

@@ -132,7 +132,9 @@ impl Cache {
         match entries.get(key) {
             Some(e) if e.at.elapsed() < self.ttl => {
                 note_read(e.at);
-                e.value.clone().downcast::<T>().ok()
+                let value = e.value.clone().downcast::<T>().ok();
+                debug_assert!(value.is_some(), "{key:?} cached as another type");
+                value
             }
             Some(_) => {
                 entries.pop(key);

@@ -169,9 +169,9 @@ impl IamFs {
         F: FnOnce(Arc<Inner>, Node) -> Fut + Send + 'static,
         Fut: Future<Output = Result<Box<dyn FnOnce(R) + Send>, IamError>> + Send + 'static,
     {
-        let path = node.path();
         let is_file = node.file_kind() != FileKind::Dir;
-        self.spawn_at(op, path, is_file, node, reply, work);
+        let named = node.clone();
+        self.spawn_at(op, move || named.path(), is_file, node, reply, work);
     }
 
     /// Like `spawn`, with the path and kind that errors are reported for
@@ -179,7 +179,7 @@ impl IamFs {
     fn spawn_at<R, F, Fut>(
         &self,
         op: &'static str,
-        path: String,
+        path: impl FnOnce() -> String + Send + 'static,
         is_file: bool,
         node: Node,
         reply: R,
@@ -193,7 +193,7 @@ impl IamFs {
         let mut task = Box::pin(async move {
             match work(inner.clone(), node).await {
                 Ok(send) => send(reply),
-                Err(err) => inner.fail(op, &path, is_file, err, reply),
+                Err(err) => inner.fail(op, &path(), is_file, err, reply),
             }
         });
         // Most answers come from the cache: polled here, on the thread that
@@ -412,6 +412,11 @@ impl Inner {
     }
 }
 
+/// The path errors are reported for, already made.
+fn named(path: String) -> impl FnOnce() -> String + Send + 'static {
+    move || path
+}
+
 fn child_path(dir: &Node, name: &str) -> String {
     match dir {
         Node::Root => name.to_string(),
@@ -470,7 +475,7 @@ impl Filesystem for IamFs {
         };
         self.spawn_at(
             "lookup",
-            child_path(&parent, &name),
+            named(child_path(&parent, &name)),
             true,
             parent,
             reply,
@@ -604,7 +609,7 @@ impl Filesystem for IamFs {
         };
         self.spawn_at(
             "mkdir",
-            child_path(&parent, &name),
+            named(child_path(&parent, &name)),
             false,
             parent,
             reply,
@@ -623,7 +628,7 @@ impl Filesystem for IamFs {
         };
         self.spawn_at(
             "unlink",
-            child_path(&parent, &name),
+            named(child_path(&parent, &name)),
             true,
             parent,
             reply,
@@ -644,7 +649,7 @@ impl Filesystem for IamFs {
         };
         self.spawn_at(
             "rmdir",
-            child_path(&parent, &name),
+            named(child_path(&parent, &name)),
             false,
             parent,
             reply,
@@ -675,7 +680,7 @@ impl Filesystem for IamFs {
         let target = target.to_string_lossy().into_owned();
         self.spawn_at(
             "symlink",
-            child_path(&parent, &name),
+            named(child_path(&parent, &name)),
             true,
             parent,
             reply,
@@ -712,7 +717,7 @@ impl Filesystem for IamFs {
         );
         self.spawn_at(
             "rename",
-            path,
+            named(path),
             true,
             parent,
             reply,
@@ -748,7 +753,7 @@ impl Filesystem for IamFs {
         let perm = (mode & !umask & 0o7777) as u16;
         self.spawn_at(
             "create",
-            child_path(&parent, &name),
+            named(child_path(&parent, &name)),
             true,
             parent,
             reply,

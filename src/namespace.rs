@@ -2,7 +2,7 @@
 //! IAM. Knows nothing of FUSE; tested against the in-memory backend.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures::{stream, StreamExt, TryStreamExt};
@@ -86,6 +86,56 @@ impl From<Arc<Vec<u8>>> for Content {
 impl From<Vec<u8>> for Content {
     fn from(b: Vec<u8>) -> Self {
         Content::Shared(Arc::new(b))
+    }
+}
+
+/// An entity as cached, with the files made from it rendered once: a warm
+/// `grep -r` opens each of them again and again.
+pub struct CachedEntity {
+    entity: Entity,
+    json: OnceLock<Arc<Vec<u8>>>,
+    tags: OnceLock<Arc<Vec<u8>>>,
+    trust: OnceLock<Arc<Vec<u8>>>,
+}
+
+impl From<Entity> for CachedEntity {
+    fn from(entity: Entity) -> Self {
+        Self {
+            entity,
+            json: OnceLock::new(),
+            tags: OnceLock::new(),
+            trust: OnceLock::new(),
+        }
+    }
+}
+
+impl std::ops::Deref for CachedEntity {
+    type Target = Entity;
+    fn deref(&self) -> &Entity {
+        &self.entity
+    }
+}
+
+impl CachedEntity {
+    fn json(&self) -> Arc<Vec<u8>> {
+        let e = &self.entity;
+        self.json
+            .get_or_init(|| Arc::new(document::render_entity(e)))
+            .clone()
+    }
+
+    fn tags(&self) -> Arc<Vec<u8>> {
+        let tags = self.entity.tags.as_deref().unwrap_or(&[]);
+        self.tags
+            .get_or_init(|| Arc::new(document::render_tags(tags)))
+            .clone()
+    }
+
+    fn trust_policy(&self) -> Arc<Vec<u8>> {
+        let doc = self.entity.trust_policy.as_deref().unwrap_or("{}");
+        self.trust
+            .get_or_init(|| Arc::new(document::render_policy(doc)))
+            .clone()
     }
 }
 
@@ -391,7 +441,8 @@ impl Namespace {
                     .insert(Key::InlineNames(kind, name.clone()), names);
                 self.cache
                     .insert(Key::Attached(kind, name.clone()), detail.attached);
-                self.cache.insert(Key::Entity(kind, name), entity);
+                self.cache
+                    .insert(Key::Entity(kind, name), CachedEntity::from(entity));
             }
             for p in page.policies {
                 if let Some(raw) = &p.default_document {
@@ -471,9 +522,12 @@ impl Namespace {
             .map(|list| list.get(name).cloned())
     }
 
-    pub async fn entity(&self, kind: Kind, name: &str) -> Result<Arc<Entity>> {
-        self.cached(Key::Entity(kind, name.into()), || {
-            self.iam.get_entity(kind, name)
+    pub async fn entity(&self, kind: Kind, name: &str) -> Result<Arc<CachedEntity>> {
+        self.cached(Key::Entity(kind, name.into()), || async {
+            self.iam
+                .get_entity(kind, name)
+                .await
+                .map(CachedEntity::from)
         })
         .await
     }
@@ -747,21 +801,14 @@ impl Namespace {
         }
         match node {
             Node::Scratch(..) => Ok(self.scratch_read(node)?.into()),
-            Node::EntityJson(kind, name) => {
-                let e = self.entity(*kind, name).await?;
-                Ok(document::render_entity(&e).into())
-            }
+            Node::EntityJson(kind, name) => Ok(self.entity(*kind, name).await?.json().into()),
             Node::Inline(kind, name, policy) => {
                 Ok(self.inline_document(*kind, name, policy).await?.into())
             }
             Node::AccessKeys(user) => Ok(self.access_keys(user).await?.into()),
-            Node::Tags(kind, name) => {
-                let e = self.entity(*kind, name).await?;
-                Ok(document::render_tags(e.tags.as_deref().unwrap_or(&[])).into())
-            }
+            Node::Tags(kind, name) => Ok(self.entity(*kind, name).await?.tags().into()),
             Node::TrustPolicy(role) => {
-                let e = self.entity(Kind::Role, role).await?;
-                Ok(document::render_policy(e.trust_policy.as_deref().unwrap_or("{}")).into())
+                Ok(self.entity(Kind::Role, role).await?.trust_policy().into())
             }
             Node::Policy(scope, name) => {
                 let policy = self.policy(*scope, name).await?;

@@ -7,7 +7,7 @@ use std::time::{Instant, SystemTime};
 use parking_lot::Mutex;
 use serde_json::Value;
 
-use super::{Content, Detached, Listing, Namespace};
+use super::{CachedEntity, Content, Detached, Listing, Namespace};
 use crate::cache::Key;
 use crate::document;
 use crate::error::{ErrorKind, IamError, Result};
@@ -224,10 +224,10 @@ impl Namespace {
 
     fn edit_entity(&self, kind: Kind, name: &str, f: impl FnOnce(&mut crate::iam::Entity)) {
         let key = Key::Entity(kind, name.into());
-        if let Some(e) = self.cache.peek::<crate::iam::Entity>(&key) {
+        if let Some(e) = self.cache.peek::<CachedEntity>(&key) {
             let mut e = (*e).clone();
             f(&mut e);
-            self.cache.insert(key, e);
+            self.cache.insert(key, CachedEntity::from(e));
         }
     }
 
@@ -459,7 +459,8 @@ impl Namespace {
             Key::Attached(*kind, name.into()),
             Vec::<crate::iam::AttachedPolicy>::new(),
         );
-        self.cache.insert(Key::Entity(*kind, name.into()), entity);
+        self.cache
+            .insert(Key::Entity(*kind, name.into()), CachedEntity::from(entity));
         Ok(Node::Entity(*kind, name.into()))
     }
 
