@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::future::Future;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::Context;
@@ -120,10 +120,13 @@ struct Inner {
     uid: u32,
     gid: u32,
     notifier: Arc<std::sync::OnceLock<fuser::Notifier>>,
-    /// By inode: a fingerprint of the content or listing last handed to the
+    /// By inode: a fingerprint of the content last handed to the
     /// kernel, whose page cache may still hold it. An open that finds the
     /// same fingerprint lets the kernel keep its pages.
     handed_out: Mutex<HashMap<u64, u64>>,
+    /// Keys the fingerprints, so that nobody who can write a policy can make
+    /// new content collide with what the kernel holds.
+    fingerprint_keys: RandomState,
     /// By directory inode: the listing being read, from its first request to
     /// the one that reaches its end.
     listings: Mutex<HashMap<u64, Listing>>,
@@ -150,6 +153,7 @@ impl IamFs {
                 gid,
                 notifier: Arc::default(),
                 handed_out: Mutex::default(),
+                fingerprint_keys: RandomState::new(),
                 listings: Mutex::default(),
             }),
             no_opendir: false,
@@ -434,12 +438,6 @@ fn file_type(kind: FileKind) -> FileType {
         FileKind::File => FileType::RegularFile,
         FileKind::Symlink => FileType::Symlink,
     }
-}
-
-fn fingerprint(bytes: &[u8]) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    bytes.hash(&mut hasher);
-    hasher.finish()
 }
 
 fn wants_write(flags: OpenFlags) -> bool {
@@ -807,7 +805,7 @@ impl Filesystem for IamFs {
             let content = inner.ns.read(&node).await?;
             let flags = if node.is_volatile() {
                 FopenFlags::FOPEN_DIRECT_IO
-            } else if inner.keeps_pages(ino.0, fingerprint(&content)) {
+            } else if inner.keeps_pages(ino.0, inner.fingerprint_keys.hash_one(&*content)) {
                 // Nothing to commit on close of a read-only open.
                 FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_NOFLUSH
             } else {

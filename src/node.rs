@@ -311,6 +311,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_membership_belongs_to_both_ends() {
+        let link = Node::Link(Kind::User, "u".into(), "g".into());
+        assert_eq!(
+            link.owners(),
+            [
+                Node::Entity(Kind::User, "u".into()),
+                Node::Entity(Kind::Group, "g".into())
+            ]
+        );
+        assert_eq!(
+            Node::TrustPolicy("r".into()).owners(),
+            [Node::Entity(Kind::Role, "r".into())]
+        );
+        let scratch = Node::Scratch(
+            Box::new(Node::InlineDir(Kind::Role, "r".into())),
+            "x~".into(),
+        );
+        assert!(scratch.owners().is_empty());
+    }
+
+    #[test]
     fn children_round_trip_through_paths() {
         let role = Node::Entity(Kind::Role, "r1".into());
         assert_eq!(

@@ -922,3 +922,67 @@ async fn reading_every_users_access_keys_never_reads_the_account_in_bulk() {
     assert_eq!(iam.calls().get("GetAccountAuthorizationDetails"), 0);
     assert_eq!(iam.calls().get("ListAccessKeys"), 20);
 }
+
+#[tokio::test]
+async fn the_kernel_keeps_an_answer_no_longer_than_its_sources_stay_fresh() {
+    let (_, ns) = namespace(account(2));
+    let role_json = Node::EntityJson(Kind::Role, "role1".into());
+    let (_, first) = ns.attr_with_lifetime(&role_json).await.unwrap();
+    assert!(first <= Duration::from_secs(60) && first > Duration::from_secs(59));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (_, later) = ns.attr_with_lifetime(&role_json).await.unwrap();
+    assert!(later < first, "{later:?} !< {first:?}: the sources aged");
+    // Made at read time: never kept.
+    let status = Node::Control(ControlFile::Status);
+    assert_eq!(
+        ns.attr_with_lifetime(&status).await.unwrap().1,
+        Duration::ZERO
+    );
+    // Static folders hold nothing that can change.
+    let (_, root) = ns.attr_with_lifetime(&Node::Root).await.unwrap();
+    assert_eq!(root, Duration::from_secs(60));
+}
+
+#[tokio::test]
+async fn a_listed_folder_is_dated_by_its_listing() {
+    let (_, ns) = namespace(account(2));
+    let roles = Node::KindDir(Kind::Role);
+    // No listing fetched: a stand-in date, kept a second at most, and no call.
+    let (a, life) = ns.attr_with_lifetime(&roles).await.unwrap();
+    assert!(life <= Duration::from_secs(1));
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let (b, _) = ns.attr_with_lifetime(&roles).await.unwrap();
+    assert!(b.mtime > a.mtime, "a stand-in is the time of asking");
+    assert_eq!(ns.iam.calls().total(), 0);
+    // Fetched: dated by the fetch, the same on every stat until it expires.
+    ns.children(&roles).await.unwrap();
+    let (c, life) = ns.attr_with_lifetime(&roles).await.unwrap();
+    assert!(life > Duration::from_secs(59));
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let (d, _) = ns.attr_with_lifetime(&roles).await.unwrap();
+    assert_eq!(c.mtime, d.mtime);
+    // Fetched again: a new date, so the kernel drops its copy.
+    ns.refresh();
+    ns.children(&roles).await.unwrap();
+    let (e, _) = ns.attr_with_lifetime(&roles).await.unwrap();
+    assert!(e.mtime > d.mtime);
+}
+
+#[tokio::test]
+async fn entity_files_are_rendered_once_per_fetch() {
+    let (_, ns) = namespace(account(1));
+    let tags = Node::Tags(Kind::Role, "role0".into());
+    let role_json = Node::EntityJson(Kind::Role, "role0".into());
+    let (a, b) = (
+        ns.read(&role_json).await.unwrap(),
+        ns.read(&role_json).await.unwrap(),
+    );
+    let (Content::Shared(a), Content::Shared(b)) = (a, b) else {
+        panic!("role.json is not a secret");
+    };
+    assert!(Arc::ptr_eq(&a, &b), "rendered again");
+    save(&ns, &tags, r#"{"team": "blue"}"#, true).await.unwrap();
+    let after = ns.read(&role_json).await.unwrap();
+    assert_ne!(*after, **a, "role.json shows the new tags");
+    assert!(String::from_utf8_lossy(&after).contains("blue"));
+}
