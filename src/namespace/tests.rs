@@ -913,14 +913,25 @@ async fn vim_recovering_from_a_refused_save_leaves_iam_alone() {
 
 #[tokio::test]
 async fn reading_every_users_access_keys_never_reads_the_account_in_bulk() {
-    let (iam, ns) = namespace(account(20));
-    for i in 0..20 {
+    let mut iam = account(80);
+    iam.latency = Duration::from_millis(10);
+    iam.page_size = 100;
+    let (iam, ns) = namespace(iam);
+    let started = std::time::Instant::now();
+    for i in 0..80 {
         ns.read(&Node::AccessKeys(format!("user{i}")))
             .await
             .unwrap();
     }
+    let elapsed = started.elapsed();
     assert_eq!(iam.calls().get("GetAccountAuthorizationDetails"), 0);
-    assert_eq!(iam.calls().get("ListAccessKeys"), 20);
+    // One ListAccessKeys and one GetAccessKeyLastUsed per user, no more.
+    assert_eq!(iam.calls().get("ListAccessKeys"), 80);
+    assert_eq!(iam.calls().get("GetAccessKeyLastUsed"), 80);
+    // After a run of misses the rest are fetched FAN_OUT at a time: 160
+    // calls of 10 ms take 1.6 s one by one.
+    let sequential = Duration::from_millis(10) * 160;
+    assert!(elapsed * 3 < sequential, "{elapsed:?} vs {sequential:?}");
 }
 
 #[tokio::test]
