@@ -361,6 +361,7 @@ impl Namespace {
             bulk.filling = true;
             bulk.denied
         };
+        let started = Instant::now();
         let result = if denied || scope == BulkScope::AccessKeys {
             self.fan_out(scope).await
         } else {
@@ -374,6 +375,11 @@ impl Namespace {
             }
         };
         self.bulk.lock().filling = false;
+        tracing::debug!(
+            ?scope,
+            seconds = started.elapsed().as_secs_f64(),
+            "bulk read"
+        );
         if let Err(e) = result {
             tracing::warn!("bulk read failed: {e}");
             self.errors.record("/", "bulk-read", &e);
