@@ -134,7 +134,6 @@ impl Namespace {
     }
 
     /// An unsaved created document disappears when its last handle closes.
-    /// An unsaved created document disappears when its last handle closes.
     pub fn release_draft(&self, node: &Node, draft: &DraftRef) {
         let mut drafts = self.drafts.lock();
         if drafts.get(node).is_some_and(|d| Arc::ptr_eq(d, draft)) {
