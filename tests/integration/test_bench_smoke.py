@@ -67,3 +67,20 @@ def test_every_figure_and_target_is_reported(bench):
         assert key in bench, key
     assert bench["whole_account"]["rss_mb"].get("VmHWM"), bench["whole_account"]
     assert {t["result"] for t in bench["targets"]} <= {"PASS", "FAIL", "SKIP"}
+
+
+def test_warm_scans_are_answered_by_the_kernel(bench):
+    """Counts, not times: the speed of warm scans comes from the kernel keeping
+    entries, attributes, pages and listings. A warm ls -l or ls -lR of roles/
+    sends (next to nothing but) the status reads around it; a warm grep -r
+    sends one open and one release per file and no read, lookup or readdir."""
+    sizes = bench["config"]["sizes"]
+    cmds = bench["warm"]["commands"]
+    for name in ("ls -l", "ls -lR"):
+        sent = cmds[name]["kernel_requests_per_run"]
+        assert sum(sent.values()) < 5, f"warm {name} roles/: {sent}"
+    sent = cmds["grep -r"]["kernel_requests_per_run"]
+    files = 4 * sizes["roles"]  # role.json, trust-policy.json, tags.json, one inline
+    assert files <= sent.get("open", 0) <= files + 1, sent
+    for op in ("read", "lookup", "readdir", "getattr"):
+        assert sent.get(op, 0) < 5, f"warm grep -r roles/ sent {op}: {sent}"
