@@ -1,6 +1,7 @@
-//! The FUSE adapter: inodes, handles and replies. Every request that may
-//! reach IAM runs as a task on the runtime that owns its reply, so one slow
-//! call never holds up the others.
+//! The FUSE adapter: inodes, handles, replies, and what the kernel may
+//! cache. A request's work is polled once where it was read; one that must
+//! wait (on IAM, a lock) becomes a task that owns its reply, so one slow call
+//! never holds up the others.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
