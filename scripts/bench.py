@@ -747,12 +747,12 @@ def targets(res: dict, sizes: dict) -> list[dict]:
 # --------------------------------------------------------------------------
 
 def ops_of(counts: dict) -> str:
+    """Counts by operation, largest first."""
     return ", ".join(f"{k} {v:g}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])) or "none"
 
 
 def ops(calls: dict) -> str:
-    return ", ".join(f"{k} {v}" for k, v in sorted(calls["by_operation"].items(),
-                                                  key=lambda kv: -kv[1]))
+    return ops_of(calls["by_operation"])
 
 
 def table(res: dict) -> str:

@@ -10,7 +10,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::Context;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
@@ -21,13 +21,9 @@ use fuser::{
 use parking_lot::Mutex;
 
 use crate::error::{errno, ErrorKind, IamError};
-use crate::namespace::{Attr, Content, Created, DraftRef, Namespace};
-use crate::node::{ControlFile, FileKind, Node};
+use crate::namespace::{Attr, Content, Created, DraftRef, Namespace, CHANGING_FILE_LIFETIME};
+use crate::node::{ControlFile, FileKind, Node, Owner};
 use crate::requests::FuseOp;
-
-/// Attribute lifetime of a file open for writing: the kernel's own writes
-/// change it.
-const WRITING_TTL: Duration = Duration::from_secs(1);
 
 struct Inodes {
     by_node: HashMap<Node, u64>,
@@ -74,7 +70,14 @@ impl Inodes {
 }
 
 /// A folder's names and what they are.
-type Listing = Arc<Vec<(String, Node)>>;
+type Children = Arc<Vec<(String, Node)>>;
+
+/// Something the kernel may hold: a name in a folder, or an inode's
+/// attributes and pages (a folder's: its listing).
+enum Held {
+    Entry(u64, String),
+    Inode(u64),
+}
 
 /// An open file or directory.
 enum Handle {
@@ -130,7 +133,7 @@ struct Inner {
     fingerprint_keys: RandomState,
     /// By directory inode: the listing being read, from its first request to
     /// the one that reaches its end.
-    listings: Mutex<HashMap<u64, Listing>>,
+    listings: Mutex<HashMap<u64, Children>>,
 }
 
 pub struct IamFs {
@@ -233,10 +236,7 @@ impl IamFs {
         tracing::info!("cache dropped through .iamfs/refresh");
         let inner = self.inner.clone();
         self.rt.spawn(async move {
-            let all: Vec<Node> = inner.inodes.lock().by_node.keys().cloned().collect();
-            if let Some(done) = inner.invalidate_all(all) {
-                let _ = done.await;
-            }
+            inner.forget_now(inner.held_of(|_| true)).await;
             reply.written(written);
         });
     }
@@ -252,11 +252,19 @@ impl IamFs {
         };
         self.spawn(op, node, reply, move |inner, node| async move {
             let result = inner.ns.commit(&node, &draft).await;
-            inner.invalidate_now(&node).await;
-            result?;
-            if let Some(done) = inner.invalidate_related(&[&node]) {
-                let _ = done.await;
+            // Before the reply, so that the next `stat`, `cat` or
+            // open(O_CREAT) after close() sees what iamfs holds (a truncate
+            // that was not committed, a refused new document, a save in a new
+            // layout, and every file the save changed).
+            let mut held = match node.parent_and_name() {
+                Some((parent, name)) => inner.held_at(&parent, &name, Some(&node)),
+                None => Vec::new(),
+            };
+            if result.is_ok() {
+                held.extend(inner.held_related(&[&node]));
             }
+            inner.forget_now(held).await;
+            result?;
             Ok(Box::new(|r: ReplyEmpty| r.ok()) as Box<dyn FnOnce(ReplyEmpty) + Send>)
         });
     }
@@ -275,102 +283,73 @@ impl Inner {
     }
 
     /// Whether the kernel may keep the pages it holds for `ino`: true when
-    /// they were made from the same content or listing.
+    /// they were made from the same content.
     fn keeps_pages(&self, ino: u64, fingerprint: u64) -> bool {
         self.handed_out.lock().insert(ino, fingerprint) == Some(fingerprint)
     }
 
-    /// Drops what the kernel holds of every node that belongs to the
-    /// entities or policies a change touched: a save of tags.json changes
-    /// role.json, a membership shows in both the user and the group.
-    /// Asynchronous, like `invalidate`.
-    fn invalidate_related(&self, changed: &[&Node]) -> Option<tokio::task::JoinHandle<()>> {
-        let owners: Vec<Node> = changed.iter().flat_map(|n| n.owners()).collect();
-        let nodes: Vec<Node> = self
-            .inodes
-            .lock()
-            .by_node
-            .keys()
-            .filter(|n| n.owners().iter().any(|o| owners.contains(o)))
-            .cloned()
-            .collect();
-        self.invalidate_all(nodes)
-    }
-
-    /// Drops the kernel's entries, attributes and pages of `nodes`, on the
-    /// blocking pool (see `invalidate`).
-    fn invalidate_all(&self, nodes: Vec<Node>) -> Option<tokio::task::JoinHandle<()>> {
-        let notifier = self.notifier.get()?.clone();
-        let targets: Vec<(Option<(u64, String)>, u64)> = {
-            let inodes = self.inodes.lock();
-            nodes
-                .iter()
-                .filter_map(|node| {
-                    let ino = *inodes.by_node.get(node)?;
-                    let entry = node
-                        .parent_and_name()
-                        .and_then(|(parent, name)| Some((*inodes.by_node.get(&parent)?, name)));
-                    Some((entry, ino))
-                })
-                .collect()
-        };
-        {
-            let mut handed_out = self.handed_out.lock();
-            for (_, ino) in &targets {
-                handed_out.remove(ino);
-            }
+    /// What the kernel holds of `parent/name`: the entry, the folder's
+    /// listing, and `node`'s attributes and pages.
+    fn held_at(&self, parent: &Node, name: &str, node: Option<&Node>) -> Vec<Held> {
+        let inodes = self.inodes.lock();
+        let mut held = Vec::new();
+        if let Some(&p) = inodes.by_node.get(parent) {
+            held.push(Held::Entry(p, name.to_string()));
+            held.push(Held::Inode(p));
         }
-        Some(tokio::task::spawn_blocking(move || {
-            for (entry, ino) in targets {
-                if let Some((parent, name)) = entry {
-                    let _ = notifier.inval_entry(INodeNo(parent), OsStr::new(&name));
+        if let Some(&i) = node.and_then(|n| inodes.by_node.get(n)) {
+            held.push(Held::Inode(i));
+        }
+        held
+    }
+
+    /// What the kernel holds of every known node `select` picks: its entry,
+    /// attributes and pages.
+    fn held_of(&self, select: impl Fn(&Node) -> bool) -> Vec<Held> {
+        let inodes = self.inodes.lock();
+        let mut held = Vec::new();
+        for (node, &ino) in inodes.by_node.iter().filter(|(n, _)| select(n)) {
+            if let Some((parent, name)) = node.parent_and_name() {
+                if let Some(&p) = inodes.by_node.get(&parent) {
+                    held.push(Held::Entry(p, name));
                 }
-                let _ = notifier.inval_inode(INodeNo(ino), 0, 0);
             }
-        }))
+            held.push(Held::Inode(ino));
+        }
+        held
     }
 
-    /// Drops the kernel's cached entry for `parent/name` and the pages and
-    /// attributes of `node`. Runs on the blocking pool, never on a runtime
-    /// worker: the kernel may hold the folder's lock while it waits for a
-    /// reply that a worker has to send (a concurrent create), so a worker
-    /// blocked here could deadlock the mount.
-    fn invalidate(
-        &self,
-        parent: &Node,
-        name: &str,
-        node: Option<&Node>,
-    ) -> Option<tokio::task::JoinHandle<()>> {
+    /// What the kernel holds of every node that belongs to the entities or
+    /// policies a change touched: a save of tags.json changes role.json, a
+    /// membership shows in both the user and the group.
+    fn held_related(&self, changed: &[&Node]) -> Vec<Held> {
+        let owners: Vec<Owner> = changed.iter().flat_map(|n| n.owners()).collect();
+        self.held_of(|n| n.owners().any(|o| owners.contains(&o)))
+    }
+
+    /// Tells the kernel to drop `held`. Runs on the blocking pool, never on a
+    /// runtime worker: the kernel may hold a folder's lock while it waits
+    /// for a reply that a worker has to send (a concurrent create, or the
+    /// rename being answered), so a worker blocked here could deadlock the
+    /// mount.
+    fn forget(&self, held: Vec<Held>) -> Option<tokio::task::JoinHandle<()>> {
         let notifier = self.notifier.get()?.clone();
-        let (parent_ino, ino) = {
-            let inodes = self.inodes.lock();
-            (
-                inodes.by_node.get(parent).copied(),
-                node.and_then(|n| inodes.by_node.get(n).copied()),
-            )
-        };
-        let name = name.to_string();
         Some(tokio::task::spawn_blocking(move || {
-            if let Some(p) = parent_ino {
-                let _ = notifier.inval_entry(INodeNo(p), OsStr::new(&name));
-                // and the folder's listing, which the kernel may have cached
-                let _ = notifier.inval_inode(INodeNo(p), 0, 0);
-            }
-            if let Some(i) = ino {
-                let _ = notifier.inval_inode(INodeNo(i), 0, 0);
+            for h in held {
+                let _ = match h {
+                    Held::Entry(parent, name) => {
+                        notifier.inval_entry(INodeNo(parent), OsStr::new(&name))
+                    }
+                    Held::Inode(ino) => notifier.inval_inode(INodeNo(ino), 0, 0),
+                };
             }
         }))
     }
 
-    /// Invalidates `node` and its entry before the reply, so that the next
-    /// `stat`, `cat` or open(O_CREAT) after close() sees what iamfs holds (a
-    /// truncate that was not committed, a refused new document, a save in a
-    /// new layout).
-    async fn invalidate_now(&self, node: &Node) {
-        if let Some((parent, name)) = node.parent_and_name() {
-            if let Some(done) = self.invalidate(&parent, &name, Some(node)) {
-                let _ = done.await;
-            }
+    /// `forget`, and wait until the kernel has let go.
+    async fn forget_now(&self, held: Vec<Held>) {
+        if let Some(done) = self.forget(held) {
+            let _ = done.await;
         }
     }
 
@@ -571,7 +550,7 @@ impl Filesystem for IamFs {
             let (mut attr, mut ttl) = ns.attr_with_lifetime(&node).await?;
             if let Some(d) = &draft {
                 attr.size = d.lock().data.len() as u64;
-                ttl = ttl.min(WRITING_TTL);
+                ttl = ttl.min(CHANGING_FILE_LIFETIME);
             }
             let fattr = inner.file_attr(ino.0, &attr);
             Ok(Box::new(move |r: ReplyAttr| r.attr(&ttl, &fattr))
@@ -633,8 +612,9 @@ impl Filesystem for IamFs {
             reply,
             |inner, parent| async move {
                 let node = inner.ns.unlink(&parent, &name).await?;
-                inner.invalidate(&parent, &name, Some(&node));
-                inner.invalidate_related(&[&node]);
+                let mut held = inner.held_at(&parent, &name, Some(&node));
+                held.extend(inner.held_related(&[&node]));
+                inner.forget(held);
                 Ok(Box::new(|r: ReplyEmpty| r.ok()) as Box<dyn FnOnce(ReplyEmpty) + Send>)
             },
         );
@@ -654,10 +634,11 @@ impl Filesystem for IamFs {
             reply,
             |inner, parent| async move {
                 inner.ns.rmdir(&parent, &name).await?;
-                inner.invalidate(&parent, &name, None);
+                let mut held = inner.held_at(&parent, &name, None);
                 if let Some(gone) = parent.child(&name) {
-                    inner.invalidate_related(&[&gone]);
+                    held.extend(inner.held_related(&[&gone]));
                 }
+                inner.forget(held);
                 Ok(Box::new(|r: ReplyEmpty| r.ok()) as Box<dyn FnOnce(ReplyEmpty) + Send>)
             },
         );
@@ -685,7 +666,7 @@ impl Filesystem for IamFs {
             reply,
             |inner, parent| async move {
                 let node = inner.ns.symlink(&parent, &name, &target).await?;
-                inner.invalidate_related(&[&node]);
+                inner.forget(inner.held_related(&[&node]));
                 inner.entry_reply(node).await
             },
         );
@@ -726,9 +707,10 @@ impl Filesystem for IamFs {
                     .rename(&parent, &name, &new_parent, &new_name)
                     .await?;
                 inner.inodes.lock().rename(&from, &moved);
-                inner.invalidate(&parent, &name, None);
-                inner.invalidate(&new_parent, &new_name, Some(&moved));
-                inner.invalidate_related(&[&from, &moved]);
+                let mut held = inner.held_at(&parent, &name, None);
+                held.extend(inner.held_at(&new_parent, &new_name, Some(&moved)));
+                held.extend(inner.held_related(&[&from, &moved]));
+                inner.forget(held);
                 Ok(Box::new(|r: ReplyEmpty| r.ok()) as Box<dyn FnOnce(ReplyEmpty) + Send>)
             },
         );

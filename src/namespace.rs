@@ -211,6 +211,22 @@ enum BulkScope {
     AccessKeys,
 }
 
+impl BulkScope {
+    /// What GetAccountAuthorizationDetails is asked for to read the scope,
+    /// and the listing that fills in the fields it leaves out; None where no
+    /// bulk read exists.
+    fn details(self) -> Option<(DetailsFilter, Option<Kind>)> {
+        Some(match self {
+            BulkScope::Principals(Kind::User) => (DetailsFilter::Users, Some(Kind::User)),
+            BulkScope::Principals(Kind::Group) => (DetailsFilter::Groups, None),
+            BulkScope::Principals(Kind::Role) => (DetailsFilter::Roles, Some(Kind::Role)),
+            BulkScope::ManagedPolicies => (DetailsFilter::LocalManagedPolicies, None),
+            BulkScope::AwsPolicies => (DetailsFilter::AwsManagedPolicies, None),
+            BulkScope::AccessKeys => return None,
+        })
+    }
+}
+
 #[derive(Default)]
 struct BulkState {
     misses: HashMap<BulkScope, HashSet<String>>,
@@ -220,7 +236,7 @@ struct BulkState {
 }
 
 /// How long the kernel keeps the attributes of a file that is being written.
-const CHANGING_FILE_LIFETIME: Duration = Duration::from_secs(1);
+pub const CHANGING_FILE_LIFETIME: Duration = Duration::from_secs(1);
 
 pub struct Namespace {
     iam: Arc<dyn Iam>,
@@ -362,17 +378,18 @@ impl Namespace {
             bulk.denied
         };
         let started = Instant::now();
-        let result = if denied || scope == BulkScope::AccessKeys {
-            self.fan_out(scope).await
-        } else {
-            match self.load_details(scope).await {
-                Err(e) if e.kind == ErrorKind::AccessDenied => {
-                    tracing::info!("bulk read denied ({e}); fetching entity by entity");
-                    self.bulk.lock().denied = true;
-                    self.fan_out(scope).await
+        let result = match scope.details() {
+            Some((filter, listed_kind)) if !denied => {
+                match self.load_details(scope, filter, listed_kind).await {
+                    Err(e) if e.kind == ErrorKind::AccessDenied => {
+                        tracing::info!("bulk read denied ({e}); fetching entity by entity");
+                        self.bulk.lock().denied = true;
+                        self.fan_out(scope).await
+                    }
+                    other => other,
                 }
-                other => other,
             }
+            _ => self.fan_out(scope).await,
         };
         self.bulk.lock().filling = false;
         tracing::debug!(
@@ -389,15 +406,12 @@ impl Namespace {
     /// Reads the details of everything in `scope` with
     /// GetAccountAuthorizationDetails, and caches them as the per-entity
     /// calls would have.
-    async fn load_details(&self, scope: BulkScope) -> Result<()> {
-        let (filter, listed_kind) = match scope {
-            BulkScope::Principals(Kind::User) => (DetailsFilter::Users, Some(Kind::User)),
-            BulkScope::Principals(Kind::Group) => (DetailsFilter::Groups, None),
-            BulkScope::Principals(Kind::Role) => (DetailsFilter::Roles, Some(Kind::Role)),
-            BulkScope::ManagedPolicies => (DetailsFilter::LocalManagedPolicies, None),
-            BulkScope::AwsPolicies => (DetailsFilter::AwsManagedPolicies, None),
-            BulkScope::AccessKeys => return self.fan_out(scope).await,
-        };
+    async fn load_details(
+        &self,
+        scope: BulkScope,
+        filter: DetailsFilter,
+        listed_kind: Option<Kind>,
+    ) -> Result<()> {
         // GAAD leaves out what only the list calls return (role descriptions,
         // session durations, password use): the listing is merged in, and
         // read at the same time.
@@ -876,14 +890,7 @@ impl Namespace {
                     crate::iam::is_aws_managed_arn(&a.arn),
                 ))
             }
-            Node::Link(kind, _, other) => {
-                let dir = if *kind == Kind::User {
-                    Kind::Group
-                } else {
-                    Kind::User
-                };
-                Ok(format!("../../../{}/{other}", dir.dir()))
-            }
+            Node::Link(kind, _, other) => Ok(format!("../../../{}/{other}", kind.linked().dir())),
             Node::ScratchLink(dir, name) => self
                 .scratch
                 .get(dir, name)
@@ -1071,7 +1078,11 @@ fn assert_send_futures(ns: &'static Namespace, n: &'static Node) {
     send(ns.access_keys("x"));
     send(ns.policies(PolicyScope::Local));
     send(ns.fill_in_bulk(BulkScope::ManagedPolicies));
-    send(ns.load_details(BulkScope::ManagedPolicies));
+    send(ns.load_details(
+        BulkScope::ManagedPolicies,
+        DetailsFilter::LocalManagedPolicies,
+        None,
+    ));
     send(ns.fan_out(BulkScope::ManagedPolicies));
     send(ns.check_exists(n));
     send(ns.children(n));

@@ -47,6 +47,13 @@ pub enum Node {
     ScratchLink(Box<Node>, String),
 }
 
+/// An IAM entity or managed policy, by name, as `Node::owners` gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner<'a> {
+    Entity(Kind, &'a str),
+    Policy(PolicyScope, &'a str),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileKind {
     Dir,
@@ -132,8 +139,8 @@ impl Node {
     /// The entities and policies whose state this node shows: a change to
     /// one of them may change what the kernel was told of the node. A
     /// membership link shows both of its ends.
-    pub fn owners(&self) -> Vec<Node> {
-        match self {
+    pub fn owners(&self) -> impl Iterator<Item = Owner<'_>> {
+        let (first, second) = match self {
             Node::Entity(kind, e)
             | Node::EntityJson(kind, e)
             | Node::InlineDir(kind, e)
@@ -141,31 +148,25 @@ impl Node {
             | Node::AttachedDir(kind, e)
             | Node::Attached(kind, e, _)
             | Node::LinksDir(kind, e)
-            | Node::Tags(kind, e) => vec![Node::Entity(*kind, e.clone())],
-            Node::Link(kind, e, other) => {
-                let other_kind = if *kind == Kind::User {
-                    Kind::Group
-                } else {
-                    Kind::User
-                };
-                vec![
-                    Node::Entity(*kind, e.clone()),
-                    Node::Entity(other_kind, other.clone()),
-                ]
-            }
-            Node::AccessKeys(e) => vec![Node::Entity(Kind::User, e.clone())],
+            | Node::Tags(kind, e) => (Some(Owner::Entity(*kind, e)), None),
+            Node::Link(kind, e, other) => (
+                Some(Owner::Entity(*kind, e)),
+                Some(Owner::Entity(kind.linked(), other)),
+            ),
+            Node::AccessKeys(e) => (Some(Owner::Entity(Kind::User, e)), None),
             Node::TrustPolicy(e) | Node::Credentials(e) | Node::Env(e) => {
-                vec![Node::Entity(Kind::Role, e.clone())]
+                (Some(Owner::Entity(Kind::Role, e)), None)
             }
-            Node::Policy(..) => vec![self.clone()],
+            Node::Policy(scope, p) => (Some(Owner::Policy(*scope, p)), None),
             Node::Root
             | Node::KindDir(_)
             | Node::PoliciesDir(_)
             | Node::ControlDir
             | Node::Control(_)
             | Node::Scratch(..)
-            | Node::ScratchLink(..) => Vec::new(),
-        }
+            | Node::ScratchLink(..) => (None, None),
+        };
+        first.into_iter().chain(second)
     }
 
     /// Documents whose save becomes an IAM call.
@@ -314,21 +315,21 @@ mod tests {
     fn a_membership_belongs_to_both_ends() {
         let link = Node::Link(Kind::User, "u".into(), "g".into());
         assert_eq!(
-            link.owners(),
+            link.owners().collect::<Vec<_>>(),
             [
-                Node::Entity(Kind::User, "u".into()),
-                Node::Entity(Kind::Group, "g".into())
+                Owner::Entity(Kind::User, "u"),
+                Owner::Entity(Kind::Group, "g")
             ]
         );
         assert_eq!(
-            Node::TrustPolicy("r".into()).owners(),
-            [Node::Entity(Kind::Role, "r".into())]
+            Node::TrustPolicy("r".into()).owners().collect::<Vec<_>>(),
+            [Owner::Entity(Kind::Role, "r")]
         );
         let scratch = Node::Scratch(
             Box::new(Node::InlineDir(Kind::Role, "r".into())),
             "x~".into(),
         );
-        assert!(scratch.owners().is_empty());
+        assert!(scratch.owners().next().is_none());
     }
 
     #[test]

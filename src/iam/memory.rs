@@ -511,11 +511,7 @@ impl Iam for MemoryIam {
         let e = p.entity.as_mut().unwrap();
         e.name = new_name.into();
         e.arn = e.arn.replace(&format!("/{name}"), &format!("/{new_name}"));
-        let other = if kind == Kind::User {
-            Kind::Group
-        } else {
-            Kind::User
-        };
+        let other = kind.linked();
         for link in &p.links {
             if let Some(q) = state.principals.get_mut(&(other, link.clone())) {
                 for l in q.links.iter_mut().filter(|l| *l == name) {

@@ -40,6 +40,15 @@ impl Kind {
             Kind::Role => "Role",
         }
     }
+
+    /// The kind at the other end of a group membership.
+    pub fn linked(self) -> Kind {
+        if self == Kind::User {
+            Kind::Group
+        } else {
+            Kind::User
+        }
+    }
 }
 
 /// A page of a paginated IAM list call.

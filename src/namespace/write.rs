@@ -223,8 +223,8 @@ impl Namespace {
 
     fn edit_entity(&self, kind: Kind, name: &str, f: impl FnOnce(&mut crate::iam::Entity)) {
         let key = Key::Entity(kind, name.into());
-        if let Some(e) = self.cache.peek::<CachedEntity>(&key) {
-            let mut e = (*e).clone();
+        if let Some(cached) = self.cache.peek::<CachedEntity>(&key) {
+            let mut e = cached.entity.clone();
             f(&mut e);
             self.cache.insert(key, CachedEntity::from(e));
         }
