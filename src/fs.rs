@@ -288,6 +288,12 @@ impl Inner {
         self.handed_out.lock().insert(ino, fingerprint) == Some(fingerprint)
     }
 
+    /// The kernel's pages of `ino` now hold what was written through it, not
+    /// what iamfs handed out: the next open must not keep them.
+    fn pages_written(&self, ino: u64) {
+        self.handed_out.lock().remove(&ino);
+    }
+
     /// What the kernel holds of `parent/name`: the entry, the folder's
     /// listing, and `node`'s attributes and pages.
     fn held_at(&self, parent: &Node, name: &str, node: Option<&Node>) -> Vec<Held> {
@@ -526,7 +532,10 @@ impl Filesystem for IamFs {
                     if let Some(size) = size {
                         match &draft {
                             // On the way to a rewrite: never committed by itself.
-                            Some(d) => Namespace::draft_truncate(d, size),
+                            Some(d) => {
+                                Namespace::draft_truncate(d, size);
+                                inner.pages_written(ino.0);
+                            }
                             None => {
                                 let current = ns.attr(&node).await?.size;
                                 if size != current {
@@ -838,7 +847,7 @@ impl Filesystem for IamFs {
     fn write(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         data: &[u8],
@@ -855,6 +864,7 @@ impl Filesystem for IamFs {
         let written = match self.inner.handles.lock().get(&fh.0) {
             Some(Handle::Draft(_, draft)) => {
                 Namespace::draft_write(draft, offset, data);
+                self.inner.pages_written(ino.0);
                 Ok(())
             }
             Some(Handle::Scratch(node)) => self

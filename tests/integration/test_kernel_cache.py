@@ -140,3 +140,34 @@ def test_membership_shows_on_both_sides_at_once(make_wmount, wiam, fx):
     assert os.listdir(members) == []
     assert not os.path.lexists(os.path.join(members, fx.user))
     assert wiam.get_group(GroupName=fx.group)["Users"] == []
+
+
+def test_unsaved_writes_are_not_shown_to_other_readers(make_wmount, wiam):
+    """Written but not yet closed: another open of the file still reads IAM's
+    document, even where the kernel had kept the file's pages. The document
+    is longer than a page and keeps its size, so the kernel's own checks
+    (size, mtime) see no change. (Read in this process: a forked reader
+    would close a copy of the writer's descriptor, and that close commits.)"""
+    def big(word):
+        return {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "s3:GetObject",
+            "Resource": [f"arn:aws:s3:::{word}-{i:03d}/*" for i in range(100)]}]}
+
+    name = uniq("kc-big-")
+    wiam.create_policy(PolicyName=name, PolicyDocument=json.dumps(big("saved-bucket")))
+    m = make_wmount(args=["--cache-ttl", "300"])
+    doc = m.p(f"policies/{name}.json")
+
+    def read():
+        with open(doc, "rb") as r:
+            return r.read()
+
+    before = read()
+    assert read() == before  # the second open keeps the kernel's pages
+    new = pretty(big("draft-bucket"))
+    assert len(new) == len(before) > 4096
+    with open(doc, "r+b") as f:
+        f.write(new)
+        f.flush()  # a write(2), not a close
+        assert read() == before, "a reader saw a draft that was not saved"
+    assert json.loads(cat_bytes(doc)) == big("draft-bucket")
