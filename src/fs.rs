@@ -20,6 +20,7 @@ use fuser::{
 };
 use parking_lot::Mutex;
 
+use crate::busy_poll::BusyPollHandle;
 use crate::error::{errno, ErrorKind, IamError};
 use crate::namespace::{Attr, Content, Created, DraftRef, Namespace, CHANGING_FILE_LIFETIME};
 use crate::node::{ControlFile, FileKind, Node, Owner};
@@ -141,6 +142,7 @@ pub struct IamFs {
     rt: tokio::runtime::Handle,
     /// The kernel can do without opendir (Linux 5.1 and later).
     no_opendir: bool,
+    busy_poll: Arc<std::sync::OnceLock<BusyPollHandle>>,
 }
 
 impl IamFs {
@@ -161,7 +163,21 @@ impl IamFs {
                 listings: Mutex::default(),
             }),
             no_opendir: false,
+            busy_poll: Arc::default(),
             rt,
+        }
+    }
+
+    /// Where to put the busy poller once the session's device exists.
+    pub fn busy_poll_slot(&self) -> Arc<std::sync::OnceLock<BusyPollHandle>> {
+        self.busy_poll.clone()
+    }
+
+    /// The start of every request: counted, and it keeps the device polled.
+    fn arrived(&self, op: FuseOp) {
+        self.inner.ns.requests.record(op);
+        if let Some(poll) = self.busy_poll.get() {
+            poll.request_arrived();
         }
     }
 
@@ -452,7 +468,7 @@ impl Filesystem for IamFs {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        self.inner.ns.requests.record(FuseOp::Lookup);
+        self.arrived(FuseOp::Lookup);
         let (parent, name) = match (self.node(parent), name_str(name)) {
             (Ok(p), Ok(n)) => (p, n.to_string()),
             (Err(e), _) | (_, Err(e)) => return reply.error(e),
@@ -475,7 +491,7 @@ impl Filesystem for IamFs {
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        self.inner.ns.requests.record(FuseOp::Getattr);
+        self.arrived(FuseOp::Getattr);
         let node = match self.node(ino) {
             Ok(n) => n,
             Err(e) => return reply.error(e),
@@ -507,7 +523,7 @@ impl Filesystem for IamFs {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        self.inner.ns.requests.record(FuseOp::Setattr);
+        self.arrived(FuseOp::Setattr);
         let node = match self.node(ino) {
             Ok(n) => n,
             Err(e) => return reply.error(e),
@@ -568,7 +584,7 @@ impl Filesystem for IamFs {
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
-        self.inner.ns.requests.record(FuseOp::Readlink);
+        self.arrived(FuseOp::Readlink);
         let node = match self.node(ino) {
             Ok(n) => n,
             Err(e) => return reply.error(e),
@@ -589,7 +605,7 @@ impl Filesystem for IamFs {
         _umask: u32,
         reply: ReplyEntry,
     ) {
-        self.inner.ns.requests.record(FuseOp::Mkdir);
+        self.arrived(FuseOp::Mkdir);
         let (parent, name) = match self.parent_and_name(parent, name) {
             Ok(v) => v,
             Err(e) => return reply.error(e),
@@ -608,7 +624,7 @@ impl Filesystem for IamFs {
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        self.inner.ns.requests.record(FuseOp::Unlink);
+        self.arrived(FuseOp::Unlink);
         let (parent, name) = match self.parent_and_name(parent, name) {
             Ok(v) => v,
             Err(e) => return reply.error(e),
@@ -630,7 +646,7 @@ impl Filesystem for IamFs {
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        self.inner.ns.requests.record(FuseOp::Rmdir);
+        self.arrived(FuseOp::Rmdir);
         let (parent, name) = match self.parent_and_name(parent, name) {
             Ok(v) => v,
             Err(e) => return reply.error(e),
@@ -661,7 +677,7 @@ impl Filesystem for IamFs {
         target: &std::path::Path,
         reply: ReplyEntry,
     ) {
-        self.inner.ns.requests.record(FuseOp::Symlink);
+        self.arrived(FuseOp::Symlink);
         let (parent, name) = match self.parent_and_name(parent, link_name) {
             Ok(v) => v,
             Err(e) => return reply.error(e),
@@ -691,7 +707,7 @@ impl Filesystem for IamFs {
         _flags: fuser::RenameFlags,
         reply: ReplyEmpty,
     ) {
-        self.inner.ns.requests.record(FuseOp::Rename);
+        self.arrived(FuseOp::Rename);
         let ((parent, name), (new_parent, new_name)) = match (
             self.parent_and_name(parent, name),
             self.parent_and_name(newparent, newname),
@@ -735,7 +751,7 @@ impl Filesystem for IamFs {
         _flags: i32,
         reply: ReplyCreate,
     ) {
-        self.inner.ns.requests.record(FuseOp::Create);
+        self.arrived(FuseOp::Create);
         let (parent, name) = match self.parent_and_name(parent, name) {
             Ok(v) => v,
             Err(e) => return reply.error(e),
@@ -763,7 +779,7 @@ impl Filesystem for IamFs {
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        self.inner.ns.requests.record(FuseOp::Open);
+        self.arrived(FuseOp::Open);
         let node = match self.node(ino) {
             Ok(n) => n,
             Err(e) => return reply.error(e),
@@ -820,7 +836,7 @@ impl Filesystem for IamFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        self.inner.ns.requests.record(FuseOp::Read);
+        self.arrived(FuseOp::Read);
         let slice = |content: &[u8]| {
             let start = (offset as usize).min(content.len());
             let end = (start + size as usize).min(content.len());
@@ -856,7 +872,7 @@ impl Filesystem for IamFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        self.inner.ns.requests.record(FuseOp::Write);
+        self.arrived(FuseOp::Write);
         let is_refresh = matches!(self.inner.handles.lock().get(&fh.0), Some(Handle::Refresh));
         if is_refresh {
             return self.refresh(data.len() as u32, reply);
@@ -888,7 +904,7 @@ impl Filesystem for IamFs {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        self.inner.ns.requests.record(FuseOp::Flush);
+        self.arrived(FuseOp::Flush);
         self.commit("flush", fh, reply);
     }
 
@@ -902,7 +918,7 @@ impl Filesystem for IamFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        self.inner.ns.requests.record(FuseOp::Release);
+        self.arrived(FuseOp::Release);
         if let Some(Handle::Draft(node, draft)) = self.inner.handles.lock().remove(&fh.0) {
             self.inner.ns.release_draft(&node, &draft);
         }
@@ -917,12 +933,12 @@ impl Filesystem for IamFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        self.inner.ns.requests.record(FuseOp::Fsync);
+        self.arrived(FuseOp::Fsync);
         self.commit("fsync", fh, reply);
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        self.inner.ns.requests.record(FuseOp::Opendir);
+        self.arrived(FuseOp::Opendir);
         if self.no_opendir {
             // Once told, the kernel stops sending opendir and releasedir, and
             // keeps the listings it reads (see `listing_date`).
@@ -943,7 +959,7 @@ impl Filesystem for IamFs {
         offset: u64,
         reply: ReplyDirectory,
     ) {
-        self.inner.ns.requests.record(FuseOp::Readdir);
+        self.arrived(FuseOp::Readdir);
         let node = match self.node(ino) {
             Ok(n) => n,
             Err(e) => return reply.error(e),
@@ -1004,7 +1020,7 @@ impl Filesystem for IamFs {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        self.inner.ns.requests.record(FuseOp::Releasedir);
+        self.arrived(FuseOp::Releasedir);
         reply.ok();
     }
 
@@ -1016,7 +1032,7 @@ impl Filesystem for IamFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        self.inner.ns.requests.record(FuseOp::Fsyncdir);
+        self.arrived(FuseOp::Fsyncdir);
         reply.ok();
     }
 
@@ -1024,7 +1040,7 @@ impl Filesystem for IamFs {
     // ENOSYS tells the kernel so once, instead of `ls -l` asking per file.
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
-        self.inner.ns.requests.record(FuseOp::Statfs);
+        self.arrived(FuseOp::Statfs);
         // Editors (vim) check for free space before writing.
         let blocks = 1 << 20;
         reply.statfs(blocks, blocks, blocks, 1 << 20, 1 << 20, 4096, 255, 4096);

@@ -1,5 +1,6 @@
 //! iamfs: an AWS account's IAM as a filesystem.
 
+pub mod busy_poll;
 pub mod cache;
 pub mod cli;
 pub mod credentials;

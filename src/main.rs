@@ -170,6 +170,7 @@ fn mount_and_serve(options: &Options, ready: &mut Option<File>) -> Result<(), St
     ));
     let fs = IamFs::new(namespace, runtime.handle().clone());
     let notifier_slot = fs.notifier_slot();
+    let busy_poll_slot = fs.busy_poll_slot();
 
     let mut config = fuser::Config::default();
     config.mount_options = vec![
@@ -190,11 +191,18 @@ fn mount_and_serve(options: &Options, ready: &mut Option<File>) -> Result<(), St
     } else {
         SessionACL::Owner
     };
-    config.n_threads = Some(2);
+    // One thread reads the device: the work of a request that has to wait
+    // runs on tokio, and a second reader would be woken for every request
+    // that the polling one is about to take.
+    config.n_threads = Some(1);
 
     let mut session = fuser::Session::new(fs, &options.mountpoint, &config)
         .map_err(|e| format!("cannot mount at {}: {e}", options.mountpoint.display()))?;
     let _ = notifier_slot.set(session.notifier());
+    let _busy_poll = start_busy_poll(&session, options.busy_poll);
+    if let Some(poll) = &_busy_poll {
+        let _ = busy_poll_slot.set(poll.handle());
+    }
     tracing::info!(mountpoint = %options.mountpoint.display(), "mounted");
     report(ready, Ok(()));
     if !options.foreground {
@@ -220,6 +228,25 @@ fn mount_and_serve(options: &Options, ready: &mut Option<File>) -> Result<(), St
     tracing::info!("unmounted");
     runtime.shutdown_timeout(Duration::from_secs(1));
     Ok(())
+}
+
+/// Busy polling of the session's device, unless turned off or unsupported
+/// (then requests are read the ordinary, blocking way).
+fn start_busy_poll(
+    session: &fuser::Session<IamFs>,
+    micros: u64,
+) -> Option<iamfs::busy_poll::BusyPollGuard> {
+    if micros == 0 || !cfg!(target_os = "linux") {
+        return None;
+    }
+    use std::os::fd::AsFd;
+    match iamfs::busy_poll::BusyPoll::start(session.as_fd(), Duration::from_micros(micros)) {
+        Ok(guard) => Some(guard),
+        Err(e) => {
+            tracing::warn!("busy polling is off: {e}");
+            None
+        }
+    }
 }
 
 /// The daemon lets go of the terminal once the mount is up.

@@ -1,6 +1,7 @@
 """The command line: daemon start and failure, unmounting by SIGTERM and by
 fusermount3, --foreground, AWS_ENDPOINT_URL, find over the tree."""
 
+import json
 import os
 import signal
 import subprocess
@@ -136,3 +137,58 @@ def test_find_maxdepth_3(make_mount):
         assert str(m.p(rel)) in found, f"{rel} not found by find ({secs:.1f}s)"
     assert not any(x.startswith(str(m.p("users/user1/attached")) + "/") for x in found), \
         "depth > 3 listed"
+
+
+def _fuse_device_flags(pid: int) -> list[int]:
+    """The status flags of the daemon's /dev/fuse descriptors (from /proc)."""
+    flags = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") != "/dev/fuse":
+                continue
+            info = open(f"/proc/{pid}/fdinfo/{fd}").read()
+        except OSError:
+            continue
+        flags.append(int(info.split("flags:")[1].split()[0], 8))
+    assert flags, f"no /dev/fuse descriptor in daemon {pid}"
+    return flags
+
+
+def _cpu_ticks(pid: int) -> int:
+    """User plus system time of the process so far, in clock ticks."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+@pytest.mark.fresh_mount
+def test_busy_poll_spins_only_while_requests_come(make_mount):
+    """While opens keep coming the device is polled (non-blocking); once none
+    has come for --busy-poll µs it is blocking again, and an idle daemon uses
+    no CPU."""
+    m = make_mount(args=["--busy-poll", "20000"])
+    (pid,) = m.pids()
+    doc = m.p("users/user1/user.json")
+    assert _fuse_device_flags(pid) and not any(f & os.O_NONBLOCK for f in _fuse_device_flags(pid))
+    for _ in range(50):      # each open reaches the daemon
+        with open(doc, "rb") as f:
+            f.read()
+    during = _fuse_device_flags(pid)
+    assert all(f & os.O_NONBLOCK for f in during), f"not polling right after opens: {during}"
+    assert wait_for(lambda: not any(f & os.O_NONBLOCK for f in _fuse_device_flags(pid)), 2), \
+        "still polling 2 s after the last request"
+    before = _cpu_ticks(pid)
+    time.sleep(2)
+    spent = _cpu_ticks(pid) - before
+    assert spent <= 2, f"an idle daemon used {spent} clock ticks in 2 s"
+    # Everything still answers after the switches.
+    assert json.loads(open(doc).read())["UserName"] == "user1"
+
+
+@pytest.mark.fresh_mount
+def test_busy_poll_zero_never_polls(make_mount):
+    m = make_mount(args=["--busy-poll", "0"])
+    (pid,) = m.pids()
+    for _ in range(50):
+        with open(m.p("users/user1/user.json"), "rb") as f:
+            f.read()
+    assert not any(f & os.O_NONBLOCK for f in _fuse_device_flags(pid))
