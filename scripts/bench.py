@@ -317,6 +317,7 @@ class BenchMount:
     """One daemon; the start is timed up to the first answered stat."""
 
     seq = 0
+    extra_args: list[str] = []     # --iamfs-arg, for every mount
 
     def __init__(self, binary: Path, workdir: Path, url: str, args=()):
         BenchMount.seq += 1
@@ -327,7 +328,7 @@ class BenchMount:
         self.path.mkdir()
         self.log = self.dir / "iamfs.log"
         self.cmd = [str(binary), "--region", REGION, "--endpoint-url", url,
-                    "--log-file", str(self.log), *args, str(self.path)]
+                    "--log-file", str(self.log), *args, *self.extra_args, str(self.path)]
         self.start_ms: float | None = None
         self.pid: int | None = None
 
@@ -563,6 +564,7 @@ def run(args) -> dict:
     reads = args.reads or (300 if args.quick else 3000)
     mount_runs = 3 if args.quick else 7
     binary = Path(args.binary).resolve()
+    BenchMount.extra_args = list(args.iamfs_arg)
     if not os.access(binary, os.X_OK):
         raise HarnessError(f"{binary} missing: cargo build --release (or pass --binary)")
 
@@ -573,6 +575,7 @@ def run(args) -> dict:
     res: dict = {"config": {"binary": str(binary), "sizes": sizes, "quick": args.quick,
                             "runs": runs, "cold_runs": cold_runs, "reads": reads,
                             "nproc": os.cpu_count(), "workdir": str(work), "git": git,
+                            "iamfs_args": BenchMount.extra_args,
                             "binary_mtime": time.strftime(
                                 "%Y-%m-%d %H:%M:%S", time.localtime(binary.stat().st_mtime))}}
     moto = None
@@ -763,7 +766,8 @@ def table(res: dict) -> str:
 
     s = res["config"]["sizes"]
     row("account", f"{s['roles']} roles, {s['users']} users, {s['policies']} policies, "
-        f"{s['groups']} groups", f"binary {res['config']['binary']}")
+        f"{s['groups']} groups", f"binary {res['config']['binary']}"
+        + "".join(f" {a}" for a in res['config'].get('iamfs_args', [])))
     sd = res["seed"]
     row("seeding (not part of any figure)", f"{sd['seconds']:.1f} s",
         f"{sd['calls']} calls, {sd['threads']} threads, {sd['calls_per_second']}/s")
@@ -850,6 +854,8 @@ def main(argv=None) -> int:
     ap.add_argument("--perf-record", metavar="FILE",
                     help="perf record (DWARF call graphs) the daemon during the warm runs into "
                     "FILE; read it with perf report -i FILE --no-children")
+    ap.add_argument("--iamfs-arg", action="append", default=[], metavar="ARG",
+                    help="pass ARG to every iamfs mount (repeatable), e.g. --iamfs-arg=--busy-poll=0")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
     args = ap.parse_args(argv)
