@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
@@ -168,14 +169,24 @@ def test_busy_poll_spins_only_while_requests_come(make_mount):
     m = make_mount(args=["--busy-poll", "20000"])
     (pid,) = m.pids()
     doc = m.p("users/user1/user.json")
-    assert _fuse_device_flags(pid) and not any(f & os.O_NONBLOCK for f in _fuse_device_flags(pid))
-    for _ in range(50):      # each open reaches the daemon
-        with open(doc, "rb") as f:
-            f.read()
-    during = _fuse_device_flags(pid)
-    assert all(f & os.O_NONBLOCK for f in during), f"not polling right after opens: {during}"
-    assert wait_for(lambda: not any(f & os.O_NONBLOCK for f in _fuse_device_flags(pid)), 2), \
-        "still polling 2 s after the last request"
+    assert not any(f & os.O_NONBLOCK for f in _fuse_device_flags(pid))
+    stop = threading.Event()
+
+    def open_repeatedly():      # each open reaches the daemon
+        while not stop.is_set():
+            with open(doc, "rb") as f:
+                f.read()
+
+    opener = threading.Thread(target=open_repeatedly)
+    opener.start()
+    try:
+        polled = wait_for(lambda: all(f & os.O_NONBLOCK for f in _fuse_device_flags(pid)), 10)
+    finally:
+        stop.set()
+        opener.join()
+    assert polled, "the device was never polled while opens kept coming"
+    assert wait_for(lambda: not any(f & os.O_NONBLOCK for f in _fuse_device_flags(pid)), 5), \
+        "still polling 5 s after the last request"
     before = _cpu_ticks(pid)
     time.sleep(2)
     spent = _cpu_ticks(pid) - before
