@@ -9,17 +9,32 @@
 //! puts the device back in blocking mode once no request has come for a
 //! whole window, so an idle mount costs no CPU.
 //!
+//! Spinning pays only while a CPU would otherwise sit idle. When the spinning
+//! thread has to wait for a CPU (a busy machine, or the client on the same
+//! CPU), it takes time from the very process it serves: the watcher reads the
+//! thread's run-queue wait (/proc schedstat) every window, and when it exceeds
+//! a tenth of the window spinning stops and is not tried again for
+//! `BACKOFF`.
+//!
 //! Invariant: blocking mode is always correct; spinning only saves latency.
 //! So a race between the watcher and a request can at worst leave the device
 //! blocking while requests come, until the next request turns spinning on.
 
+use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+
+/// How long spinning is not tried again once it had to wait for a CPU.
+pub const BACKOFF: Duration = Duration::from_millis(100);
+/// Windows of spinning before its run-queue wait is judged: a single short
+/// wait (a wakeup on its CPU) is not contention.
+const JUDGED_AFTER_WINDOWS: u64 = 4;
 
 pub struct BusyPoll {
     /// A duplicate of the session's descriptor: the same open file, so its
@@ -33,8 +48,14 @@ pub struct BusyPoll {
     /// Serialises switches of the device's mode.
     switching: Mutex<()>,
     stopped: AtomicBool,
-    /// How many times spinning began, for `.iamfs/status`.
+    /// The thread that reads the device (the one that spins), once known.
+    reader_tid: AtomicI32,
+    /// No spinning before this (nanoseconds since `epoch`).
+    backoff_until: AtomicU64,
+    /// How many times spinning began, and how many times it stopped because
+    /// it had to wait for a CPU.
     spins_started: AtomicU64,
+    backoffs: AtomicU64,
 }
 
 /// Stops the watcher and returns the device to blocking mode when dropped.
@@ -56,7 +77,10 @@ impl BusyPoll {
             spinning: AtomicBool::new(false),
             switching: Mutex::new(()),
             stopped: AtomicBool::new(false),
+            reader_tid: AtomicI32::new(0),
+            backoff_until: AtomicU64::new(0),
             spins_started: AtomicU64::new(0),
+            backoffs: AtomicU64::new(0),
         });
         // Fail now, not on the first request, if the device refuses the flag.
         poll.set_nonblocking(false)?;
@@ -72,8 +96,16 @@ impl BusyPoll {
 
     /// Called at the start of every request, on the FUSE thread.
     pub fn request_arrived(&self, watcher: &thread::Thread) {
-        self.last_request.store(self.now(), Ordering::Relaxed);
-        if !self.spinning.load(Ordering::Relaxed) {
+        let now = self.now();
+        self.last_request.store(now, Ordering::Relaxed);
+        if self.reader_tid.load(Ordering::Relaxed) == 0 {
+            // SAFETY: gettid cannot fail.
+            self.reader_tid
+                .store(unsafe { libc::gettid() }, Ordering::Relaxed);
+        }
+        if !self.spinning.load(Ordering::Relaxed)
+            && now >= self.backoff_until.load(Ordering::Relaxed)
+        {
             let _switch = self.switching.lock();
             if !self.spinning.load(Ordering::Relaxed) && self.set_nonblocking(true).is_ok() {
                 self.spinning.store(true, Ordering::Relaxed);
@@ -88,18 +120,46 @@ impl BusyPoll {
     }
 
     fn watch(&self) {
+        let mut schedstat: Option<(i32, File)> = None;
+        // When this spell of spinning began, and the run-queue wait then (ns).
+        let mut spell: Option<(u64, u64)> = None;
         while !self.stopped.load(Ordering::Relaxed) {
             if !self.spinning.load(Ordering::Relaxed) {
+                spell = None;
                 thread::park();
                 continue;
             }
             thread::sleep(self.window);
+            let tid = self.reader_tid.load(Ordering::Relaxed);
+            if schedstat.as_ref().is_none_or(|(t, _)| *t != tid) {
+                schedstat = File::open(format!("/proc/self/task/{tid}/schedstat"))
+                    .ok()
+                    .map(|f| (tid, f));
+            }
+            let now = self.now();
+            let waited = schedstat.as_ref().and_then(|(_, f)| run_queue_wait(f));
+            if spell.is_none() {
+                spell = waited.map(|w| (now, w));
+            }
+            let decision = decide(
+                self.window,
+                now.saturating_sub(self.last_request.load(Ordering::Relaxed)),
+                spell
+                    .zip(waited)
+                    .map(|((t0, w0), w)| (now.saturating_sub(t0), w.saturating_sub(w0))),
+                waited.is_some(),
+            );
+            if decision == Decision::Spin {
+                continue;
+            }
             let _switch = self.switching.lock();
-            let idle = self
-                .now()
-                .saturating_sub(self.last_request.load(Ordering::Relaxed));
-            if idle >= self.window.as_nanos() as u64 && self.set_nonblocking(false).is_ok() {
+            if self.set_nonblocking(false).is_ok() {
                 self.spinning.store(false, Ordering::Relaxed);
+                if decision == Decision::BackOff {
+                    self.backoffs.fetch_add(1, Ordering::Relaxed);
+                    self.backoff_until
+                        .store(now + BACKOFF.as_nanos() as u64, Ordering::Relaxed);
+                }
             }
         }
     }
@@ -122,6 +182,55 @@ impl BusyPoll {
         }
         Ok(())
     }
+}
+
+/// What the watcher does after a window of spinning.
+#[derive(Debug, PartialEq, Eq)]
+enum Decision {
+    Spin,
+    /// No request for a whole window.
+    Block,
+    /// The spinning thread waited for a CPU: someone else needs it.
+    BackOff,
+}
+
+/// `since_request`: time since the last request; `spell`: (wall time,
+/// run-queue wait of the spinning thread) since this spell of spinning began,
+/// when known;
+/// `measurable`: whether the wait can be read at all (without it, spinning
+/// cannot tell whether it hurts, so it backs off).
+fn decide(
+    window: Duration,
+    since_request: u64,
+    spell: Option<(u64, u64)>,
+    measurable: bool,
+) -> Decision {
+    if !measurable {
+        return Decision::BackOff;
+    }
+    if let Some((wall, waited)) = spell {
+        if wall >= JUDGED_AFTER_WINDOWS * window.as_nanos() as u64 && waited * 10 > wall {
+            return Decision::BackOff;
+        }
+    }
+    if since_request >= window.as_nanos() as u64 {
+        Decision::Block
+    } else {
+        Decision::Spin
+    }
+}
+
+/// The second field of /proc/.../schedstat: nanoseconds spent runnable but
+/// waiting for a CPU.
+fn run_queue_wait(schedstat: &File) -> Option<u64> {
+    let mut buf = [0u8; 96];
+    let n = schedstat.read_at(&mut buf, 0).ok()?;
+    std::str::from_utf8(&buf[..n])
+        .ok()?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 impl BusyPollGuard {
@@ -166,6 +275,15 @@ impl BusyPollHandle {
         self.poll.spins_started.load(Ordering::Relaxed)
     }
 
+    /// How many times spinning stopped because it had to wait for a CPU.
+    pub fn backoffs(&self) -> u64 {
+        self.poll.backoffs.load(Ordering::Relaxed)
+    }
+
+    pub fn window(&self) -> Duration {
+        self.poll.window
+    }
+
     /// Whether the device is in non-blocking mode now.
     pub fn spinning(&self) -> bool {
         self.poll.spinning.load(Ordering::Relaxed)
@@ -193,11 +311,11 @@ mod tests {
     }
 
     #[test]
-    fn spins_while_requests_come_and_blocks_once_idle() {
+    fn spins_from_a_request_until_idle() {
         // A pipe stands in for /dev/fuse: what matters is the open file's flags.
         let (reader, _writer) = std::io::pipe().unwrap();
         let reader = OwnedFd::from(reader);
-        let guard = BusyPoll::start(reader.as_fd(), Duration::from_millis(200)).unwrap();
+        let guard = BusyPoll::start(reader.as_fd(), Duration::from_millis(50)).unwrap();
         let handle = guard.handle();
         assert!(!is_nonblocking(reader.as_fd()), "starts blocking");
 
@@ -207,25 +325,17 @@ mod tests {
             "a request turns spinning on at once"
         );
         assert!(handle.spinning());
-        // Requests closer together than the window keep it spinning.
-        for _ in 0..10 {
-            thread::sleep(Duration::from_millis(5));
-            handle.request_arrived();
-            assert!(is_nonblocking(reader.as_fd()));
-        }
         assert_eq!(handle.spins_started(), 1);
-
         assert!(
             wait_until(|| !is_nonblocking(reader.as_fd())),
-            "an idle window puts the device back to blocking"
+            "an idle window (or a back-off) puts the device back to blocking"
         );
         assert!(!handle.spinning());
 
+        // After any back-off, the next request spins again.
+        thread::sleep(BACKOFF + Duration::from_millis(20));
         handle.request_arrived();
-        assert!(
-            is_nonblocking(reader.as_fd()),
-            "and the next request spins again"
-        );
+        assert!(is_nonblocking(reader.as_fd()));
         assert_eq!(handle.spins_started(), 2);
 
         drop(guard);
@@ -233,5 +343,52 @@ mod tests {
             !is_nonblocking(reader.as_fd()),
             "dropping the guard leaves it blocking"
         );
+    }
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn keeps_spinning_while_requests_come_and_the_cpu_is_its_own() {
+        let window = Duration::from_millis(1);
+        assert_eq!(decide(window, MS / 10, None, true), Decision::Spin);
+        assert_eq!(decide(window, MS / 10, Some((MS, 0)), true), Decision::Spin);
+        assert_eq!(
+            decide(window, MS / 10, Some((4 * MS, MS / 5)), true),
+            Decision::Spin
+        );
+        // One long wait early in a spell is not yet contention.
+        assert_eq!(
+            decide(window, MS / 10, Some((2 * MS, MS)), true),
+            Decision::Spin
+        );
+    }
+
+    #[test]
+    fn blocks_after_a_window_without_requests() {
+        let window = Duration::from_millis(1);
+        assert_eq!(decide(window, MS, Some((MS, 0)), true), Decision::Block);
+        assert_eq!(decide(window, 5 * MS, None, true), Decision::Block);
+    }
+
+    #[test]
+    fn backs_off_when_it_waited_for_a_cpu_or_cannot_tell() {
+        let window = Duration::from_millis(1);
+        // More than a tenth of the spell, of four windows or more, spent
+        // waiting for a CPU.
+        assert_eq!(
+            decide(window, MS / 10, Some((4 * MS, MS)), true),
+            Decision::BackOff
+        );
+        assert_eq!(
+            decide(window, 5 * MS, Some((10 * MS, 2 * MS)), true),
+            Decision::BackOff
+        );
+        assert_eq!(decide(window, MS / 10, None, false), Decision::BackOff);
+    }
+
+    #[test]
+    fn reads_the_run_queue_wait() {
+        let f = File::open("/proc/thread-self/schedstat").unwrap();
+        assert!(run_queue_wait(&f).is_some());
     }
 }

@@ -239,6 +239,11 @@ fn start_busy_poll(
     if micros == 0 || !cfg!(target_os = "linux") {
         return None;
     }
+    // On one CPU the spinning thread would only take turns with its client.
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        tracing::info!("busy polling is off: one CPU");
+        return None;
+    }
     use std::os::fd::AsFd;
     match iamfs::busy_poll::BusyPoll::start(session.as_fd(), Duration::from_micros(micros)) {
         Ok(guard) => Some(guard),
