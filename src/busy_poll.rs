@@ -121,34 +121,49 @@ impl BusyPoll {
 
     fn watch(&self) {
         let mut schedstat: Option<(i32, File)> = None;
-        // When this spell of spinning began, and the run-queue wait then (ns).
-        let mut spell: Option<(u64, u64)> = None;
+        // The last sample while spinning: (now, run-queue wait), in ns.
+        let mut last: Option<(u64, u64)> = None;
+        // Time spent spinning, and waiting for a CPU meanwhile, since the
+        // last judgement; spells cut short by idleness add up.
+        let mut spun = (0u64, 0u64);
         while !self.stopped.load(Ordering::Relaxed) {
             if !self.spinning.load(Ordering::Relaxed) {
-                spell = None;
+                last = None;
                 thread::park();
                 continue;
             }
-            thread::sleep(self.window);
             let tid = self.reader_tid.load(Ordering::Relaxed);
             if schedstat.as_ref().is_none_or(|(t, _)| *t != tid) {
                 schedstat = File::open(format!("/proc/self/task/{tid}/schedstat"))
                     .ok()
                     .map(|f| (tid, f));
             }
-            let now = self.now();
-            let waited = schedstat.as_ref().and_then(|(_, f)| run_queue_wait(f));
-            if spell.is_none() {
-                spell = waited.map(|w| (now, w));
+            let sample = |now: u64| {
+                schedstat
+                    .as_ref()
+                    .and_then(|(_, f)| run_queue_wait(f))
+                    .map(|w| (now, w))
+            };
+            if last.is_none() {
+                last = sample(self.now());
             }
+            thread::sleep(self.window);
+            let now = self.now();
+            let current = sample(now);
+            if let (Some((t0, w0)), Some((t1, w1))) = (last, current) {
+                spun.0 += t1.saturating_sub(t0);
+                spun.1 += w1.saturating_sub(w0);
+            }
+            last = current;
             let decision = decide(
                 self.window,
                 now.saturating_sub(self.last_request.load(Ordering::Relaxed)),
-                spell
-                    .zip(waited)
-                    .map(|((t0, w0), w)| (now.saturating_sub(t0), w.saturating_sub(w0))),
-                waited.is_some(),
+                spun,
+                current.is_some(),
             );
+            if spun.0 >= JUDGED_AFTER_WINDOWS * self.window.as_nanos() as u64 {
+                spun = (0, 0);
+            }
             if decision == Decision::Spin {
                 continue;
             }
@@ -194,24 +209,21 @@ enum Decision {
     BackOff,
 }
 
-/// `since_request`: time since the last request; `spell`: (wall time,
-/// run-queue wait of the spinning thread) since this spell of spinning began,
-/// when known;
+/// `since_request`: time since the last request; `spun`: (time spent
+/// spinning, run-queue wait of the spinning thread meanwhile) since the last
+/// judgement;
 /// `measurable`: whether the wait can be read at all (without it, spinning
 /// cannot tell whether it hurts, so it backs off).
 fn decide(
     window: Duration,
     since_request: u64,
-    spell: Option<(u64, u64)>,
+    (wall, waited): (u64, u64),
     measurable: bool,
 ) -> Decision {
-    if !measurable {
+    if !measurable
+        || (wall >= JUDGED_AFTER_WINDOWS * window.as_nanos() as u64 && waited * 10 > wall)
+    {
         return Decision::BackOff;
-    }
-    if let Some((wall, waited)) = spell {
-        if wall >= JUDGED_AFTER_WINDOWS * window.as_nanos() as u64 && waited * 10 > wall {
-            return Decision::BackOff;
-        }
     }
     if since_request >= window.as_nanos() as u64 {
         Decision::Block
@@ -350,40 +362,37 @@ mod tests {
     #[test]
     fn keeps_spinning_while_requests_come_and_the_cpu_is_its_own() {
         let window = Duration::from_millis(1);
-        assert_eq!(decide(window, MS / 10, None, true), Decision::Spin);
-        assert_eq!(decide(window, MS / 10, Some((MS, 0)), true), Decision::Spin);
+        assert_eq!(decide(window, MS / 10, (0, 0), true), Decision::Spin);
+        assert_eq!(decide(window, MS / 10, (MS, 0), true), Decision::Spin);
         assert_eq!(
-            decide(window, MS / 10, Some((4 * MS, MS / 5)), true),
+            decide(window, MS / 10, (4 * MS, MS / 5), true),
             Decision::Spin
         );
-        // One long wait early in a spell is not yet contention.
-        assert_eq!(
-            decide(window, MS / 10, Some((2 * MS, MS)), true),
-            Decision::Spin
-        );
+        // One long wait early on is not yet contention.
+        assert_eq!(decide(window, MS / 10, (2 * MS, MS), true), Decision::Spin);
     }
 
     #[test]
     fn blocks_after_a_window_without_requests() {
         let window = Duration::from_millis(1);
-        assert_eq!(decide(window, MS, Some((MS, 0)), true), Decision::Block);
-        assert_eq!(decide(window, 5 * MS, None, true), Decision::Block);
+        assert_eq!(decide(window, MS, (MS, 0), true), Decision::Block);
+        assert_eq!(decide(window, 5 * MS, (0, 0), true), Decision::Block);
     }
 
     #[test]
     fn backs_off_when_it_waited_for_a_cpu_or_cannot_tell() {
         let window = Duration::from_millis(1);
-        // More than a tenth of the spell, of four windows or more, spent
+        // More than a tenth of four windows or more of spinning spent
         // waiting for a CPU.
         assert_eq!(
-            decide(window, MS / 10, Some((4 * MS, MS)), true),
+            decide(window, MS / 10, (4 * MS, MS), true),
             Decision::BackOff
         );
         assert_eq!(
-            decide(window, 5 * MS, Some((10 * MS, 2 * MS)), true),
+            decide(window, 5 * MS, (10 * MS, 2 * MS), true),
             Decision::BackOff
         );
-        assert_eq!(decide(window, MS / 10, None, false), Decision::BackOff);
+        assert_eq!(decide(window, MS / 10, (0, 0), false), Decision::BackOff);
     }
 
     #[test]

@@ -203,3 +203,38 @@ def test_busy_poll_zero_never_polls(make_mount):
         with open(m.p("users/user1/user.json"), "rb") as f:
             f.read()
     assert not any(f & os.O_NONBLOCK for f in _fuse_device_flags(pid))
+
+
+@pytest.mark.fresh_mount
+def test_busy_poll_backs_off_when_the_cpus_are_busy(make_mount):
+    """With every CPU taken by another process, a spinning reader would take
+    time from its own clients: it must back off and mostly sleep on the
+    device, though opens keep coming."""
+    m = make_mount()                     # the default window, 1 ms
+    (pid,) = m.pids()
+    doc = m.p("users/user1/user.json")
+    hogs = [subprocess.Popen(["sh", "-c", "while :; do :; done"])
+            for _ in range(os.cpu_count() or 1)]
+    stop = threading.Event()
+
+    def open_repeatedly():
+        while not stop.is_set():
+            with open(doc, "rb") as f:
+                f.read()
+
+    opener = threading.Thread(target=open_repeatedly)
+    try:
+        opener.start()
+        time.sleep(0.5)
+        samples = []
+        for _ in range(200):             # about 2 s
+            samples.append(all(f & os.O_NONBLOCK for f in _fuse_device_flags(pid)))
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        opener.join()
+        for h in hogs:
+            h.kill()
+            h.wait()
+    polled = sum(samples) / len(samples)
+    assert polled < 0.5, f"the device was polled in {polled:.0%} of samples with every CPU busy"
