@@ -12,9 +12,9 @@
 //! Spinning pays only while a CPU would otherwise sit idle. When the spinning
 //! thread has to wait for a CPU (a busy machine, or the client on the same
 //! CPU), it takes time from the very process it serves: the watcher reads the
-//! thread's run-queue wait (/proc schedstat) every window, and when it exceeds
-//! a tenth of the window spinning stops and is not tried again for
-//! `BACKOFF`.
+//! thread's run-queue wait (/proc schedstat) every window, and once it adds up
+//! to more than a tenth of four or more windows of spinning, spinning stops
+//! and is not tried again for `BACKOFF`.
 //!
 //! Invariant: blocking mode is always correct; spinning only saves latency.
 //! So a race between the watcher and a request can at worst leave the device
@@ -52,10 +52,8 @@ pub struct BusyPoll {
     reader_tid: AtomicI32,
     /// No spinning before this (nanoseconds since `epoch`).
     backoff_until: AtomicU64,
-    /// How many times spinning began, and how many times it stopped because
-    /// it had to wait for a CPU.
+    /// How many times spinning began.
     spins_started: AtomicU64,
-    backoffs: AtomicU64,
 }
 
 /// Stops the watcher and returns the device to blocking mode when dropped.
@@ -80,7 +78,6 @@ impl BusyPoll {
             reader_tid: AtomicI32::new(0),
             backoff_until: AtomicU64::new(0),
             spins_started: AtomicU64::new(0),
-            backoffs: AtomicU64::new(0),
         });
         // Fail now, not on the first request, if the device refuses the flag.
         poll.set_nonblocking(false)?;
@@ -171,7 +168,6 @@ impl BusyPoll {
             if self.set_nonblocking(false).is_ok() {
                 self.spinning.store(false, Ordering::Relaxed);
                 if decision == Decision::BackOff {
-                    self.backoffs.fetch_add(1, Ordering::Relaxed);
                     self.backoff_until
                         .store(now + BACKOFF.as_nanos() as u64, Ordering::Relaxed);
                 }
@@ -211,9 +207,8 @@ enum Decision {
 
 /// `since_request`: time since the last request; `spun`: (time spent
 /// spinning, run-queue wait of the spinning thread meanwhile) since the last
-/// judgement;
-/// `measurable`: whether the wait can be read at all (without it, spinning
-/// cannot tell whether it hurts, so it backs off).
+/// judgement; `measurable`: whether the wait can be read at all (without it,
+/// spinning cannot tell whether it hurts, so it backs off).
 fn decide(
     window: Duration,
     since_request: u64,
@@ -285,15 +280,6 @@ impl BusyPollHandle {
 
     pub fn spins_started(&self) -> u64 {
         self.poll.spins_started.load(Ordering::Relaxed)
-    }
-
-    /// How many times spinning stopped because it had to wait for a CPU.
-    pub fn backoffs(&self) -> u64 {
-        self.poll.backoffs.load(Ordering::Relaxed)
-    }
-
-    pub fn window(&self) -> Duration {
-        self.poll.window
     }
 
     /// Whether the device is in non-blocking mode now.
