@@ -238,3 +238,14 @@ def test_busy_poll_backs_off_when_the_cpus_are_busy(make_mount):
             h.wait()
     polled = sum(samples) / len(samples)
     assert polled < 0.5, f"the device was polled in {polled:.0%} of samples with every CPU busy"
+
+
+@pytest.mark.fresh_mount
+def test_busy_poll_out_of_range_is_refused(iamfs_bin, moto, tmp_path):
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    p = run([iamfs_bin, "--endpoint-url", moto.url, "--region", REGION,
+             "--busy-poll", "2000000", mnt], timeout=30)
+    assert p.returncode != 0
+    assert "--busy-poll" in p.stderr and "1000000" in p.stderr, p.stderr
+    assert not is_mounted(mnt)
