@@ -830,6 +830,16 @@ def table(res: dict) -> str:
     return "\n".join(lines)
 
 
+def prepare(ap: argparse.ArgumentParser, args) -> None:
+    """Refuses an endpoint that is not on loopback; dummy credentials for
+    everything the harness starts."""
+    if args.endpoint_url and not args.endpoint_url.startswith(("http://127.", "http://localhost")):
+        ap.error("--endpoint-url must be a loopback address")
+    for k, v in seed_sample.DUMMY_ENV.items():
+        os.environ[k] = v
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -859,12 +869,7 @@ def main(argv=None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
     args = ap.parse_args(argv)
-    if args.endpoint_url and not args.endpoint_url.startswith(("http://127.", "http://localhost")):
-        ap.error("--endpoint-url must be a loopback address")
-
-    for k, v in seed_sample.DUMMY_ENV.items():
-        os.environ[k] = v
-    os.environ.pop("AWS_SESSION_TOKEN", None)
+    prepare(ap, args)
     try:
         res = run(args)
     except HarnessError as e:

@@ -33,7 +33,6 @@ sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 
 import bench as B  # noqa: E402  (moto, seeding, mounts, timing)
-import seed_sample  # noqa: E402
 
 HOG = ["sh", "-c", "while :; do :; done"]
 
@@ -65,11 +64,7 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", type=int, default=7, help="warm greps per cell (median)")
     ap.add_argument("--json", metavar="FILE")
     args = ap.parse_args(argv)
-    if args.endpoint_url and not args.endpoint_url.startswith(("http://127.", "http://localhost")):
-        ap.error("--endpoint-url must be a loopback address")
-    for k, v in seed_sample.DUMMY_ENV.items():
-        os.environ[k] = v
-    os.environ.pop("AWS_SESSION_TOKEN", None)
+    B.prepare(ap, args)
 
     binary = Path(args.binary).resolve()
     work = Path(tempfile.mkdtemp(prefix="iamfs-contention."))
