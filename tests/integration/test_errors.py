@@ -196,3 +196,25 @@ def test_a_hanging_call_does_not_block_other_requests(make_mount):
             slow.wait()
     finally:
         srv.close()
+
+
+@pytest.mark.fresh_mount
+def test_what_the_tree_cannot_hold_is_refused_quietly(make_mount, iam):
+    """A hard link, a fifo and preallocation get a plain errno, change
+    nothing, and leave no warning in the log; neither do Python's opens (it
+    asks every file for TCGETS)."""
+    m = make_mount()
+    before = snapshot(iam)
+    doc = m.p("users/user1/tags.json")
+    cases = [(["ln", doc, m.p("users/user1/hard.json")], "Operation not permitted"),
+             (["mkfifo", m.p("users/user1/fifo")], "Operation not permitted"),
+             (["fallocate", "-l", "10", doc], "Operation not supported")]
+    for cmd, message in cases:
+        p = run(cmd)
+        assert p.returncode != 0 and message in p.stderr, (cmd, p.stderr)
+    for _ in range(3):
+        run([sys.executable, "-c", f"open({str(doc)!r}).read()"]).check_returncode()
+    assert "hard.json" not in ls(m.p("users/user1")) and "fifo" not in ls(m.p("users/user1"))
+    assert snapshot(iam) == before
+    log = m.log_path.read_text(errors="replace")
+    assert "Not Implemented" not in log, log[-2000:]
