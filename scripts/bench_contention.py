@@ -49,11 +49,11 @@ def warm_mount(binary: Path, work: Path, url: str, args: list[str], pin: str | N
     return m
 
 
-def grep_times(m, runs: int, pin: str | None) -> list[float]:
+def grep_time(m, pin: str | None) -> float:
     cmd = [*B.GREP, "roles/"]
     if pin is not None:
         cmd = ["taskset", "-c", pin, *cmd]
-    return [B.timed(cmd, m.path)[0] for _ in range(runs)]
+    return B.timed(cmd, m.path)[0]
 
 
 def main(argv=None) -> int:
@@ -93,7 +93,7 @@ def main(argv=None) -> int:
                 time.sleep(0.3)
                 for _ in range(args.runs):
                     for label, m in mounts.items():
-                        times[label] += grep_times(m, 1, pin)
+                        times[label].append(grep_time(m, pin))
             finally:
                 for p in procs:
                     p.kill()

@@ -873,26 +873,26 @@ impl Filesystem for IamFs {
         reply: ReplyWrite,
     ) {
         self.arrived(FuseOp::Write);
-        let is_refresh = matches!(self.inner.handles.lock().get(&fh.0), Some(Handle::Refresh));
-        if is_refresh {
-            return self.refresh(data.len() as u32, reply);
-        }
+        // None: a write to .iamfs/refresh, answered once the refresh is done.
         let written = match self.inner.handles.lock().get(&fh.0) {
             Some(Handle::Draft(_, draft)) => {
                 Namespace::draft_write(draft, offset, data);
                 self.inner.pages_written(ino.0);
-                Ok(())
+                Some(Ok(()))
             }
-            Some(Handle::Scratch(node)) => self
-                .inner
-                .ns
-                .scratch_write(node, offset, data)
-                .map_err(|_| Errno::ENOENT),
-            _ => Err(Errno::EBADF),
+            Some(Handle::Scratch(node)) => Some(
+                self.inner
+                    .ns
+                    .scratch_write(node, offset, data)
+                    .map_err(|_| Errno::ENOENT),
+            ),
+            Some(Handle::Refresh) => None,
+            _ => Some(Err(Errno::EBADF)),
         };
         match written {
-            Ok(()) => reply.written(data.len() as u32),
-            Err(e) => reply.error(e),
+            None => self.refresh(data.len() as u32, reply),
+            Some(Ok(())) => reply.written(data.len() as u32),
+            Some(Err(e)) => reply.error(e),
         }
     }
 
@@ -939,8 +939,8 @@ impl Filesystem for IamFs {
 
     // What the tree cannot hold is refused here without fuser's default
     // warning in the log: a hard link, a device or fifo, preallocation, and
-    // extended attributes (answered ENOSYS once; the kernel then answers
-    // EOPNOTSUPP itself).
+    // extended attributes (IAM has none: their ENOSYS tells the kernel once,
+    // instead of `ls -l` asking per file; it then answers EOPNOTSUPP itself).
 
     fn link(
         &self,
@@ -1109,9 +1109,6 @@ impl Filesystem for IamFs {
         self.arrived(FuseOp::Fsyncdir);
         reply.ok();
     }
-
-    // No getxattr/listxattr: IAM has no extended attributes, and their
-    // ENOSYS tells the kernel so once, instead of `ls -l` asking per file.
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
         self.arrived(FuseOp::Statfs);

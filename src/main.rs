@@ -199,8 +199,9 @@ fn mount_and_serve(options: &Options, ready: &mut Option<File>) -> Result<(), St
     let mut session = fuser::Session::new(fs, &options.mountpoint, &config)
         .map_err(|e| format!("cannot mount at {}: {e}", options.mountpoint.display()))?;
     let _ = notifier_slot.set(session.notifier());
-    let _busy_poll = start_busy_poll(&session, options.busy_poll);
-    if let Some(poll) = &_busy_poll {
+    // Held until the session ends: dropping it stops the watcher.
+    let busy_poll = start_busy_poll(&session, options.busy_poll);
+    if let Some(poll) = &busy_poll {
         let _ = busy_poll_slot.set(poll.handle());
     }
     tracing::info!(mountpoint = %options.mountpoint.display(), "mounted");

@@ -1,6 +1,7 @@
 """The command line: daemon start and failure, unmounting by SIGTERM and by
 fusermount3, --foreground, AWS_ENDPOINT_URL, find over the tree."""
 
+import contextlib
 import json
 import os
 import signal
@@ -155,10 +156,39 @@ def _fuse_device_flags(pid: int) -> list[int]:
     return flags
 
 
+def _polled(pid: int) -> bool:
+    """Whether the daemon's device is in non-blocking (busy-polled) mode."""
+    return all(f & os.O_NONBLOCK for f in _fuse_device_flags(pid))
+
+
+def _blocking(pid: int) -> bool:
+    return not any(f & os.O_NONBLOCK for f in _fuse_device_flags(pid))
+
+
 def _cpu_ticks(pid: int) -> int:
     """User plus system time of the process so far, in clock ticks."""
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])
+
+
+@contextlib.contextmanager
+def _opening_repeatedly(path):
+    """Opens and reads `path` in a loop on another thread (each open reaches
+    the daemon) until the block ends."""
+    stop = threading.Event()
+
+    def open_repeatedly():
+        while not stop.is_set():
+            with open(path, "rb") as f:
+                f.read()
+
+    opener = threading.Thread(target=open_repeatedly)
+    opener.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        opener.join()
 
 
 @pytest.mark.fresh_mount
@@ -169,24 +199,11 @@ def test_busy_poll_spins_only_while_requests_come(make_mount):
     m = make_mount(args=["--busy-poll", "20000"])
     (pid,) = m.pids()
     doc = m.p("users/user1/user.json")
-    assert not any(f & os.O_NONBLOCK for f in _fuse_device_flags(pid))
-    stop = threading.Event()
-
-    def open_repeatedly():      # each open reaches the daemon
-        while not stop.is_set():
-            with open(doc, "rb") as f:
-                f.read()
-
-    opener = threading.Thread(target=open_repeatedly)
-    opener.start()
-    try:
-        polled = wait_for(lambda: all(f & os.O_NONBLOCK for f in _fuse_device_flags(pid)), 10)
-    finally:
-        stop.set()
-        opener.join()
+    assert _blocking(pid)
+    with _opening_repeatedly(doc):
+        polled = wait_for(lambda: _polled(pid), 10)
     assert polled, "the device was never polled while opens kept coming"
-    assert wait_for(lambda: not any(f & os.O_NONBLOCK for f in _fuse_device_flags(pid)), 5), \
-        "still polling 5 s after the last request"
+    assert wait_for(lambda: _blocking(pid), 5), "still polling 5 s after the last request"
     before = _cpu_ticks(pid)
     time.sleep(2)
     spent = _cpu_ticks(pid) - before
@@ -202,7 +219,7 @@ def test_busy_poll_zero_never_polls(make_mount):
     for _ in range(50):
         with open(m.p("users/user1/user.json"), "rb") as f:
             f.read()
-    assert not any(f & os.O_NONBLOCK for f in _fuse_device_flags(pid))
+    assert _blocking(pid)
 
 
 @pytest.mark.fresh_mount
@@ -212,27 +229,16 @@ def test_busy_poll_backs_off_when_the_cpus_are_busy(make_mount):
     device, though opens keep coming."""
     m = make_mount()                     # the default window, 1 ms
     (pid,) = m.pids()
-    doc = m.p("users/user1/user.json")
     hogs = [subprocess.Popen(["sh", "-c", "while :; do :; done"])
             for _ in range(os.cpu_count() or 1)]
-    stop = threading.Event()
-
-    def open_repeatedly():
-        while not stop.is_set():
-            with open(doc, "rb") as f:
-                f.read()
-
-    opener = threading.Thread(target=open_repeatedly)
     try:
-        opener.start()
-        time.sleep(0.5)
-        samples = []
-        for _ in range(200):             # about 2 s
-            samples.append(all(f & os.O_NONBLOCK for f in _fuse_device_flags(pid)))
-            time.sleep(0.01)
+        with _opening_repeatedly(m.p("users/user1/user.json")):
+            time.sleep(0.5)
+            samples = []
+            for _ in range(200):         # about 2 s
+                samples.append(_polled(pid))
+                time.sleep(0.01)
     finally:
-        stop.set()
-        opener.join()
         for h in hogs:
             h.kill()
             h.wait()
