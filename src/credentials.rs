@@ -171,6 +171,15 @@ impl CredentialCache {
         self.slots.lock().clear();
     }
 
+    /// The role's credentials if cached and fresh; never an AssumeRole.
+    pub fn peek(&self, role_arn: &str) -> Option<Arc<RoleCredentials>> {
+        let slot = self.slots.lock().get(role_arn)?.clone();
+        let held = slot.try_lock().ok()?;
+        held.as_ref()
+            .filter(|c| c.fresh(SystemTime::now()))
+            .cloned()
+    }
+
     /// The role's cached credentials, or new ones from one AssumeRole even
     /// when many readers ask at once.
     pub async fn get(

@@ -20,6 +20,11 @@ pub enum ErrorKind {
     NotPermitted,
     IsDirectory,
     NotDirectory,
+    /// Past the size any IAM document can have, or a scratch file's cap.
+    TooLarge,
+    /// The scratch files' memory is used up.
+    NoSpace,
+    NameTooLong,
     Other,
 }
 
@@ -107,6 +112,9 @@ pub fn errno(kind: ErrorKind, is_file: bool) -> Errno {
         ErrorKind::Throttled => Errno::EAGAIN,
         ErrorKind::IsDirectory => Errno::EISDIR,
         ErrorKind::NotDirectory => Errno::ENOTDIR,
+        ErrorKind::TooLarge => Errno::EFBIG,
+        ErrorKind::NoSpace => Errno::ENOSPC,
+        ErrorKind::NameTooLong => Errno::ENAMETOOLONG,
         ErrorKind::Unreachable | ErrorKind::Other => Errno::EIO,
     }
 }

@@ -20,7 +20,11 @@ pub struct ErrorLog {
 impl ErrorLog {
     /// Logs and keeps one error: time, path, operation, errno, IAM's message.
     pub fn record(&self, path: &str, op: &str, err: &IamError) {
-        let code = errno(err.kind, true);
+        self.record_errno(path, op, errno(err.kind, true), err);
+    }
+
+    /// `record`, with the errno the caller was answered.
+    pub fn record_errno(&self, path: &str, op: &str, code: fuser::Errno, err: &IamError) {
         let line = format!(
             "{}\t{path}\t{op}\t{}\t{}: {}",
             timestamp(SystemTime::now()),
@@ -74,6 +78,9 @@ pub fn errno_name(code: i32) -> &'static str {
         libc::EISDIR => "EISDIR",
         libc::ENOTDIR => "ENOTDIR",
         libc::EIO => "EIO",
+        libc::EFBIG => "EFBIG",
+        libc::ENAMETOOLONG => "ENAMETOOLONG",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
         _ => "E?",
     }
 }

@@ -22,53 +22,15 @@ use parking_lot::Mutex;
 
 use crate::busy_poll::BusyPollHandle;
 use crate::error::{errno, ErrorKind, IamError};
-use crate::namespace::{Attr, Content, Created, DraftRef, Namespace, CHANGING_FILE_LIFETIME};
+use crate::kernel::{Inodes, ReadMode, ROOT_INO};
+use crate::namespace::{Attr, Caller, Content, Created, DraftRef, Namespace};
 use crate::node::{ControlFile, FileKind, Node, Owner};
 use crate::requests::FuseOp;
 
-struct Inodes {
-    by_node: HashMap<Node, u64>,
-    by_ino: HashMap<u64, Node>,
-    next: u64,
-}
-
-impl Inodes {
-    fn new() -> Self {
-        let mut inodes = Self {
-            by_node: HashMap::new(),
-            by_ino: HashMap::new(),
-            next: 2,
-        };
-        inodes.by_node.insert(Node::Root, 1);
-        inodes.by_ino.insert(1, Node::Root);
-        inodes
-    }
-
-    /// The inode of a node; a node keeps its number for the life of the mount.
-    fn ino(&mut self, node: &Node) -> u64 {
-        if let Some(ino) = self.by_node.get(node) {
-            return *ino;
-        }
-        let ino = self.next;
-        self.next += 1;
-        self.by_node.insert(node.clone(), ino);
-        self.by_ino.insert(ino, node.clone());
-        ino
-    }
-}
-
-impl Inodes {
-    /// A renamed file keeps its inode number, as the kernel expects: the
-    /// number now means the node at the new name.
-    fn rename(&mut self, from: &Node, to: &Node) {
-        if let Some(ino) = self.by_node.remove(from) {
-            if let Some(old) = self.by_node.insert(to.clone(), ino) {
-                self.by_ino.remove(&old);
-            }
-            self.by_ino.insert(ino, to.clone());
-        }
-    }
-}
+/// Longest name a folder takes, as statfs says (NAME_MAX).
+const NAME_MAX: usize = 255;
+/// How often rm's waiting deletes are looked at.
+const PENDING_DELETE_TICK: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// A folder's names and what they are.
 type Children = Arc<Vec<(String, Node)>>;
@@ -82,10 +44,15 @@ enum Held {
 
 /// An open file or directory.
 enum Handle {
-    /// A snapshot taken at open: every read of this handle sees the same bytes.
-    Read(Content),
+    /// A snapshot taken at open: every read of this handle sees the same
+    /// bytes. `cached`: read through the kernel's page cache.
+    Read {
+        content: Content,
+        ino: u64,
+        cached: bool,
+    },
     /// A document open for writing; committed on flush and fsync.
-    Draft(Node, DraftRef),
+    Draft(Node, DraftRef, u64),
     /// An editor's file, read and written in place.
     Scratch(Node),
     /// `.iamfs/refresh` opened for writing.
@@ -119,17 +86,15 @@ error_reply!(
 
 struct Inner {
     ns: Arc<Namespace>,
+    /// Inode numbers, and what the kernel may hold of each.
     inodes: Mutex<Inodes>,
     handles: Mutex<HashMap<u64, Handle>>,
     next_fh: AtomicU64,
     uid: u32,
     gid: u32,
     notifier: Arc<std::sync::OnceLock<fuser::Notifier>>,
-    /// By inode: a fingerprint of the content last handed to the
-    /// kernel, whose page cache may still hold it. An open that finds the
-    /// same fingerprint lets the kernel keep its pages.
-    handed_out: Mutex<HashMap<u64, u64>>,
-    /// Keys the fingerprints, so that nobody who can write a policy can make
+    /// Keys the content fingerprints (which let the kernel keep pages
+    /// across opens), so that nobody who can write a policy can make
     /// new content collide with what the kernel holds.
     fingerprint_keys: RandomState,
     /// By directory inode: the listing being read, from its first request to
@@ -158,7 +123,6 @@ impl IamFs {
                 uid,
                 gid,
                 notifier: Arc::default(),
-                handed_out: Mutex::default(),
                 fingerprint_keys: RandomState::new(),
                 listings: Mutex::default(),
             }),
@@ -166,6 +130,32 @@ impl IamFs {
             busy_poll: Arc::default(),
             rt,
         }
+    }
+
+    /// Deletes in IAM what rm removed once its grace has passed (see
+    /// `UNLINK_GRACE`), and lets the kernel know.
+    pub fn start_pending_deletes(&self) {
+        let inner = self.inner.clone();
+        self.rt.spawn(async move {
+            loop {
+                tokio::time::sleep(PENDING_DELETE_TICK).await;
+                if !inner.ns.has_pending_deletes() {
+                    continue;
+                }
+                let settled = inner
+                    .ns
+                    .settle_pending_deletes(std::time::Instant::now())
+                    .await;
+                let refs: Vec<&Node> = settled.iter().collect();
+                let mut held = inner.held_related(&refs);
+                for node in &settled {
+                    if let Some((parent, name)) = node.parent_and_name() {
+                        held.extend(inner.held_at(&parent, &name, None));
+                    }
+                }
+                inner.forget(held);
+            }
+        });
     }
 
     /// Where to put the busy poller once the session's device exists.
@@ -235,14 +225,54 @@ impl IamFs {
         self.inner
             .inodes
             .lock()
-            .by_ino
-            .get(&ino.0)
+            .node(ino.0)
             .cloned()
             .ok_or(Errno::ENOENT)
     }
 
-    fn parent_and_name(&self, parent: INodeNo, name: &OsStr) -> Result<(Node, String), Errno> {
-        Ok((self.node(parent)?, name_str(name)?.to_string()))
+    /// The folder and the name an operation makes or changes: a name no
+    /// folder here can hold is refused with a message (and logged).
+    fn parent_and_new_name(
+        &self,
+        op: &'static str,
+        parent: INodeNo,
+        name: &OsStr,
+    ) -> Result<(Node, String), Errno> {
+        let parent = self.node(parent)?;
+        new_name(&parent, name).map_err(|(path, err)| self.inner.refuse(op, &path, false, err))
+    }
+
+    /// Whether the request comes from the user who mounted.
+    fn caller(&self, req: &Request) -> Caller {
+        if req.uid() == self.inner.uid {
+            Caller::Owner
+        } else {
+            Caller::Other
+        }
+    }
+
+    /// Only the user who mounted changes IAM through the mount: with
+    /// `--allow-other`, another user (root included) may read, never write.
+    fn check_owner(
+        &self,
+        req: &Request,
+        op: &'static str,
+        what: impl FnOnce() -> String,
+    ) -> Result<(), Errno> {
+        if self.caller(req) == Caller::Owner {
+            return Ok(());
+        }
+        let path = what();
+        let err = IamError::new(
+            ErrorKind::AccessDenied,
+            "NotTheMounter",
+            format!(
+                "{path}: uid {} may read this mount, but only uid {} (who mounted it) may change IAM through it",
+                req.uid(),
+                self.inner.uid
+            ),
+        );
+        Err(self.inner.refuse(op, &path, true, err))
     }
 
     /// `.iamfs/refresh`: drops iamfs's cache and everything the kernel holds,
@@ -260,7 +290,7 @@ impl IamFs {
     /// Commits a draft (flush, fsync); the commit's error is the reply.
     fn commit(&self, op: &'static str, fh: FileHandle, reply: ReplyEmpty) {
         let draft = match self.inner.handles.lock().get(&fh.0) {
-            Some(Handle::Draft(node, draft)) => Some((node.clone(), draft.clone())),
+            Some(Handle::Draft(node, draft, _)) => Some((node.clone(), draft.clone())),
             _ => None,
         };
         let Some((node, draft)) = draft else {
@@ -288,26 +318,42 @@ impl IamFs {
 
 impl Inner {
     async fn entry_reply(
-        &self,
+        self: Arc<Self>,
         node: Node,
     ) -> Result<Box<dyn FnOnce(ReplyEntry) + Send>, IamError> {
         let (attr, ttl) = self.ns.attr_with_lifetime(&node).await?;
-        let fattr = self.file_attr(self.ino(&node), &attr);
-        Ok(Box::new(move |r: ReplyEntry| {
-            r.entry(&ttl, &fattr, Generation(0))
-        }))
+        Ok(self.entry_sender(&node, attr, ttl))
     }
 
-    /// Whether the kernel may keep the pages it holds for `ino`: true when
-    /// they were made from the same content.
-    fn keeps_pages(&self, ino: u64, fingerprint: u64) -> bool {
-        self.handed_out.lock().insert(ino, fingerprint) == Some(fingerprint)
+    /// An entry reply: one more lookup of the node, and the size the kernel
+    /// then holds.
+    fn entry_sender(
+        self: Arc<Self>,
+        node: &Node,
+        attr: Attr,
+        ttl: std::time::Duration,
+    ) -> Box<dyn FnOnce(ReplyEntry) + Send> {
+        let ino = self.inodes.lock().looked_up(node);
+        let fattr = self.file_attr(ino, &attr);
+        Box::new(move |r: ReplyEntry| {
+            r.entry(&ttl, &fattr, Generation(0));
+            self.size_sent(ino, &attr);
+        })
     }
 
-    /// The kernel's pages of `ino` now hold what was written through it, not
-    /// what iamfs handed out: the next open must not keep them.
-    fn pages_written(&self, ino: u64) {
-        self.handed_out.lock().remove(&ino);
+    /// Attributes went to the kernel: it cuts reads at this size now.
+    fn size_sent(&self, ino: u64, attr: &Attr) {
+        if attr.kind == FileKind::File {
+            self.inodes.lock().size_sent(ino, attr.size);
+        }
+    }
+
+    /// An error the adapter itself answers (a name, a size, a caller):
+    /// logged and recorded as IAM's are.
+    fn refuse(&self, op: &str, path: &str, is_file: bool, err: IamError) -> Errno {
+        let code = errno(err.kind, is_file);
+        self.ns.errors.record_errno(path, op, code, &err);
+        code
     }
 
     /// What the kernel holds of `parent/name`: the entry, the folder's
@@ -315,11 +361,11 @@ impl Inner {
     fn held_at(&self, parent: &Node, name: &str, node: Option<&Node>) -> Vec<Held> {
         let inodes = self.inodes.lock();
         let mut held = Vec::new();
-        if let Some(&p) = inodes.by_node.get(parent) {
+        if let Some(p) = inodes.get(parent) {
             held.push(Held::Entry(p, name.to_string()));
             held.push(Held::Inode(p));
         }
-        if let Some(&i) = node.and_then(|n| inodes.by_node.get(n)) {
+        if let Some(i) = node.and_then(|n| inodes.get(n)) {
             held.push(Held::Inode(i));
         }
         held
@@ -330,9 +376,9 @@ impl Inner {
     fn held_of(&self, select: impl Fn(&Node) -> bool) -> Vec<Held> {
         let inodes = self.inodes.lock();
         let mut held = Vec::new();
-        for (node, &ino) in inodes.by_node.iter().filter(|(n, _)| select(n)) {
+        for (ino, node) in inodes.all().filter(|(_, n)| select(n)) {
             if let Some((parent, name)) = node.parent_and_name() {
-                if let Some(&p) = inodes.by_node.get(&parent) {
+                if let Some(p) = inodes.get(&parent) {
                     held.push(Held::Entry(p, name));
                 }
             }
@@ -356,6 +402,14 @@ impl Inner {
     /// mount.
     fn forget(&self, held: Vec<Held>) -> Option<tokio::task::JoinHandle<()>> {
         let notifier = self.notifier.get()?.clone();
+        {
+            let mut inodes = self.inodes.lock();
+            for h in &held {
+                if let Held::Inode(ino) = h {
+                    inodes.invalidated(*ino);
+                }
+            }
+        }
         Some(tokio::task::spawn_blocking(move || {
             for h in held {
                 let _ = match h {
@@ -382,7 +436,7 @@ impl Inner {
             // Lookups of absent names are routine (shells, editors probing).
             tracing::debug!(path, op, "{}", err);
         } else {
-            self.ns.errors.record(path, op, &err);
+            self.ns.errors.record_errno(path, op, code, &err);
         }
         reply.error(code);
     }
@@ -394,7 +448,7 @@ impl Inner {
             blocks: attr.size.div_ceil(512),
             atime: attr.mtime,
             mtime: attr.mtime,
-            ctime: attr.mtime,
+            ctime: attr.ctime,
             crtime: attr.mtime,
             kind: file_type(attr.kind),
             perm: attr.perm,
@@ -405,10 +459,6 @@ impl Inner {
             blksize: 4096,
             flags: 0,
         }
-    }
-
-    fn ino(&self, node: &Node) -> u64 {
-        self.inodes.lock().ino(node)
     }
 
     fn add_handle(&self, handle: Handle) -> FileHandle {
@@ -430,8 +480,42 @@ fn child_path(dir: &Node, name: &str) -> String {
     }
 }
 
+/// A name looked up: one no folder here can hold is simply absent.
 fn name_str(name: &OsStr) -> Result<&str, Errno> {
+    if name.len() > NAME_MAX {
+        return Err(Errno::ENAMETOOLONG);
+    }
     name.to_str().ok_or(Errno::ENOENT)
+}
+
+/// A name to be made: within NAME_MAX bytes and UTF-8 (IAM names are
+/// text). On error, the path to report and why.
+fn new_name(parent: &Node, name: &OsStr) -> Result<(Node, String), (String, IamError)> {
+    let shown = || child_path(parent, &name.to_string_lossy());
+    if name.len() > NAME_MAX {
+        return Err((
+            shown(),
+            IamError::new(
+                ErrorKind::NameTooLong,
+                "NameTooLong",
+                format!(
+                    "a name here has at most {NAME_MAX} bytes; this one has {}",
+                    name.len()
+                ),
+            ),
+        ));
+    }
+    match name.to_str() {
+        Some(n) => Ok((parent.clone(), n.to_string())),
+        None => Err((
+            shown(),
+            IamError::new(
+                ErrorKind::InvalidInput,
+                "InvalidName",
+                "the name is not valid UTF-8; IAM names and this mount's files are text",
+            ),
+        )),
+    }
 }
 
 fn file_type(kind: FileKind) -> FileType {
@@ -467,47 +551,71 @@ impl Filesystem for IamFs {
         Ok(())
     }
 
-    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+    fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         self.arrived(FuseOp::Lookup);
         let (parent, name) = match (self.node(parent), name_str(name)) {
             (Ok(p), Ok(n)) => (p, n.to_string()),
+            (Ok(p), Err(Errno::ENAMETOOLONG)) => {
+                let err = new_name(&p, name).expect_err("too long");
+                return reply.error(self.inner.refuse("lookup", &err.0, true, err.1));
+            }
             (Err(e), _) | (_, Err(e)) => return reply.error(e),
         };
+        let caller = self.caller(req);
         self.spawn_at(
             "lookup",
             named(child_path(&parent, &name)),
             true,
             parent,
             reply,
-            |inner, parent| async move {
-                let (node, attr, ttl) = inner.ns.lookup_with_lifetime(&parent, &name).await?;
-                let fattr = inner.file_attr(inner.ino(&node), &attr);
-                Ok(
-                    Box::new(move |r: ReplyEntry| r.entry(&ttl, &fattr, Generation(0)))
-                        as Box<dyn FnOnce(ReplyEntry) + Send>,
-                )
+            move |inner, parent| async move {
+                let (node, attr, ttl) = inner
+                    .ns
+                    .lookup_with_lifetime(&parent, &name, caller)
+                    .await?;
+                Ok(inner.entry_sender(&node, attr, ttl))
             },
         );
     }
 
-    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+    /// fuser's batch_forget comes here once per inode.
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        self.arrived(FuseOp::Forget);
+        self.inner.inodes.lock().forget(ino.0, nlookup);
+    }
+
+    fn getattr(&self, req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
         self.arrived(FuseOp::Getattr);
         let node = match self.node(ino) {
             Ok(n) => n,
             Err(e) => return reply.error(e),
         };
+        // Asked through an open file, the size is that open's: a reader's
+        // snapshot, a writer's draft.
+        let open_size = fh.and_then(|fh| match self.inner.handles.lock().get(&fh.0) {
+            Some(Handle::Read { content, .. }) => Some(content.len() as u64),
+            Some(Handle::Draft(_, d, _)) => Some(d.lock().data.len() as u64),
+            _ => None,
+        });
+        let caller = self.caller(req);
         self.spawn("getattr", node, reply, move |inner, node| async move {
-            let (attr, ttl) = inner.ns.attr_with_lifetime(&node).await?;
+            let (mut attr, mut ttl) = inner.ns.attr_with_lifetime_for(&node, caller).await?;
+            if let Some(size) = open_size.filter(|s| *s != attr.size) {
+                attr.size = size;
+                ttl = std::time::Duration::ZERO;
+            }
             let fattr = inner.file_attr(ino.0, &attr);
-            Ok(Box::new(move |r: ReplyAttr| r.attr(&ttl, &fattr))
-                as Box<dyn FnOnce(ReplyAttr) + Send>)
+            Ok(Box::new(move |r: ReplyAttr| {
+                r.attr(&ttl, &fattr);
+                inner.size_sent(ino.0, &attr);
+            }) as Box<dyn FnOnce(ReplyAttr) + Send>)
         });
     }
 
     #[allow(clippy::too_many_arguments)]
     fn setattr(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         mode: Option<u32>,
         _uid: Option<u32>,
@@ -528,8 +636,11 @@ impl Filesystem for IamFs {
             Ok(n) => n,
             Err(e) => return reply.error(e),
         };
+        if let Err(e) = self.check_owner(req, "setattr", || node.path()) {
+            return reply.error(e);
+        }
         let draft = fh.and_then(|fh| match self.inner.handles.lock().get(&fh.0) {
-            Some(Handle::Draft(_, d)) => Some(d.clone()),
+            Some(Handle::Draft(_, d, _)) => Some(d.clone()),
             _ => None,
         });
         self.spawn("setattr", node, reply, move |inner, node| async move {
@@ -544,42 +655,30 @@ impl Filesystem for IamFs {
                 }
                 // `echo 1 > .iamfs/refresh` truncates first; that changes nothing.
                 Node::Control(ControlFile::Refresh) => {}
-                _ => {
-                    if let Some(size) = size {
-                        match &draft {
-                            // On the way to a rewrite: never committed by itself.
-                            Some(d) => {
-                                Namespace::draft_truncate(d, size);
-                                inner.pages_written(ino.0);
-                            }
-                            None => {
-                                let current = ns.attr(&node).await?.size;
-                                if size != current {
-                                    ns.check_writable(&node)?;
-                                    return Err(IamError::new(
-                                        ErrorKind::InvalidInput,
-                                        "Truncate",
-                                        format!(
-                                            "{}: truncate it through an open file and write the whole document",
-                                            node.path()
-                                        ),
-                                    ));
-                                }
-                            }
-                        }
+                _ => match (size, &draft) {
+                    // On the way to a rewrite: never committed by itself.
+                    (Some(size), Some(d)) => {
+                        Namespace::draft_truncate(&node, d, size)?;
+                        inner.inodes.lock().written(ino.0);
                     }
+                    (Some(size), None) => ns.truncate_closed(&node, size).await?,
                     // chmod, chown and utimes of documents (rsync -a, cp -p,
                     // vim) are accepted and change nothing: IAM has no such thing.
-                }
+                    (None, _) => {}
+                },
             }
             let (mut attr, mut ttl) = ns.attr_with_lifetime(&node).await?;
             if let Some(d) = &draft {
                 attr.size = d.lock().data.len() as u64;
-                ttl = ttl.min(CHANGING_FILE_LIFETIME);
+                ttl = std::time::Duration::ZERO;
             }
             let fattr = inner.file_attr(ino.0, &attr);
-            Ok(Box::new(move |r: ReplyAttr| r.attr(&ttl, &fattr))
-                as Box<dyn FnOnce(ReplyAttr) + Send>)
+            Ok(Box::new(move |r: ReplyAttr| {
+                r.attr(&ttl, &fattr);
+                if draft.is_none() {
+                    inner.size_sent(ino.0, &attr);
+                }
+            }) as Box<dyn FnOnce(ReplyAttr) + Send>)
         });
     }
 
@@ -598,7 +697,7 @@ impl Filesystem for IamFs {
 
     fn mkdir(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         name: &OsStr,
         _mode: u32,
@@ -606,13 +705,17 @@ impl Filesystem for IamFs {
         reply: ReplyEntry,
     ) {
         self.arrived(FuseOp::Mkdir);
-        let (parent, name) = match self.parent_and_name(parent, name) {
+        let (parent, name) = match self.parent_and_new_name("mkdir", parent, name) {
             Ok(v) => v,
             Err(e) => return reply.error(e),
         };
+        let path = child_path(&parent, &name);
+        if let Err(e) = self.check_owner(req, "mkdir", || path.clone()) {
+            return reply.error(e);
+        }
         self.spawn_at(
             "mkdir",
-            named(child_path(&parent, &name)),
+            named(path),
             false,
             parent,
             reply,
@@ -623,15 +726,19 @@ impl Filesystem for IamFs {
         );
     }
 
-    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+    fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         self.arrived(FuseOp::Unlink);
-        let (parent, name) = match self.parent_and_name(parent, name) {
-            Ok(v) => v,
+        let (parent, name) = match self.node(parent).and_then(|p| Ok((p, name_str(name)?))) {
+            Ok((p, n)) => (p, n.to_string()),
             Err(e) => return reply.error(e),
         };
+        let path = child_path(&parent, &name);
+        if let Err(e) = self.check_owner(req, "unlink", || path.clone()) {
+            return reply.error(e);
+        }
         self.spawn_at(
             "unlink",
-            named(child_path(&parent, &name)),
+            named(path),
             true,
             parent,
             reply,
@@ -640,20 +747,25 @@ impl Filesystem for IamFs {
                 let mut held = inner.held_at(&parent, &name, Some(&node));
                 held.extend(inner.held_related(&[&node]));
                 inner.forget(held);
+                inner.inodes.lock().removed(&node);
                 Ok(Box::new(|r: ReplyEmpty| r.ok()) as Box<dyn FnOnce(ReplyEmpty) + Send>)
             },
         );
     }
 
-    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+    fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         self.arrived(FuseOp::Rmdir);
-        let (parent, name) = match self.parent_and_name(parent, name) {
-            Ok(v) => v,
+        let (parent, name) = match self.node(parent).and_then(|p| Ok((p, name_str(name)?))) {
+            Ok((p, n)) => (p, n.to_string()),
             Err(e) => return reply.error(e),
         };
+        let path = child_path(&parent, &name);
+        if let Err(e) = self.check_owner(req, "rmdir", || path.clone()) {
+            return reply.error(e);
+        }
         self.spawn_at(
             "rmdir",
-            named(child_path(&parent, &name)),
+            named(path),
             false,
             parent,
             reply,
@@ -662,8 +774,11 @@ impl Filesystem for IamFs {
                 let mut held = inner.held_at(&parent, &name, None);
                 if let Some(gone) = parent.child(&name) {
                     held.extend(inner.held_related(&[&gone]));
+                    inner.forget(held);
+                    inner.inodes.lock().removed(&gone);
+                } else {
+                    inner.forget(held);
                 }
-                inner.forget(held);
                 Ok(Box::new(|r: ReplyEmpty| r.ok()) as Box<dyn FnOnce(ReplyEmpty) + Send>)
             },
         );
@@ -671,21 +786,25 @@ impl Filesystem for IamFs {
 
     fn symlink(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         link_name: &OsStr,
         target: &std::path::Path,
         reply: ReplyEntry,
     ) {
         self.arrived(FuseOp::Symlink);
-        let (parent, name) = match self.parent_and_name(parent, link_name) {
+        let (parent, name) = match self.parent_and_new_name("symlink", parent, link_name) {
             Ok(v) => v,
             Err(e) => return reply.error(e),
         };
+        let path = child_path(&parent, &name);
+        if let Err(e) = self.check_owner(req, "symlink", || path.clone()) {
+            return reply.error(e);
+        }
         let target = target.to_string_lossy().into_owned();
         self.spawn_at(
             "symlink",
-            named(child_path(&parent, &name)),
+            named(path),
             true,
             parent,
             reply,
@@ -699,7 +818,7 @@ impl Filesystem for IamFs {
 
     fn rename(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         name: &OsStr,
         newparent: INodeNo,
@@ -708,18 +827,22 @@ impl Filesystem for IamFs {
         reply: ReplyEmpty,
     ) {
         self.arrived(FuseOp::Rename);
-        let ((parent, name), (new_parent, new_name)) = match (
-            self.parent_and_name(parent, name),
-            self.parent_and_name(newparent, newname),
-        ) {
-            (Ok(a), Ok(b)) => (a, b),
-            (Err(e), _) | (_, Err(e)) => return reply.error(e),
-        };
+        let from = self
+            .node(parent)
+            .and_then(|p| Ok((p, name_str(name)?.to_string())));
+        let ((parent, name), (new_parent, new_name)) =
+            match (from, self.parent_and_new_name("rename", newparent, newname)) {
+                (Ok(a), Ok(b)) => (a, b),
+                (Err(e), _) | (_, Err(e)) => return reply.error(e),
+            };
         let path = format!(
             "{} -> {}",
             child_path(&parent, &name),
             child_path(&new_parent, &new_name)
         );
+        if let Err(e) = self.check_owner(req, "rename", || path.clone()) {
+            return reply.error(e);
+        }
         self.spawn_at(
             "rename",
             named(path),
@@ -731,10 +854,10 @@ impl Filesystem for IamFs {
                     .ns
                     .rename(&parent, &name, &new_parent, &new_name)
                     .await?;
-                inner.inodes.lock().rename(&from, &moved);
                 let mut held = inner.held_at(&parent, &name, None);
                 held.extend(inner.held_at(&new_parent, &new_name, Some(&moved)));
                 held.extend(inner.held_related(&[&from, &moved]));
+                inner.inodes.lock().rename(&from, &moved);
                 inner.forget(held);
                 Ok(Box::new(|r: ReplyEmpty| r.ok()) as Box<dyn FnOnce(ReplyEmpty) + Send>)
             },
@@ -743,7 +866,7 @@ impl Filesystem for IamFs {
 
     fn create(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
@@ -752,39 +875,60 @@ impl Filesystem for IamFs {
         reply: ReplyCreate,
     ) {
         self.arrived(FuseOp::Create);
-        let (parent, name) = match self.parent_and_name(parent, name) {
+        let (parent, name) = match self.parent_and_new_name("create", parent, name) {
             Ok(v) => v,
             Err(e) => return reply.error(e),
         };
+        let path = child_path(&parent, &name);
+        if let Err(e) = self.check_owner(req, "create", || path.clone()) {
+            return reply.error(e);
+        }
         let perm = (mode & !umask & 0o7777) as u16;
         self.spawn_at(
             "create",
-            named(child_path(&parent, &name)),
+            named(path),
             true,
             parent,
             reply,
             move |inner, parent| async move {
-                let (node, handle) = match inner.ns.create(&parent, &name, perm).await? {
-                    Created::Document(node, draft) => (node.clone(), Handle::Draft(node, draft)),
-                    Created::Scratch(node) => (node.clone(), Handle::Scratch(node)),
+                let created = inner.ns.create(&parent, &name, perm).await?;
+                let node = match &created {
+                    Created::Document(node, _) | Created::Scratch(node) => node.clone(),
                 };
                 let (attr, ttl) = inner.ns.attr_with_lifetime(&node).await?;
-                let fattr = inner.file_attr(inner.ino(&node), &attr);
+                let ino = inner.inodes.lock().looked_up(&node);
+                let fattr = inner.file_attr(ino, &attr);
+                let (handle, flags) = match created {
+                    Created::Document(node, draft) => {
+                        inner.inodes.lock().open_write(ino);
+                        (Handle::Draft(node, draft, ino), FopenFlags::FOPEN_DIRECT_IO)
+                    }
+                    Created::Scratch(node) => (Handle::Scratch(node), FopenFlags::empty()),
+                };
                 let fh = inner.add_handle(handle);
-                Ok(Box::new(move |r: ReplyCreate| {
-                    r.created(&ttl, &fattr, Generation(0), fh, FopenFlags::empty())
-                }) as Box<dyn FnOnce(ReplyCreate) + Send>)
+                Ok(
+                    Box::new(move |r: ReplyCreate| {
+                        r.created(&ttl, &fattr, Generation(0), fh, flags)
+                    }) as Box<dyn FnOnce(ReplyCreate) + Send>,
+                )
             },
         );
     }
 
-    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+    fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         self.arrived(FuseOp::Open);
         let node = match self.node(ino) {
             Ok(n) => n,
             Err(e) => return reply.error(e),
         };
         let truncate = flags.0 & libc::O_TRUNC != 0;
+        let writing = wants_write(flags);
+        if writing || matches!(node, Node::Credentials(_) | Node::Env(_)) {
+            // Another user never causes an IAM write or an AssumeRole.
+            if let Err(e) = self.check_owner(req, "open", || node.path()) {
+                return reply.error(e);
+            }
+        }
         match &node {
             Node::Control(ControlFile::Refresh) => {
                 let fh = self.inner.add_handle(Handle::Refresh);
@@ -799,27 +943,53 @@ impl Filesystem for IamFs {
             }
             _ => {}
         }
-        if wants_write(flags) {
+        if writing {
             return self.spawn("open", node, reply, move |inner, node| async move {
                 let draft = inner.ns.open_document(&node, truncate).await?;
-                let fh = inner.add_handle(Handle::Draft(node, draft));
+                {
+                    let mut inodes = inner.inodes.lock();
+                    inodes.open_write(ino.0);
+                    if truncate {
+                        inodes.written(ino.0);
+                    }
+                }
+                let fh = inner.add_handle(Handle::Draft(node, draft, ino.0));
+                // Its writes never reach the pages other opens read.
                 Ok(
-                    Box::new(move |r: ReplyOpen| r.opened(fh, FopenFlags::empty()))
+                    Box::new(move |r: ReplyOpen| r.opened(fh, FopenFlags::FOPEN_DIRECT_IO))
                         as Box<dyn FnOnce(ReplyOpen) + Send>,
                 )
             });
         }
         self.spawn("open", node, reply, move |inner, node| async move {
             let content = inner.ns.read(&node).await?;
-            let flags = if node.is_volatile() {
-                FopenFlags::FOPEN_DIRECT_IO
-            } else if inner.keeps_pages(ino.0, inner.fingerprint_keys.hash_one(&*content)) {
-                // Nothing to commit on close of a read-only open.
-                FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_NOFLUSH
+            let mode = if node.is_volatile() {
+                ReadMode::Direct { invalidate: false }
             } else {
-                FopenFlags::FOPEN_NOFLUSH
+                let fingerprint = inner.fingerprint_keys.hash_one(&*content);
+                inner
+                    .inodes
+                    .lock()
+                    .open_read(ino.0, content.len() as u64, fingerprint)
             };
-            let fh = inner.add_handle(Handle::Read(content));
+            // Nothing to commit on close of a read-only open.
+            let flags = FopenFlags::FOPEN_NOFLUSH
+                | match mode {
+                    ReadMode::Cached { keep: true } => FopenFlags::FOPEN_KEEP_CACHE,
+                    ReadMode::Cached { keep: false } => FopenFlags::empty(),
+                    ReadMode::Direct { invalidate } => {
+                        if invalidate {
+                            inner.forget(vec![Held::Inode(ino.0)]);
+                        }
+                        FopenFlags::FOPEN_DIRECT_IO
+                    }
+                };
+            let cached = matches!(mode, ReadMode::Cached { .. });
+            let fh = inner.add_handle(Handle::Read {
+                content,
+                ino: ino.0,
+                cached,
+            });
             Ok(Box::new(move |r: ReplyOpen| r.opened(fh, flags))
                 as Box<dyn FnOnce(ReplyOpen) + Send>)
         });
@@ -837,14 +1007,15 @@ impl Filesystem for IamFs {
         reply: ReplyData,
     ) {
         self.arrived(FuseOp::Read);
+        // Offsets and sizes are the kernel's: bounded by the content here.
         let slice = |content: &[u8]| {
-            let start = (offset as usize).min(content.len());
-            let end = (start + size as usize).min(content.len());
+            let start = offset.min(content.len() as u64) as usize;
+            let end = start.saturating_add(size as usize).min(content.len());
             content[start..end].to_vec()
         };
         let data = match self.inner.handles.lock().get(&fh.0) {
-            Some(Handle::Read(content)) => Ok(slice(content)),
-            Some(Handle::Draft(_, draft)) => Ok(slice(&draft.lock().data)),
+            Some(Handle::Read { content, .. }) => Ok(slice(content)),
+            Some(Handle::Draft(_, draft, _)) => Ok(slice(&draft.lock().data)),
             Some(Handle::Scratch(node)) => self
                 .inner
                 .ns
@@ -862,7 +1033,7 @@ impl Filesystem for IamFs {
 
     fn write(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         fh: FileHandle,
         offset: u64,
@@ -875,24 +1046,29 @@ impl Filesystem for IamFs {
         self.arrived(FuseOp::Write);
         // None: a write to .iamfs/refresh, answered once the refresh is done.
         let written = match self.inner.handles.lock().get(&fh.0) {
-            Some(Handle::Draft(_, draft)) => {
-                Namespace::draft_write(draft, offset, data);
-                self.inner.pages_written(ino.0);
-                Some(Ok(()))
+            Some(Handle::Draft(node, draft, _)) => {
+                let done = Namespace::draft_write(node, draft, offset, data);
+                if done.is_ok() {
+                    self.inner.inodes.lock().written(ino.0);
+                }
+                Some(done.map_err(|e| (node.path(), e)))
             }
             Some(Handle::Scratch(node)) => Some(
                 self.inner
                     .ns
                     .scratch_write(node, offset, data)
-                    .map_err(|_| Errno::ENOENT),
+                    .map_err(|e| (node.path(), e)),
             ),
             Some(Handle::Refresh) => None,
-            _ => Some(Err(Errno::EBADF)),
+            _ => return reply.error(Errno::EBADF),
         };
         match written {
-            None => self.refresh(data.len() as u32, reply),
+            None => match self.check_owner(req, "write", || ".iamfs/refresh".into()) {
+                Ok(()) => self.refresh(data.len() as u32, reply),
+                Err(e) => reply.error(e),
+            },
             Some(Ok(())) => reply.written(data.len() as u32),
-            Some(Err(e)) => reply.error(e),
+            Some(Err((path, err))) => self.inner.fail("write", &path, true, err, reply),
         }
     }
 
@@ -919,8 +1095,15 @@ impl Filesystem for IamFs {
         reply: ReplyEmpty,
     ) {
         self.arrived(FuseOp::Release);
-        if let Some(Handle::Draft(node, draft)) = self.inner.handles.lock().remove(&fh.0) {
-            self.inner.ns.release_draft(&node, &draft);
+        match self.inner.handles.lock().remove(&fh.0) {
+            Some(Handle::Draft(node, draft, ino)) => {
+                self.inner.ns.release_draft(&node, &draft);
+                self.inner.inodes.lock().close_write(ino);
+            }
+            Some(Handle::Read {
+                ino, cached: true, ..
+            }) => self.inner.inodes.lock().close_cached_read(ino),
+            _ => {}
         }
         reply.ok();
     }
@@ -1051,18 +1234,19 @@ impl Filesystem for IamFs {
             Ok(Box::new(move |mut r: ReplyDirectory| {
                 let dots = [
                     (".", ino.0, FileType::Directory),
-                    ("..", 1, FileType::Directory),
+                    ("..", ROOT_INO, FileType::Directory),
                 ];
                 let total = dots.len() + children.len();
                 let mut done = true;
-                for i in offset as usize..total {
+                let mut inodes = inner.inodes.lock();
+                for i in (offset as usize).min(total)..total {
                     let next = (i + 1) as u64;
                     let full = match dots.get(i) {
                         Some(&(name, ino, kind)) => r.add(INodeNo(ino), next, kind, name),
                         None => {
                             let (name, node) = &children[i - dots.len()];
                             r.add(
-                                INodeNo(inner.ino(node)),
+                                INodeNo(inodes.listed(node)),
                                 next,
                                 file_type(node.file_kind()),
                                 name,
@@ -1074,6 +1258,7 @@ impl Filesystem for IamFs {
                         break;
                     }
                 }
+                drop(inodes);
                 let mut listings = inner.listings.lock();
                 if done {
                     listings.remove(&ino.0);
@@ -1112,8 +1297,22 @@ impl Filesystem for IamFs {
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
         self.arrived(FuseOp::Statfs);
-        // Editors (vim) check for free space before writing.
-        let blocks = 1 << 20;
-        reply.statfs(blocks, blocks, blocks, 1 << 20, 1 << 20, 4096, 255, 4096);
+        // Editors (vim) check for free space before writing: what is left
+        // for their files, the only bytes the mount keeps.
+        const BLOCK: u64 = 4096;
+        let (used, limit) = self.inner.ns.scratch_space();
+        let blocks = limit / BLOCK;
+        let free = limit.saturating_sub(used) / BLOCK;
+        let files = 1 << 20;
+        reply.statfs(
+            blocks,
+            free,
+            free,
+            files,
+            files,
+            BLOCK as u32,
+            NAME_MAX as u32,
+            BLOCK as u32,
+        );
     }
 }

@@ -9,6 +9,8 @@ pub mod error;
 pub mod errors;
 pub mod fs;
 pub mod iam;
+pub mod kernel;
+pub mod mountpoint;
 pub mod namespace;
 pub mod node;
 pub mod policy;

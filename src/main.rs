@@ -95,6 +95,24 @@ fn check_mountpoint(options: &Options) -> Result<(), String> {
     match std::fs::metadata(path) {
         Ok(m) if m.is_dir() => Ok(()),
         Ok(_) => Err(format!("mountpoint {} is not a directory", path.display())),
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
+            // An iamfs whose daemon died (kill -9, a crash) left its mount.
+            match iamfs::mountpoint::recover_dead_mount(path) {
+                Ok(()) => {
+                    eprintln!(
+                        "iamfs: {} was the mount of an iamfs that is no longer running; unmounted it",
+                        path.display()
+                    );
+                    check_mountpoint(options)
+                }
+                Err(why) => Err(format!(
+                    "mountpoint {}: {e}: a FUSE mount whose daemon has exited ({why}); \
+                     run `fusermount3 -uz {}` (or `umount -l`), then mount again",
+                    path.display(),
+                    path.display()
+                )),
+            }
+        }
         Err(e) => Err(format!("mountpoint {}: {e}", path.display())),
     }
 }
@@ -168,7 +186,8 @@ fn mount_and_serve(options: &Options, ready: &mut Option<File>) -> Result<(), St
             session_name: iamfs::credentials::session_name(&iamfs::credentials::local_user_name()),
         },
     ));
-    let fs = IamFs::new(namespace, runtime.handle().clone());
+    let fs = IamFs::new(namespace.clone(), runtime.handle().clone());
+    fs.start_pending_deletes();
     let notifier_slot = fs.notifier_slot();
     let busy_poll_slot = fs.busy_poll_slot();
 
@@ -223,10 +242,23 @@ fn mount_and_serve(options: &Options, ready: &mut Option<File>) -> Result<(), St
             tracing::error!("unmount failed: {e}");
         }
     });
-    session
+    let served = session
         .run()
-        .map_err(|e| format!("the FUSE session ended with an error: {e}"))?;
+        .map_err(|e| format!("the FUSE session ended with an error: {e}"));
     tracing::info!("unmounted");
+    // An rm still inside its grace is carried out before the daemon exits.
+    let settled =
+        runtime
+            .block_on(namespace.settle_pending_deletes(
+                std::time::Instant::now() + iamfs::namespace::UNLINK_GRACE,
+            ));
+    if !settled.is_empty() {
+        tracing::info!(
+            count = settled.len(),
+            "pending deletes carried out at unmount"
+        );
+    }
+    served?;
     runtime.shutdown_timeout(Duration::from_secs(1));
     Ok(())
 }

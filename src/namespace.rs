@@ -36,6 +36,9 @@ pub struct Attr {
     pub perm: u16,
     pub size: u64,
     pub mtime: SystemTime,
+    /// A file's mtime; a folder's last change of names seen by iamfs (not
+    /// its listing date: backup tools compare ctime before and after).
+    pub ctime: SystemTime,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -235,6 +238,13 @@ struct BulkState {
     filling: bool,
 }
 
+/// Who asks: the user who mounted, or another local user (`--allow-other`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    Owner,
+    Other,
+}
+
 /// How long the kernel keeps the attributes of a file that is being written.
 pub const CHANGING_FILE_LIFETIME: Duration = Duration::from_secs(1);
 
@@ -262,7 +272,16 @@ pub struct Namespace {
     recovering: Mutex<HashMap<Node, Detached>>,
     /// What was last saved to a document, shown until the cache TTL passes.
     overrides: Mutex<HashMap<Node, SavedBytes>>,
+    /// Documents removed by rm, by when: hidden at once, deleted in IAM
+    /// once UNLINK_GRACE has passed without a create of the same name.
+    pending_deletes: Mutex<HashMap<Node, Instant>>,
+    /// Documents created again while their delete was pending (`install`,
+    /// `cp --remove-destination`): their save is an update.
+    replacing: Mutex<HashSet<Node>>,
     commit_locks: Mutex<HashMap<Node, Arc<tokio::sync::Mutex<()>>>>,
+    /// By folder: a hash of the names last listed, and since when they
+    /// are as they are (the folder's ctime).
+    dir_changes: Mutex<HashMap<Node, (u64, SystemTime)>>,
 }
 
 impl Namespace {
@@ -286,7 +305,10 @@ impl Namespace {
             detached: Mutex::default(),
             recovering: Mutex::default(),
             overrides: Mutex::default(),
+            pending_deletes: Mutex::default(),
+            replacing: Mutex::default(),
             commit_locks: Mutex::default(),
+            dir_changes: Mutex::default(),
         }
     }
 
@@ -741,7 +763,7 @@ impl Namespace {
         if self.drafts.lock().contains_key(&node) {
             return Ok(node);
         }
-        if self.is_detached(&node) {
+        if self.is_detached(&node) || self.is_pending_delete(&node) {
             return Err(missing());
         }
         self.check_exists(&node).await?;
@@ -803,7 +825,7 @@ impl Namespace {
             }
             _ => {}
         }
-        out.retain(|(_, node)| !self.is_detached(node));
+        out.retain(|(_, node)| !self.is_detached(node) && !self.is_pending_delete(node));
         let drafts: Vec<Node> = self
             .drafts
             .lock()
@@ -826,7 +848,37 @@ impl Namespace {
             };
             out.push((name, node));
         }
+        self.names_seen(dir, &out);
         Ok(out)
+    }
+
+    /// Notes a folder's names: its ctime moves only when they change.
+    fn names_seen(&self, dir: &Node, names: &[(String, Node)]) {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        for (name, _) in names {
+            name.hash(&mut hasher);
+        }
+        let hash = hasher.finish();
+        let mut changes = self.dir_changes.lock();
+        match changes.get_mut(dir) {
+            Some((seen, at)) if *seen != hash => {
+                *seen = hash;
+                *at = SystemTime::now();
+            }
+            Some(_) => {}
+            // What stat showed before this first listing stays.
+            None => {
+                changes.insert(dir.clone(), (hash, self.mounted_at));
+            }
+        }
+    }
+
+    fn dir_ctime(&self, dir: &Node) -> SystemTime {
+        self.dir_changes
+            .lock()
+            .get(dir)
+            .map_or(self.mounted_at, |(_, at)| *at)
     }
 
     /// A file's whole content.
@@ -943,6 +995,13 @@ impl Namespace {
     }
 
     pub async fn attr(&self, node: &Node) -> Result<Attr> {
+        self.attr_for(node, Caller::Owner).await
+    }
+
+    /// A node's attributes as `caller` may learn them: another local user
+    /// is never the reason for an AssumeRole (credential files then show
+    /// the size of what is cached, or 0).
+    pub async fn attr_for(&self, node: &Node, caller: Caller) -> Result<Attr> {
         if let Node::Scratch(dir, name) | Node::ScratchLink(dir, name) = node {
             let file = self
                 .scratch
@@ -954,36 +1013,76 @@ impl Namespace {
                 perm: file.perm,
                 size: size as u64,
                 mtime: file.mtime,
+                ctime: file.mtime,
             });
         }
         if self.drafts.lock().contains_key(node) {
             let size = self.read(node).await?.len() as u64;
+            let now = SystemTime::now();
             return Ok(Attr {
                 kind: FileKind::File,
                 perm: node.perm(),
                 size,
-                mtime: SystemTime::now(),
+                mtime: now,
+                ctime: now,
             });
         }
         let kind = node.file_kind();
-        let size = match kind {
-            FileKind::Dir => 0,
-            FileKind::Symlink => self.readlink(node).await?.len() as u64,
+        let size = match (kind, node) {
+            (FileKind::Dir, _) => 0,
+            (FileKind::Symlink, _) => self.readlink(node).await?.len() as u64,
+            (FileKind::File, Node::Credentials(_) | Node::Env(_)) if caller == Caller::Other => {
+                self.cached_credentials_size(node)
+            }
             // Volatile files are served with direct I/O; their size is that
             // of the content now (bash's `source` reads st_size bytes).
-            FileKind::File => self.read(node).await?.len() as u64,
+            (FileKind::File, _) => self.read(node).await?.len() as u64,
+        };
+        let mtime = self.mtime(node).await?;
+        let ctime = if kind == FileKind::Dir {
+            self.dir_ctime(node)
+        } else {
+            mtime
         };
         Ok(Attr {
             kind,
             perm: node.perm(),
             size,
-            mtime: self.mtime(node).await?,
+            mtime,
+            ctime,
         })
+    }
+
+    /// The size of a role's credential file if its session is cached, else
+    /// 0; never an AssumeRole.
+    fn cached_credentials_size(&self, node: &Node) -> u64 {
+        let (Node::Credentials(role) | Node::Env(role)) = node else {
+            return 0;
+        };
+        let Some(entity) = self
+            .cache
+            .peek::<CachedEntity>(&Key::Entity(Kind::Role, role.clone()))
+        else {
+            return 0;
+        };
+        match self.credentials.peek(&entity.arn) {
+            Some(creds) if matches!(node, Node::Env(_)) => creds.env_lines().len() as u64,
+            Some(creds) => creds.process_json().len() as u64,
+            None => 0,
+        }
     }
 
     /// `attr`, and how long the kernel may keep it.
     pub async fn attr_with_lifetime(&self, node: &Node) -> Result<(Attr, Duration)> {
-        let (attr, fresh) = self.cache.with_freshness(self.attr(node)).await;
+        self.attr_with_lifetime_for(node, Caller::Owner).await
+    }
+
+    pub async fn attr_with_lifetime_for(
+        &self,
+        node: &Node,
+        caller: Caller,
+    ) -> Result<(Attr, Duration)> {
+        let (attr, fresh) = self.cache.with_freshness(self.attr_for(node, caller)).await;
         Ok((attr?, self.kernel_lifetime(node, fresh)))
     }
 
@@ -992,12 +1091,13 @@ impl Namespace {
         &self,
         parent: &Node,
         name: &str,
+        caller: Caller,
     ) -> Result<(Node, Attr, Duration)> {
         let (found, fresh) = self
             .cache
             .with_freshness(async {
                 let node = self.lookup(parent, name).await?;
-                let attr = self.attr(&node).await?;
+                let attr = self.attr_for(&node, caller).await?;
                 Ok::<_, IamError>((node, attr))
             })
             .await;
@@ -1062,7 +1162,7 @@ impl Namespace {
 mod tests;
 mod write;
 
-pub use write::{Created, Draft, DraftRef};
+pub use write::{Created, Draft, DraftRef, DOCUMENT_MAX, UNLINK_GRACE};
 
 /// Compile-time guard: the FUSE adapter spawns these futures on the runtime.
 #[cfg(test)]

@@ -27,6 +27,7 @@ fuse_ops! {
     Read => "read", Write => "write", Flush => "flush", Release => "release",
     Fsync => "fsync", Opendir => "opendir", Readdir => "readdir",
     Releasedir => "releasedir", Fsyncdir => "fsyncdir", Statfs => "statfs",
+    Forget => "forget",
 }
 
 #[derive(Default)]

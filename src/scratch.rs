@@ -42,10 +42,24 @@ impl ScratchFile {
     }
 }
 
-/// Scratch files by (folder, name).
+/// Largest scratch file: far past any editor's swap or backup of a
+/// document, far below what would hurt the daemon.
+pub const SCRATCH_FILE_MAX: u64 = 16 << 20;
+/// All scratch files together; statfs reports what is left of it.
+pub const SCRATCH_TOTAL_MAX: u64 = 64 << 20;
+
+#[derive(Default)]
+struct Files {
+    by_name: BTreeMap<(Node, String), ScratchFile>,
+    /// Bytes held by all files.
+    used: u64,
+}
+
+/// Scratch files by (folder, name), within SCRATCH_FILE_MAX each and
+/// SCRATCH_TOTAL_MAX in all.
 #[derive(Default)]
 pub struct ScratchStore {
-    files: Mutex<BTreeMap<(Node, String), ScratchFile>>,
+    files: Mutex<Files>,
 }
 
 fn missing(name: &str) -> IamError {
@@ -56,10 +70,34 @@ fn missing(name: &str) -> IamError {
     )
 }
 
+/// Checks that a file of `old` bytes may grow to `new` bytes.
+fn check_growth(name: &str, used: u64, old: u64, new: u64) -> Result<()> {
+    if new > SCRATCH_FILE_MAX {
+        return Err(IamError::new(
+            ErrorKind::TooLarge,
+            "FileTooLarge",
+            format!(
+                "{name}: {new} bytes is past the {SCRATCH_FILE_MAX}-byte limit of an editor's file here"
+            ),
+        ));
+    }
+    if new > old && used - old + new > SCRATCH_TOTAL_MAX {
+        return Err(IamError::new(
+            ErrorKind::NoSpace,
+            "NoSpace",
+            format!(
+                "{name}: editors' files here may hold {SCRATCH_TOTAL_MAX} bytes in all, and {used} are in use"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 impl ScratchStore {
     pub fn get(&self, dir: &Node, name: &str) -> Option<ScratchFile> {
         self.files
             .lock()
+            .by_name
             .get(&(dir.clone(), name.to_string()))
             .cloned()
     }
@@ -67,13 +105,20 @@ impl ScratchStore {
     pub fn contains(&self, dir: &Node, name: &str) -> bool {
         self.files
             .lock()
+            .by_name
             .contains_key(&(dir.clone(), name.to_string()))
+    }
+
+    /// Bytes held by all scratch files.
+    pub fn used(&self) -> u64 {
+        self.files.lock().used
     }
 
     /// Names in a folder: (name, is a symlink).
     pub fn list(&self, dir: &Node) -> Vec<(String, bool)> {
         self.files
             .lock()
+            .by_name
             .iter()
             .filter(|((d, _), _)| d == dir)
             .map(|((_, n), f)| (n.clone(), f.link.is_some()))
@@ -84,46 +129,79 @@ impl ScratchStore {
     pub fn create(&self, dir: &Node, name: &str, file: ScratchFile) -> Result<()> {
         let mut files = self.files.lock();
         let key = (dir.clone(), name.to_string());
-        if files.contains_key(&key) {
+        if files.by_name.contains_key(&key) {
             return Err(IamError::new(
                 ErrorKind::EntityAlreadyExists,
                 "FileExists",
                 format!("{name} exists"),
             ));
         }
-        files.insert(key, file);
+        files.used += file.data.len() as u64;
+        files.by_name.insert(key, file);
         Ok(())
     }
 
     /// Puts a file in place, replacing any there.
     pub fn put(&self, dir: &Node, name: &str, file: ScratchFile) {
-        self.files
-            .lock()
-            .insert((dir.clone(), name.to_string()), file);
+        let mut files = self.files.lock();
+        files.used += file.data.len() as u64;
+        if let Some(old) = files.by_name.insert((dir.clone(), name.to_string()), file) {
+            files.used -= old.data.len() as u64;
+        }
     }
 
-    pub fn update<R>(
+    /// Changes a file's mode, size or mtime (chmod, truncate, utimes).
+    pub fn set(
         &self,
         dir: &Node,
         name: &str,
-        f: impl FnOnce(&mut ScratchFile) -> R,
-    ) -> Result<R> {
-        let mut files = self.files.lock();
+        perm: Option<u16>,
+        size: Option<u64>,
+        mtime: Option<SystemTime>,
+    ) -> Result<()> {
+        let mut guard = self.files.lock();
+        let files = &mut *guard;
         let file = files
+            .by_name
             .get_mut(&(dir.clone(), name.to_string()))
             .ok_or_else(|| missing(name))?;
-        Ok(f(file))
+        if let Some(size) = size {
+            let old = file.data.len() as u64;
+            check_growth(name, files.used, old, size)?;
+            file.data.resize(size as usize, 0);
+            files.used = files.used - old + size;
+            file.mtime = SystemTime::now();
+        }
+        if let Some(perm) = perm {
+            file.perm = perm;
+        }
+        if let Some(t) = mtime {
+            file.mtime = t;
+        }
+        Ok(())
     }
 
     pub fn write(&self, dir: &Node, name: &str, offset: u64, data: &[u8]) -> Result<()> {
-        self.update(dir, name, |file| {
-            write_at(&mut file.data, offset, data);
-            file.mtime = SystemTime::now();
-        })
+        let mut guard = self.files.lock();
+        let files = &mut *guard;
+        let file = files
+            .by_name
+            .get_mut(&(dir.clone(), name.to_string()))
+            .ok_or_else(|| missing(name))?;
+        let old = file.data.len() as u64;
+        let end = offset.saturating_add(data.len() as u64);
+        check_growth(name, files.used, old, end.max(old))?;
+        write_at(&mut file.data, offset, data);
+        files.used = files.used - old + file.data.len() as u64;
+        file.mtime = SystemTime::now();
+        Ok(())
     }
 
     pub fn take(&self, dir: &Node, name: &str) -> Option<ScratchFile> {
-        self.files.lock().remove(&(dir.clone(), name.to_string()))
+        let mut files = self.files.lock();
+        let file = files.by_name.remove(&(dir.clone(), name.to_string()))?;
+        files.used -= file.data.len() as u64;
+        Some(file)
     }
 
     pub fn remove(&self, dir: &Node, name: &str) -> Result<()> {
@@ -133,11 +211,14 @@ impl ScratchStore {
     }
 
     pub fn clear(&self) {
-        self.files.lock().clear();
+        let mut files = self.files.lock();
+        files.by_name.clear();
+        files.used = 0;
     }
 }
 
 /// Writes `data` at `offset`, growing the buffer with zeros as a file would.
+/// Callers bound `offset + data.len()` first.
 pub fn write_at(buf: &mut Vec<u8>, offset: u64, data: &[u8]) {
     let offset = offset as usize;
     if buf.len() < offset + data.len() {
@@ -168,6 +249,37 @@ mod tests {
         }
         assert!(!is_scratch_name("p.json"));
         assert!(!is_scratch_name("my-policy.v2.json"));
+    }
+
+    #[test]
+    fn sizes_are_capped_per_file_and_in_all() {
+        let store = ScratchStore::default();
+        let dir = Node::Root;
+        store
+            .create(&dir, "a", ScratchFile::new(0o644, None))
+            .unwrap();
+        let err = store.set(&dir, "a", None, Some(1 << 40), None).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::TooLarge);
+        let err = store.write(&dir, "a", u64::MAX - 1, b"xy").unwrap_err();
+        assert_eq!(err.kind, ErrorKind::TooLarge);
+        assert_eq!(store.used(), 0);
+        for i in 0..4 {
+            let name = format!("f{i}");
+            store
+                .create(&dir, &name, ScratchFile::new(0o644, None))
+                .unwrap();
+            store
+                .set(&dir, &name, None, Some(SCRATCH_FILE_MAX), None)
+                .unwrap();
+        }
+        assert_eq!(store.used(), SCRATCH_TOTAL_MAX);
+        let err = store.write(&dir, "a", 0, b"x").unwrap_err();
+        assert_eq!(err.kind, ErrorKind::NoSpace);
+        // Shrinking and rewriting within a file's size is always allowed.
+        store.set(&dir, "f0", None, Some(10), None).unwrap();
+        store.write(&dir, "a", 0, b"x").unwrap();
+        store.remove(&dir, "f1").unwrap();
+        assert_eq!(store.used(), 11 + 2 * SCRATCH_FILE_MAX);
     }
 
     #[test]

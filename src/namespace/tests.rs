@@ -490,8 +490,8 @@ const DOC2: &str =
 
 async fn save(ns: &Namespace, node: &Node, bytes: &str, truncate: bool) -> Result<()> {
     let draft = ns.open_document(node, truncate).await?;
-    Namespace::draft_truncate(&draft, 0);
-    Namespace::draft_write(&draft, 0, bytes.as_bytes());
+    Namespace::draft_truncate(node, &draft, 0).unwrap();
+    Namespace::draft_write(node, &draft, 0, bytes.as_bytes()).unwrap();
     ns.commit(node, &draft).await
 }
 
@@ -593,7 +593,7 @@ async fn a_flush_after_a_failed_fsync_reports_the_error_again_without_a_call() {
     let (iam, ns) = namespace(account(1));
     let node = Node::Policy(PolicyScope::Local, "managed0".into());
     let draft = ns.open_document(&node, true).await.unwrap();
-    Namespace::draft_write(&draft, 0, b"{");
+    Namespace::draft_write(&node, &draft, 0, b"{").unwrap();
     assert!(ns.commit(&node, &draft).await.is_err());
     assert!(ns.commit(&node, &draft).await.is_err());
     assert_eq!(iam_writes(&iam), 0);
@@ -610,7 +610,7 @@ async fn new_documents_are_created_and_invalid_names_refused() {
         ns.lookup(&dir, "fresh.json").await.is_ok(),
         "visible while open"
     );
-    Namespace::draft_write(&draft, 0, DOC.as_bytes());
+    Namespace::draft_write(&node, &draft, 0, DOC.as_bytes()).unwrap();
     ns.commit(&node, &draft).await.unwrap();
     assert_eq!(iam.calls().get("CreatePolicy"), 1);
     assert!(names(&ns, &dir).await.contains(&"fresh.json".to_string()));
@@ -620,7 +620,7 @@ async fn new_documents_are_created_and_invalid_names_refused() {
     else {
         panic!();
     };
-    Namespace::draft_write(&draft, 0, DOC.as_bytes());
+    Namespace::draft_write(&node, &draft, 0, DOC.as_bytes()).unwrap();
     ns.commit(&node, &draft).await.unwrap();
     assert_eq!(iam.calls().get("PutRolePolicy"), 1);
     let err = ns
@@ -669,7 +669,7 @@ async fn vim_style_backup_rename_then_create_commits_as_an_update() {
     };
     let short =
         r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Action":"*","Resource":"*"}}"#;
-    Namespace::draft_write(&draft, 0, short.as_bytes());
+    Namespace::draft_write(&n, &draft, 0, short.as_bytes()).unwrap();
     ns.commit(&n, &draft).await.unwrap();
     ns.unlink(&dir, "managed0.json~").await.unwrap();
     assert_eq!(iam.calls().get("CreatePolicyVersion"), 1);
@@ -899,7 +899,7 @@ async fn vim_recovering_from_a_refused_save_leaves_iam_alone() {
     let Created::Document(n, draft) = ns.create(&dir, "managed0.json", 0o644).await.unwrap() else {
         panic!();
     };
-    Namespace::draft_write(&draft, 0, b"{ not a policy");
+    Namespace::draft_write(&n, &draft, 0, b"{ not a policy").unwrap();
     assert!(ns.commit(&n, &draft).await.is_err());
     ns.release_draft(&n, &draft);
     // vim's recovery: remove its new file, rename the backup back.

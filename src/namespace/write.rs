@@ -16,9 +16,31 @@ use crate::node::{Node, JSON};
 use crate::policy::{self, DocumentKind, NameKind};
 use crate::scratch::{is_scratch_name, write_at, ScratchFile};
 
+/// How long a document removed by rm waits before it is deleted in IAM: a
+/// create of the same name within it (`install`, `cp --remove-destination`
+/// unlink and create at once) makes the save an update that keeps the
+/// policy's id and versions.
+pub const UNLINK_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// How long after a refused save an editor's cleanup unlink counts as
 /// recovery rather than a request to delete (editors recover at once).
 const RECOVERY_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Largest document a draft may hold. IAM's largest is a role's inline
+/// policies at 10,240 characters; pretty-printing and whitespace make a
+/// saved file several times that, never a mebibyte.
+pub const DOCUMENT_MAX: u64 = 1 << 20;
+
+fn too_large(node: &Node, size: u64) -> IamError {
+    IamError::new(
+        ErrorKind::TooLarge,
+        "DocumentTooLarge",
+        format!(
+            "{}: {size} bytes is past the {DOCUMENT_MAX}-byte limit; no IAM document is that large",
+            node.path()
+        ),
+    )
+}
 
 /// A document's bytes while it is open for writing.
 #[derive(Debug, Default)]
@@ -115,6 +137,10 @@ impl Namespace {
         if let Some(node) = document_node(dir, name) {
             self.check_writable(&node)?;
             let draft: DraftRef = Arc::default();
+            if self.pending_deletes.lock().remove(&node).is_some() {
+                // unlink then create: the save replaces the document.
+                self.replacing.lock().insert(node.clone());
+            }
             self.drafts.lock().insert(node.clone(), draft.clone());
             return Ok(Created::Document(node, draft));
         }
@@ -133,12 +159,83 @@ impl Namespace {
         )))
     }
 
-    /// An unsaved created document disappears when its last handle closes.
+    /// An unsaved created document disappears when its last handle closes;
+    /// if it replaced one removed by rm, that removal goes ahead.
     pub fn release_draft(&self, node: &Node, draft: &DraftRef) {
         let mut drafts = self.drafts.lock();
         if drafts.get(node).is_some_and(|d| Arc::ptr_eq(d, draft)) {
             drafts.remove(node);
+            drop(drafts);
+            if self.replacing.lock().remove(node) {
+                self.pending_deletes
+                    .lock()
+                    .insert(node.clone(), Instant::now());
+            }
         }
+    }
+
+    pub(super) fn is_pending_delete(&self, node: &Node) -> bool {
+        self.pending_deletes.lock().contains_key(node)
+    }
+
+    /// Deletes in IAM the documents removed by rm at or before `due` -
+    /// UNLINK_GRACE and not created again since. Returns the nodes settled;
+    /// a refusal goes to `.iamfs/errors` (the rm itself already returned).
+    pub async fn settle_pending_deletes(&self, now: Instant) -> Vec<Node> {
+        let due: Vec<Node> = {
+            let mut pending = self.pending_deletes.lock();
+            let due: Vec<Node> = pending
+                .iter()
+                .filter(|(_, at)| now.saturating_duration_since(**at) >= UNLINK_GRACE)
+                .map(|(n, _)| n.clone())
+                .collect();
+            for n in &due {
+                pending.remove(n);
+            }
+            due
+        };
+        for node in &due {
+            if let Err(e) = self.delete_document(node).await {
+                self.delete_refused(node, e);
+            }
+        }
+        due
+    }
+
+    /// rm had already returned: the refusal goes to `.iamfs/errors`.
+    fn delete_refused(&self, node: &Node, e: IamError) {
+        let e = IamError::new(
+            e.kind,
+            e.code,
+            format!(
+                "rm was not carried out in IAM, and the file shows IAM's document again: {}",
+                e.message
+            ),
+        );
+        self.errors.record(&node.path(), "unlink", &e);
+    }
+
+    /// Settles now the pending deletes of documents inside `entity`'s folder.
+    async fn settle_pending_of(&self, kind: Kind, entity: &str) {
+        let mine: Vec<Node> = self
+            .pending_deletes
+            .lock()
+            .keys()
+            .filter(|n| matches!(n, Node::Inline(k, e, _) if *k == kind && e == entity))
+            .cloned()
+            .collect();
+        for node in mine {
+            if self.pending_deletes.lock().remove(&node).is_some() {
+                if let Err(e) = self.delete_document(&node).await {
+                    self.delete_refused(&node, e);
+                }
+            }
+        }
+    }
+
+    /// Whether any rm is waiting for its grace to pass.
+    pub fn has_pending_deletes(&self) -> bool {
+        !self.pending_deletes.lock().is_empty()
     }
 
     /// Commits a draft if it was written to: once, and only if it changed
@@ -169,6 +266,8 @@ impl Namespace {
         match &result {
             Ok(()) => {
                 // The name now holds what IAM holds: no local copy remains.
+                self.replacing.lock().remove(node);
+                self.pending_deletes.lock().remove(node);
                 self.drafts.lock().remove(node);
                 self.detached.lock().remove(node);
                 self.recovering.lock().remove(node);
@@ -177,6 +276,8 @@ impl Namespace {
                     .insert(node.clone(), (Arc::new(bytes), Instant::now()));
             }
             Err(_) => {
+                // A refused replacement leaves the document as IAM holds it.
+                self.replacing.lock().remove(node);
                 self.release_draft(node, draft);
                 self.overrides.lock().remove(node);
                 // A refused save on a name an editor emptied (renamed to its
@@ -389,31 +490,56 @@ impl Namespace {
         mtime: Option<SystemTime>,
     ) -> Result<()> {
         let (dir, name) = scratch_key(node)?;
-        self.scratch.update(dir, name, |f| {
-            if let Some(perm) = perm {
-                f.perm = perm;
-            }
-            if let Some(size) = size {
-                f.data.resize(size as usize, 0);
-                f.mtime = SystemTime::now();
-            }
-            if let Some(t) = mtime {
-                f.mtime = t;
-            }
-        })
+        self.scratch.set(dir, name, perm, size, mtime)
     }
 
-    pub fn draft_write(draft: &DraftRef, offset: u64, data: &[u8]) {
+    /// Bytes held by editors' files, and their limit (statfs).
+    pub fn scratch_space(&self) -> (u64, u64) {
+        (self.scratch.used(), crate::scratch::SCRATCH_TOTAL_MAX)
+    }
+
+    /// A write into a draft; refused past DOCUMENT_MAX before anything is
+    /// allocated.
+    pub fn draft_write(node: &Node, draft: &DraftRef, offset: u64, data: &[u8]) -> Result<()> {
+        let end = offset.saturating_add(data.len() as u64);
+        if end > DOCUMENT_MAX {
+            return Err(too_large(node, end));
+        }
         let mut d = draft.lock();
         write_at(&mut d.data, offset, data);
         d.dirty = true;
         d.failed = None;
+        Ok(())
     }
 
     /// A truncate on the way to a rewrite: never committed by itself.
-    pub fn draft_truncate(draft: &DraftRef, size: u64) {
-        let mut d = draft.lock();
-        d.data.resize(size as usize, 0);
+    pub fn draft_truncate(node: &Node, draft: &DraftRef, size: u64) -> Result<()> {
+        if size > DOCUMENT_MAX {
+            return Err(too_large(node, size));
+        }
+        draft.lock().data.resize(size as usize, 0);
+        Ok(())
+    }
+
+    /// A truncate of a document without an open file: only to its own size
+    /// (a no-op); anything else must go through a rewrite.
+    pub async fn truncate_closed(&self, node: &Node, size: u64) -> Result<()> {
+        if size > DOCUMENT_MAX && node.file_kind() == crate::node::FileKind::File {
+            self.check_writable(node)?;
+            return Err(too_large(node, size));
+        }
+        if size == self.attr(node).await?.size {
+            return Ok(());
+        }
+        self.check_writable(node)?;
+        Err(IamError::new(
+            ErrorKind::InvalidInput,
+            "Truncate",
+            format!(
+                "{}: truncate it through an open file and write the whole document",
+                node.path()
+            ),
+        ))
     }
 
     // ---- folders and names ----------------------------------------------------
@@ -471,6 +597,8 @@ impl Namespace {
             return Err(not_permitted(format!("{} cannot be removed", node.path())));
         };
         let (kind, entity) = (*kind, entity.as_str());
+        // An rm inside it not yet sent to IAM would keep IAM's folder full.
+        self.settle_pending_of(kind, entity).await;
         let mut left = Vec::new();
         let inline = self.inline_names(kind, entity).await?;
         if !inline.is_empty() {
@@ -544,14 +672,10 @@ impl Namespace {
         }
         self.check_mutable(&node.path())?;
         match &node {
-            Node::Inline(kind, entity, policy) => {
-                self.iam.delete_inline_policy(*kind, entity, policy).await?;
-                self.cache
-                    .remove(&Key::InlineDoc(*kind, entity.clone(), policy.clone()));
-                self.edit_names(Key::InlineNames(*kind, entity.clone()), |l| {
-                    l.retain(|n| n != policy)
-                });
-            }
+            // Whether an attached policy may go is checked once the grace
+            // has passed: `install` over an attached policy is a save.
+            Node::Inline(..) | Node::TrustPolicy(_) | Node::Tags(..) => {}
+            Node::Policy(PolicyScope::Local, _) => {}
             Node::Attached(kind, entity, policy) => {
                 let arn = self
                     .attached(*kind, entity)
@@ -563,6 +687,7 @@ impl Namespace {
                 self.iam.detach_policy(*kind, entity, &arn).await?;
                 self.cache.remove(&Key::Attached(*kind, entity.clone()));
                 self.cache.remove(&Key::Policies(PolicyScope::Local));
+                return Ok(node);
             }
             Node::Link(kind, entity, other) => {
                 let (user, group) = if *kind == Kind::User {
@@ -573,8 +698,8 @@ impl Namespace {
                 self.iam.remove_user_from_group(user, group).await?;
                 self.cache.remove(&Key::Links(Kind::User, user.clone()));
                 self.cache.remove(&Key::Links(Kind::Group, group.clone()));
+                return Ok(node);
             }
-            Node::Policy(PolicyScope::Local, name) => self.delete_managed(name).await?,
             _ => {
                 return Err(not_permitted(format!(
                     "{} cannot be removed; it is part of its IAM entity",
@@ -582,12 +707,41 @@ impl Namespace {
                 )))
             }
         }
+        // A document: hidden now, deleted after UNLINK_GRACE unless a create
+        // of the name replaces it first (install's unlink + create).
         self.overrides.lock().remove(&node);
+        self.pending_deletes
+            .lock()
+            .insert(node.clone(), Instant::now());
         Ok(node)
     }
 
-    /// rm policies/X.json: refused while attached anywhere, checked first.
-    async fn delete_managed(&self, name: &str) -> Result<()> {
+    /// The IAM side of rm of a document, once its grace has passed. A trust
+    /// policy or tags.json cannot be deleted: the name shows IAM's again.
+    async fn delete_document(&self, node: &Node) -> Result<()> {
+        match node {
+            Node::Inline(kind, entity, policy) => {
+                self.iam.delete_inline_policy(*kind, entity, policy).await?;
+                self.cache
+                    .remove(&Key::InlineDoc(*kind, entity.clone(), policy.clone()));
+                self.edit_names(Key::InlineNames(*kind, entity.clone()), |l| {
+                    l.retain(|n| n != policy)
+                });
+            }
+            Node::Policy(PolicyScope::Local, name) => self.delete_managed(name).await?,
+            _ => {
+                return Err(not_permitted(format!(
+                    "{} is part of its IAM entity and cannot be deleted",
+                    node.path()
+                )))
+            }
+        }
+        self.overrides.lock().remove(node);
+        Ok(())
+    }
+
+    /// rm policies/X.json is refused while the policy is attached anywhere.
+    async fn check_unattached(&self, name: &str) -> Result<ManagedPolicy> {
         let policy = self.policy(PolicyScope::Local, name).await?;
         let users = collect_pages(|m| self.iam.list_entities_for_policy(&policy.arn, m)).await?;
         if !users.is_empty() {
@@ -604,6 +758,13 @@ impl Namespace {
                 ),
             ));
         }
+        Ok(policy)
+    }
+
+    /// Deletes a managed policy: its other versions, then the policy;
+    /// attachments are checked again (one may have been made since rm).
+    async fn delete_managed(&self, name: &str) -> Result<()> {
+        let policy = self.check_unattached(name).await?;
         let versions = collect_pages(|m| self.iam.list_policy_versions(&policy.arn, m)).await?;
         for v in versions.iter().filter(|v| !v.is_default) {
             self.iam.delete_policy_version(&policy.arn, &v.id).await?;

@@ -1,0 +1,421 @@
+//! What the kernel holds, without FUSE: inode numbers with their lookup
+//! counts, and per inode the size and pages the kernel may be keeping, so
+//! that an open never lets the kernel serve bytes that disagree with them.
+
+use std::collections::HashMap;
+
+use crate::node::Node;
+
+/// The root's inode number, fixed by FUSE.
+pub const ROOT_INO: u64 = 1;
+
+/// Inodes the kernel was only shown in listings (lookup count 0) are kept
+/// up to this many; past it they are dropped, and get new numbers if seen again.
+const UNLOOKED_KEEP: usize = 1 << 16;
+
+/// How a file open for reading is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadMode {
+    /// Through the page cache; `keep` when the kernel's pages hold this very
+    /// content and may be reused.
+    Cached { keep: bool },
+    /// Every read asks the daemon: the kernel's size or pages may disagree
+    /// with this open's bytes (or the file is made at read time).
+    Direct {
+        /// The kernel's attributes are stale: tell it to drop them.
+        invalidate: bool,
+    },
+}
+
+/// What the kernel may hold of one inode's content.
+#[derive(Debug, Default, Clone)]
+struct View {
+    /// The size in the last attributes sent, while they may still be held.
+    size: Option<u64>,
+    /// Fingerprint of the content the kernel's pages were filled from.
+    pages: Option<u64>,
+    /// Opens reading through the page cache now.
+    cached_readers: u32,
+    /// Opens writing a draft now.
+    writers: u32,
+}
+
+#[derive(Debug)]
+struct Inode {
+    node: Node,
+    /// Lookups answered and not yet forgotten.
+    lookups: u64,
+    view: View,
+}
+
+/// Inode numbers. A node keeps its number while the kernel holds it; a
+/// number stays valid until the kernel forgets it, even after its name was
+/// removed or replaced (it then means the node now at that name).
+pub struct Inodes {
+    by_node: HashMap<Node, u64>,
+    by_ino: HashMap<u64, Inode>,
+    next: u64,
+    unlooked: usize,
+}
+
+impl Default for Inodes {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Inodes {
+    pub fn new() -> Self {
+        let mut inodes = Self {
+            by_node: HashMap::new(),
+            by_ino: HashMap::new(),
+            next: ROOT_INO + 1,
+            unlooked: 0,
+        };
+        inodes.by_node.insert(Node::Root, ROOT_INO);
+        inodes.by_ino.insert(
+            ROOT_INO,
+            Inode {
+                node: Node::Root,
+                lookups: 1,
+                view: View::default(),
+            },
+        );
+        inodes
+    }
+
+    pub fn node(&self, ino: u64) -> Option<&Node> {
+        self.by_ino.get(&ino).map(|i| &i.node)
+    }
+
+    /// The number of a node the kernel holds, if it holds one.
+    pub fn get(&self, node: &Node) -> Option<u64> {
+        self.by_node.get(node).copied()
+    }
+
+    /// The node's number for a listing entry: the kernel holds no
+    /// reference through it.
+    pub fn listed(&mut self, node: &Node) -> u64 {
+        if let Some(&ino) = self.by_node.get(node) {
+            return ino;
+        }
+        if self.unlooked >= UNLOOKED_KEEP {
+            self.drop_unlooked();
+        }
+        self.unlooked += 1;
+        self.insert(node, 0)
+    }
+
+    /// The node's number for an entry reply (lookup, create, mkdir,
+    /// symlink): one more reference the kernel will forget.
+    pub fn looked_up(&mut self, node: &Node) -> u64 {
+        if let Some(&ino) = self.by_node.get(node) {
+            let inode = self.by_ino.get_mut(&ino).expect("tables agree");
+            if inode.lookups == 0 {
+                self.unlooked -= 1;
+            }
+            inode.lookups += 1;
+            return ino;
+        }
+        self.insert(node, 1)
+    }
+
+    fn insert(&mut self, node: &Node, lookups: u64) -> u64 {
+        let ino = self.next;
+        self.next += 1;
+        self.by_node.insert(node.clone(), ino);
+        self.by_ino.insert(
+            ino,
+            Inode {
+                node: node.clone(),
+                lookups,
+                view: View::default(),
+            },
+        );
+        ino
+    }
+
+    /// The kernel let go of `n` references; at none the number is free.
+    pub fn forget(&mut self, ino: u64, n: u64) {
+        if ino == ROOT_INO {
+            return;
+        }
+        let Some(inode) = self.by_ino.get_mut(&ino) else {
+            return;
+        };
+        inode.lookups = inode.lookups.saturating_sub(n);
+        // The kernel forgets no inode it holds open.
+        if inode.lookups > 0 {
+            return;
+        }
+        let inode = self.by_ino.remove(&ino).expect("present");
+        if self.by_node.get(&inode.node) == Some(&ino) {
+            self.by_node.remove(&inode.node);
+        }
+    }
+
+    fn drop_unlooked(&mut self) {
+        let by_node = &mut self.by_node;
+        self.by_ino.retain(|&ino, inode| {
+            let keep = ino == ROOT_INO || inode.lookups > 0;
+            if !keep && by_node.get(&inode.node) == Some(&ino) {
+                by_node.remove(&inode.node);
+            }
+            keep
+        });
+        self.unlooked = 0;
+    }
+
+    /// A renamed node keeps its number, as the kernel expects. The number
+    /// the replaced node had stays valid for whoever holds it, and now means
+    /// the new node at that name (a reader opening it sees the new content,
+    /// never ENOENT).
+    pub fn rename(&mut self, from: &Node, to: &Node) {
+        if let Some(ino) = self.by_node.remove(from) {
+            if let Some(replaced) = self.by_node.insert(to.clone(), ino) {
+                if let Some(old) = self.by_ino.get_mut(&replaced) {
+                    old.node = to.clone();
+                    old.view.size = None;
+                }
+            }
+            if let Some(inode) = self.by_ino.get_mut(&ino) {
+                inode.node = to.clone();
+                inode.view.size = None;
+                inode.view.pages = None;
+            }
+        }
+    }
+
+    /// A name was removed: a node made again at it gets a new number.
+    pub fn removed(&mut self, node: &Node) {
+        if let Some(ino) = self.by_node.remove(node) {
+            if let Some(inode) = self.by_ino.get_mut(&ino) {
+                inode.view.size = None;
+            }
+        }
+    }
+
+    fn view(&mut self, ino: u64) -> Option<&mut View> {
+        self.by_ino.get_mut(&ino).map(|i| &mut i.view)
+    }
+
+    /// Attributes with this size were sent to the kernel.
+    pub fn size_sent(&mut self, ino: u64, size: u64) {
+        if let Some(v) = self.view(ino) {
+            v.size = Some(size);
+        }
+    }
+
+    /// The kernel was told to drop what it holds of the inode.
+    pub fn invalidated(&mut self, ino: u64) {
+        if let Some(v) = self.view(ino) {
+            v.size = None;
+            v.pages = None;
+        }
+    }
+
+    /// How to serve an open for reading of `len` bytes with `fingerprint`.
+    /// The kernel cuts a read at the size it holds and serves pages it
+    /// holds, so the page cache is used only when both agree with these bytes.
+    pub fn open_read(&mut self, ino: u64, len: u64, fingerprint: u64) -> ReadMode {
+        let Some(v) = self.view(ino) else {
+            return ReadMode::Direct { invalidate: false };
+        };
+        if v.writers > 0 {
+            // A writer's own size may be what the kernel holds.
+            return ReadMode::Direct { invalidate: false };
+        }
+        if v.size != Some(len) {
+            let invalidate = v.size.is_some();
+            v.size = None;
+            return ReadMode::Direct { invalidate };
+        }
+        if v.cached_readers > 0 && v.pages != Some(fingerprint) {
+            // Another open is filling pages from other bytes of this size.
+            return ReadMode::Direct { invalidate: false };
+        }
+        let keep = v.pages == Some(fingerprint);
+        v.pages = Some(fingerprint);
+        v.cached_readers += 1;
+        ReadMode::Cached { keep }
+    }
+
+    /// A reader served through the page cache closed.
+    pub fn close_cached_read(&mut self, ino: u64) {
+        if let Some(v) = self.view(ino) {
+            v.cached_readers = v.cached_readers.saturating_sub(1);
+        }
+    }
+
+    /// A document was opened for writing (served with direct I/O, so its
+    /// writes never reach the pages other opens read).
+    pub fn open_write(&mut self, ino: u64) {
+        if let Some(v) = self.view(ino) {
+            v.writers += 1;
+        }
+    }
+
+    /// A write or truncate went through a draft: the kernel may hold its
+    /// size now, and an O_TRUNC open dropped its pages.
+    pub fn written(&mut self, ino: u64) {
+        if let Some(v) = self.view(ino) {
+            v.size = None;
+            v.pages = None;
+        }
+    }
+
+    pub fn close_write(&mut self, ino: u64) {
+        if let Some(v) = self.view(ino) {
+            v.writers = v.writers.saturating_sub(1);
+            v.size = None;
+            v.pages = None;
+        }
+    }
+
+    /// Every number the kernel may hold, with its node.
+    pub fn all(&self) -> impl Iterator<Item = (u64, &Node)> {
+        self.by_ino.iter().map(|(&ino, i)| (ino, &i.node))
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_ino.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_ino.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::iam::{Kind, PolicyScope};
+
+    fn policy(name: &str) -> Node {
+        Node::Policy(PolicyScope::Local, name.into())
+    }
+
+    #[test]
+    fn numbers_live_until_forgotten() {
+        let mut inodes = Inodes::new();
+        let p = policy("p");
+        let ino = inodes.looked_up(&p);
+        assert_eq!(inodes.looked_up(&p), ino);
+        inodes.forget(ino, 1);
+        assert_eq!(inodes.node(ino), Some(&p));
+        inodes.forget(ino, 1);
+        assert_eq!(inodes.node(ino), None);
+        assert_eq!(inodes.get(&p), None);
+        assert_ne!(
+            inodes.looked_up(&p),
+            ino,
+            "a forgotten number is not reused"
+        );
+        inodes.forget(ROOT_INO, 100);
+        assert_eq!(inodes.node(ROOT_INO), Some(&Node::Root));
+    }
+
+    #[test]
+    fn the_table_does_not_grow_with_lookups_and_forgets() {
+        let mut inodes = Inodes::new();
+        for i in 0..10_000 {
+            let ino = inodes.looked_up(&policy(&format!("p{i}")));
+            inodes.forget(ino, 1);
+        }
+        assert_eq!(inodes.len(), 1);
+    }
+
+    #[test]
+    fn listed_only_numbers_are_bounded() {
+        let mut inodes = Inodes::new();
+        let held = inodes.looked_up(&policy("held"));
+        for i in 0..(UNLOOKED_KEEP + 10) {
+            inodes.listed(&policy(&format!("p{i}")));
+        }
+        assert!(inodes.len() <= UNLOOKED_KEEP + 2);
+        assert_eq!(inodes.node(held), Some(&policy("held")));
+    }
+
+    #[test]
+    fn a_number_replaced_by_rename_stays_valid_and_means_the_new_file() {
+        let mut inodes = Inodes::new();
+        let dir = Node::PoliciesDir(PolicyScope::Local);
+        let tmp = Node::Scratch(Box::new(dir), ".p.json.tmp".into());
+        let target = policy("p");
+        let old = inodes.looked_up(&target);
+        inodes.size_sent(old, 100);
+        let new = inodes.looked_up(&tmp);
+        inodes.rename(&tmp, &target);
+        assert_eq!(inodes.get(&target), Some(new));
+        assert_eq!(inodes.node(old), Some(&target));
+        assert_eq!(inodes.node(new), Some(&target));
+        // The kernel's size for the old number is the old document's.
+        assert_eq!(
+            inodes.open_read(old, 120, 7),
+            ReadMode::Direct { invalidate: false }
+        );
+        inodes.forget(old, 1);
+        assert_eq!(inodes.node(old), None);
+        assert_eq!(inodes.get(&target), Some(new));
+    }
+
+    #[test]
+    fn pages_are_used_only_when_size_and_content_agree() {
+        let mut inodes = Inodes::new();
+        let ino = inodes.looked_up(&Node::Tags(Kind::Role, "r".into()));
+        inodes.size_sent(ino, 10);
+        assert_eq!(
+            inodes.open_read(ino, 10, 1),
+            ReadMode::Cached { keep: false }
+        );
+        inodes.close_cached_read(ino);
+        assert_eq!(
+            inodes.open_read(ino, 10, 1),
+            ReadMode::Cached { keep: true }
+        );
+        // Same size, other bytes, while the first reader still reads pages.
+        assert_eq!(
+            inodes.open_read(ino, 10, 2),
+            ReadMode::Direct { invalidate: false }
+        );
+        inodes.close_cached_read(ino);
+        assert_eq!(
+            inodes.open_read(ino, 10, 2),
+            ReadMode::Cached { keep: false }
+        );
+        inodes.close_cached_read(ino);
+        // A save changed the size under the kernel's feet.
+        assert_eq!(
+            inodes.open_read(ino, 12, 3),
+            ReadMode::Direct { invalidate: true }
+        );
+        assert_eq!(
+            inodes.open_read(ino, 12, 3),
+            ReadMode::Direct { invalidate: false }
+        );
+        inodes.size_sent(ino, 12);
+        assert_eq!(
+            inodes.open_read(ino, 12, 3),
+            ReadMode::Cached { keep: false }
+        );
+    }
+
+    #[test]
+    fn readers_beside_a_writer_never_use_the_pages() {
+        let mut inodes = Inodes::new();
+        let ino = inodes.looked_up(&policy("p"));
+        inodes.size_sent(ino, 10);
+        inodes.open_write(ino);
+        assert_eq!(
+            inodes.open_read(ino, 10, 1),
+            ReadMode::Direct { invalidate: false }
+        );
+        inodes.written(ino);
+        inodes.close_write(ino);
+        // The writer may have left its size in the kernel.
+        assert!(matches!(
+            inodes.open_read(ino, 10, 1),
+            ReadMode::Direct { .. }
+        ));
+    }
+}
