@@ -5,6 +5,7 @@ use crate::iam::memory::MemoryIam;
 use crate::namespace::write::Created;
 
 const DOC: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
+const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
 
 fn settings() -> Settings {
     Settings {
@@ -736,6 +737,103 @@ async fn tags_are_saved_as_the_difference() {
     assert_eq!(pairs, [("keep", "1"), ("change", "b"), ("add", "y")]);
 }
 
+/// Carries out every rm still in its grace.
+async fn settle_all(ns: &Namespace) -> Vec<Node> {
+    ns.settle_pending_deletes(std::time::Instant::now() + crate::namespace::UNLINK_GRACE)
+        .await
+}
+
+/// unlink + create + write + close, as `install` and `cp --remove-destination` save.
+async fn install(ns: &Namespace, dir: &Node, name: &str, bytes: &[u8]) -> Result<()> {
+    ns.unlink(dir, name).await?;
+    let Created::Document(node, draft) = ns.create(dir, name, 0o644).await? else {
+        panic!("{name} is a document");
+    };
+    Namespace::draft_write(&node, &draft, 0, bytes).unwrap();
+    let result = ns.commit(&node, &draft).await;
+    ns.release_draft(&node, &draft);
+    result
+}
+
+#[tokio::test]
+async fn install_is_an_update_that_keeps_the_policy_and_its_versions() {
+    let (iam, ns) = namespace(account(1));
+    let policies = Node::PoliciesDir(PolicyScope::Local);
+    install(&ns, &policies, "managed0.json", DOC2.as_bytes())
+        .await
+        .unwrap();
+    let inline = Node::InlineDir(Kind::Role, "role0".into());
+    let name = names(&ns, &inline).await[0].clone();
+    install(&ns, &inline, &name, DOC2.as_bytes()).await.unwrap();
+    let role = Node::Entity(Kind::Role, "role0".into());
+    install(&ns, &role, "trust-policy.json", TRUST.as_bytes())
+        .await
+        .unwrap();
+    assert!(settle_all(&ns).await.is_empty(), "nothing left to delete");
+    let calls = iam.calls();
+    assert_eq!(calls.get("CreatePolicyVersion"), 1);
+    assert_eq!(calls.get("PutRolePolicy"), 1);
+    assert_eq!(calls.get("UpdateAssumeRolePolicy"), 1);
+    for deleting in [
+        "DeletePolicy",
+        "CreatePolicy",
+        "DeleteRolePolicy",
+        "DeletePolicyVersion",
+    ] {
+        assert_eq!(calls.get(deleting), 0, "{deleting}");
+    }
+    let node = Node::Policy(PolicyScope::Local, "managed0".into());
+    assert_eq!(&ns.read(&node).await.unwrap()[..], DOC2.as_bytes());
+}
+
+#[tokio::test]
+async fn rm_deletes_after_its_grace_unless_a_save_replaces_it() {
+    let (iam, ns) = namespace(account(1));
+    let inline = Node::InlineDir(Kind::Role, "role0".into());
+    let name = names(&ns, &inline).await[0].clone();
+    ns.unlink(&inline, &name).await.unwrap();
+    assert!(!names(&ns, &inline).await.contains(&name), "hidden at once");
+    assert_eq!(iam_writes(&iam), 0);
+    assert!(ns
+        .settle_pending_deletes(std::time::Instant::now())
+        .await
+        .is_empty());
+    assert_eq!(settle_all(&ns).await.len(), 1);
+    assert_eq!(iam.calls().get("DeleteRolePolicy"), 1);
+    assert!(!names(&ns, &inline).await.contains(&name));
+
+    // A refused replacement deletes nothing: the old document stays.
+    let (iam, ns) = namespace(account(1));
+    let err = install(&ns, &inline, &name, b"{ not json")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidInput);
+    settle_all(&ns).await;
+    assert_eq!(iam_writes(&iam), 0);
+    assert!(names(&ns, &inline).await.contains(&name));
+
+    // rm then an empty create (touch): the rm goes ahead.
+    ns.unlink(&inline, &name).await.unwrap();
+    let Created::Document(node, draft) = ns.create(&inline, &name, 0o644).await.unwrap() else {
+        panic!();
+    };
+    ns.commit(&node, &draft).await.unwrap();
+    ns.release_draft(&node, &draft);
+    settle_all(&ns).await;
+    assert_eq!(iam.calls().get("DeleteRolePolicy"), 1);
+
+    // rmdir carries out an rm still in its grace before it looks.
+    let (iam, ns) = namespace(account(1));
+    let users = Node::KindDir(Kind::User);
+    let user_inline = Node::InlineDir(Kind::User, "user0".into());
+    for name in names(&ns, &user_inline).await {
+        ns.unlink(&user_inline, &name).await.unwrap();
+    }
+    let err = ns.rmdir(&users, "user0").await.unwrap_err();
+    assert!(!err.message.contains("inline"), "{err}");
+    assert!(iam.calls().get("DeleteUserPolicy") > 0);
+}
+
 #[tokio::test]
 async fn folders_are_removed_only_when_empty_and_attached_policies_are_kept() {
     let (iam, ns) = namespace(account(1));
@@ -743,13 +841,19 @@ async fn folders_are_removed_only_when_empty_and_attached_policies_are_kept() {
     let err = ns.rmdir(&users, "user0").await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::NotEmpty);
     assert!(err.message.contains("inline policies"), "{err}");
-    let err = ns
-        .unlink(&Node::PoliciesDir(PolicyScope::Local), "managed0.json")
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind, ErrorKind::Busy);
-    assert!(err.message.contains("users/user0"), "{err}");
+    // rm of an attached policy returns (install over it is a save), and is
+    // refused once its grace has passed: nothing changes, the name is back.
+    let policies = Node::PoliciesDir(PolicyScope::Local);
+    ns.unlink(&policies, "managed0.json").await.unwrap();
+    assert!(ns.lookup(&policies, "managed0.json").await.is_err());
+    settle_all(&ns).await;
     assert_eq!(iam_writes(&iam), 0);
+    assert!(ns.lookup(&policies, "managed0.json").await.is_ok());
+    let errors = String::from_utf8(ns.errors.render()).unwrap();
+    assert!(
+        errors.contains("EBUSY") && errors.contains("users/user0"),
+        "{errors}"
+    );
 
     ns.mkdir(&users, "fresh").await.unwrap();
     let attached = Node::AttachedDir(Kind::User, "fresh".into());
