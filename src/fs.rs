@@ -29,6 +29,8 @@ use crate::requests::FuseOp;
 
 /// Longest name a folder takes, as statfs says (NAME_MAX).
 const NAME_MAX: usize = 255;
+/// Longest a save's open waits for reads through the page cache to end.
+const WRITER_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 /// How often rm's waiting deletes are looked at.
 const PENDING_DELETE_TICK: std::time::Duration = std::time::Duration::from_millis(250);
 
@@ -97,6 +99,8 @@ struct Inner {
     /// across opens), so that nobody who can write a policy can make
     /// new content collide with what the kernel holds.
     fingerprint_keys: RandomState,
+    /// Told when a reader through the page cache closes (writers wait).
+    cached_reader_closed: tokio::sync::Notify,
     /// By directory inode: the listing being read, from its first request to
     /// the one that reaches its end.
     listings: Mutex<HashMap<u64, Children>>,
@@ -124,6 +128,7 @@ impl IamFs {
                 gid,
                 notifier: Arc::default(),
                 fingerprint_keys: RandomState::new(),
+                cached_reader_closed: tokio::sync::Notify::new(),
                 listings: Mutex::default(),
             }),
             no_opendir: false,
@@ -458,6 +463,25 @@ impl Inner {
             rdev: 0,
             blksize: 4096,
             flags: 0,
+        }
+    }
+
+    /// A writer's open waits, up to WRITER_WAIT, until nobody reads the
+    /// file through the page cache: the kernel gives a writer's O_TRUNC and
+    /// longer writes to the inode's size, which would cut or pad their reads.
+    async fn wait_for_cached_readers(&self, ino: u64) {
+        let deadline = tokio::time::Instant::now() + WRITER_WAIT;
+        loop {
+            let closed = self.cached_reader_closed.notified();
+            tokio::pin!(closed);
+            closed.as_mut().enable();
+            if self.inodes.lock().cached_readers(ino) == 0 {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, closed).await.is_err() {
+                tracing::debug!(ino, "a reader keeps the file open; writing beside it");
+                return;
+            }
         }
     }
 
@@ -945,13 +969,17 @@ impl Filesystem for IamFs {
         }
         if writing {
             return self.spawn("open", node, reply, move |inner, node| async move {
-                let draft = inner.ns.open_document(&node, truncate).await?;
-                {
-                    let mut inodes = inner.inodes.lock();
-                    inodes.open_write(ino.0);
-                    if truncate {
-                        inodes.written(ino.0);
+                inner.inodes.lock().open_write(ino.0);
+                inner.wait_for_cached_readers(ino.0).await;
+                let draft = match inner.ns.open_document(&node, truncate).await {
+                    Ok(d) => d,
+                    Err(e) => {
+                        inner.inodes.lock().close_write(ino.0);
+                        return Err(e);
                     }
+                };
+                if truncate {
+                    inner.inodes.lock().written(ino.0);
                 }
                 let fh = inner.add_handle(Handle::Draft(node, draft, ino.0));
                 // Its writes never reach the pages other opens read.
@@ -1102,7 +1130,10 @@ impl Filesystem for IamFs {
             }
             Some(Handle::Read {
                 ino, cached: true, ..
-            }) => self.inner.inodes.lock().close_cached_read(ino),
+            }) => {
+                self.inner.inodes.lock().close_cached_read(ino);
+                self.inner.cached_reader_closed.notify_waiters();
+            }
             _ => {}
         }
         reply.ok();

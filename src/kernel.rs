@@ -240,6 +240,11 @@ impl Inodes {
         ReadMode::Cached { keep }
     }
 
+    /// Opens reading `ino` through the page cache now.
+    pub fn cached_readers(&self, ino: u64) -> u32 {
+        self.by_ino.get(&ino).map_or(0, |i| i.view.cached_readers)
+    }
+
     /// A reader served through the page cache closed.
     pub fn close_cached_read(&mut self, ino: u64) {
         if let Some(v) = self.view(ino) {
@@ -247,8 +252,11 @@ impl Inodes {
         }
     }
 
-    /// A document was opened for writing (served with direct I/O, so its
-    /// writes never reach the pages other opens read).
+    /// A document is being opened for writing (served with direct I/O, so
+    /// its writes never reach the pages other opens read). From now on new
+    /// readers bypass the page cache; the writer waits for those reading
+    /// through it (see `cached_readers`), whose reads the kernel would cut
+    /// at the size the writer gives it.
     pub fn open_write(&mut self, ino: u64) {
         if let Some(v) = self.view(ino) {
             v.writers += 1;

@@ -318,7 +318,7 @@ def test_read_only_file_write_is_eacces(wmount, wiam, wraw, fx, rel_tmpl):
     assert error_lines_for(wmount, rel), wmount.errors_text()
 
 
-@pytest.mark.parametrize("rel_tmpl", READ_ONLY + ["roles/{role}/trust-policy.json"])
+@pytest.mark.parametrize("rel_tmpl", READ_ONLY)
 def test_read_only_file_rm_is_eperm(wmount, wiam, wraw, fx, rel_tmpl):
     rel = rel_tmpl.format(user=fx.user, group=fx.group, role=fx.role)
     snap = snapshot(wraw)
@@ -330,6 +330,22 @@ def test_read_only_file_rm_is_eperm(wmount, wiam, wraw, fx, rel_tmpl):
     assert err is not None and err.errno == errno.EPERM, errno_name(err)
     assert_unchanged(wraw, snap)
     assert os.path.exists(wmount.p(rel))
+
+
+@pytest.mark.parametrize("rel", ["trust", "role_tags", "user_tags"])
+def test_rm_of_an_entity_document_comes_back_and_is_logged(wmount, wiam, wraw, fx, rel):
+    """A trust policy or tags.json cannot be deleted. rm returns (install
+    saves by unlink + create), then the name shows IAM's document again and
+    the refusal is in .iamfs/errors; IAM is unchanged."""
+    path = wmount.p(fx.rels()[rel])
+    before, snap = cat_bytes(path), snapshot(wraw)
+    os.unlink(path)
+    assert not os.path.exists(path)
+    assert wait_for(lambda: os.path.exists(path), RM_GRACE + 5)
+    assert cat_bytes(path) == before
+    assert_unchanged(wraw, snap)
+    lines = error_lines_for(wmount, fx.rels()[rel])
+    assert any("EPERM" in l and "cannot be deleted" in l for l in lines), wmount.errors_text()
 
 
 @pytest.mark.parametrize("rel_tmpl", READ_ONLY + ["roles/{role}/credentials"])

@@ -142,8 +142,11 @@ def test_rm_inline_policy(wmount, wiam, wraw, fx, kind):
           "roles": "DeleteRolePolicy"}[kind]
     calls = wmount.api_calls()
     ok(["rm", wmount.p(f"{kind}/{ent}/policies/{fx.inline}.json")])
+    # Gone from the mount at once; deleted in IAM once rm's grace has passed
+    # with no create of the name (see test_safety's install tests).
+    assert os.listdir(wmount.p(f"{kind}/{ent}/policies")) == []
+    assert wait_for(lambda: inline_names(wiam, kind, ent) == [], RM_GRACE + 5)
     assert mutations(new_calls(calls, wmount.api_calls())) == {op: 1}
-    assert inline_names(wiam, kind, ent) == []
     assert os.listdir(wmount.p(f"{kind}/{ent}/policies")) == []
 
 
@@ -608,7 +611,10 @@ def test_mv_user_onto_existing_user_refused(wmount, wiam, wraw, fx):
 
 @pytest.mark.parametrize("where", ["users", "groups", "roles"])
 def test_rm_attached_policy_is_ebusy(wmount, wiam, wraw, fx, where):
-    """moto would delete an attached policy; iamfs checks first."""
+    """moto would delete an attached policy; iamfs checks first. rm itself
+    returns (`install` over an attached policy unlinks it first, and is a
+    save); once its grace passes the delete is refused, logged with EBUSY,
+    and the name shows the policy again."""
     arn = policy_arn(fx.policy)
     ent = {"users": fx.user, "groups": fx.group, "roles": fx.role}[where]
     getattr(wiam, f"attach_{where[:-1]}_policy")(
@@ -617,12 +623,12 @@ def test_rm_attached_policy_is_ebusy(wmount, wiam, wraw, fx, where):
     snap = snapshot(wraw)
     calls = wmount.api_calls()
     rel = f"policies/{fx.policy}.json"
-    p = run(["rm", wmount.p(rel)])
-    assert p.returncode != 0 and "Device or resource busy" in p.stderr, p.stderr
+    ok(["rm", wmount.p(rel)])
+    assert wait_for(lambda: error_lines_for(wmount, rel), RM_GRACE + 5), wmount.errors_text()
+    lines = error_lines_for(wmount, rel)
+    assert any("EBUSY" in l and f"{where}/{ent}" in l for l in lines), lines
     assert not mutations(new_calls(calls, wmount.api_calls()))
     assert_unchanged(wraw, snap)
-    lines = error_lines_for(wmount, rel)
-    assert lines and any(f"{where}/{ent}" in l for l in lines), wmount.errors_text()
     assert os.path.exists(wmount.p(rel))
 
 
@@ -635,6 +641,8 @@ def test_rm_unattached_policy_deletes_versions_then_policy(wmount, wiam, wraw):
     wmount.refresh()
     calls = wmount.api_calls()
     ok(["rm", wmount.p(f"policies/{name}.json")])
+    assert f"{name}.json" not in os.listdir(wmount.p("policies"))
+    assert wait_for(lambda: name not in local_policy_names(wiam), RM_GRACE + 5)
     made = mutations(new_calls(calls, wmount.api_calls()))
     assert made == {"DeletePolicyVersion": 2, "DeletePolicy": 1}, made
     assert name not in local_policy_names(wiam)

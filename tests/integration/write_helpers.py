@@ -45,6 +45,9 @@ import seed_sample
 
 ACCOUNT = "123456789012"  # moto's default account
 TOKEN, NEW_TOKEN = "alpha", "zed"  # the edit shortens the file
+# rm of a document is carried out in IAM this long after it returns, unless
+# a create of the name follows (iamfs's UNLINK_GRACE, seconds).
+RM_GRACE = 2.0
 
 
 def _mount_base() -> Path:
