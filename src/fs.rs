@@ -34,6 +34,53 @@ const WRITER_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 /// How often rm's waiting deletes are looked at.
 const PENDING_DELETE_TICK: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// A request whose reply carries an inode's attributes, from its arrival
+/// to its reply (see `Inodes::attributes_asked`); dropped unanswered, it
+/// leaves the size unknown.
+struct AttrFlight {
+    inner: Arc<Inner>,
+    /// The inode the request is for, when the kernel may already hold it.
+    ino: Option<u64>,
+    done: bool,
+}
+
+impl AttrFlight {
+    fn begin(inner: &Arc<Inner>, ino: Option<u64>) -> Self {
+        if let Some(ino) = ino {
+            inner.inodes.lock().attributes_asked(ino);
+        }
+        Self {
+            inner: inner.clone(),
+            ino,
+            done: false,
+        }
+    }
+
+    /// The reply for `ino` with this size went to the kernel.
+    fn sent(mut self, ino: u64, size: u64) {
+        self.done = true;
+        let mut inodes = self.inner.inodes.lock();
+        match self.ino {
+            Some(asked) if asked == ino => inodes.attributes_sent(ino, Some(size)),
+            Some(asked) => {
+                // The name turned out to be another inode than expected.
+                inodes.attributes_sent(asked, None);
+                inodes.attributes_asked(ino);
+                inodes.attributes_sent(ino, None);
+            }
+            None => inodes.size_sent(ino, size),
+        }
+    }
+}
+
+impl Drop for AttrFlight {
+    fn drop(&mut self) {
+        if let (false, Some(ino)) = (self.done, self.ino) {
+            self.inner.inodes.lock().attributes_sent(ino, None);
+        }
+    }
+}
+
 /// A folder's names and what they are.
 type Children = Arc<Vec<(String, Node)>>;
 
@@ -322,12 +369,14 @@ impl IamFs {
 }
 
 impl Inner {
+    /// The entry of a node just made (mkdir, symlink).
     async fn entry_reply(
         self: Arc<Self>,
         node: Node,
     ) -> Result<Box<dyn FnOnce(ReplyEntry) + Send>, IamError> {
         let (attr, ttl) = self.ns.attr_with_lifetime(&node).await?;
-        Ok(self.entry_sender(&node, attr, ttl))
+        let flight = AttrFlight::begin(&self, None);
+        Ok(self.entry_sender(&node, attr, ttl, flight))
     }
 
     /// An entry reply: one more lookup of the node, and the size the kernel
@@ -337,20 +386,14 @@ impl Inner {
         node: &Node,
         attr: Attr,
         ttl: std::time::Duration,
+        flight: AttrFlight,
     ) -> Box<dyn FnOnce(ReplyEntry) + Send> {
         let ino = self.inodes.lock().looked_up(node);
         let fattr = self.file_attr(ino, &attr);
         Box::new(move |r: ReplyEntry| {
             r.entry(&ttl, &fattr, Generation(0));
-            self.size_sent(ino, &attr);
+            flight.sent(ino, attr.size);
         })
-    }
-
-    /// Attributes went to the kernel: it cuts reads at this size now.
-    fn size_sent(&self, ino: u64, attr: &Attr) {
-        if attr.kind == FileKind::File {
-            self.inodes.lock().size_sent(ino, attr.size);
-        }
     }
 
     /// An error the adapter itself answers (a name, a size, a caller):
@@ -586,6 +629,10 @@ impl Filesystem for IamFs {
             (Err(e), _) | (_, Err(e)) => return reply.error(e),
         };
         let caller = self.caller(req);
+        let known = parent
+            .child(&name)
+            .and_then(|n| self.inner.inodes.lock().get(&n));
+        let flight = AttrFlight::begin(&self.inner, known);
         self.spawn_at(
             "lookup",
             named(child_path(&parent, &name)),
@@ -597,7 +644,7 @@ impl Filesystem for IamFs {
                     .ns
                     .lookup_with_lifetime(&parent, &name, caller)
                     .await?;
-                Ok(inner.entry_sender(&node, attr, ttl))
+                Ok(inner.entry_sender(&node, attr, ttl, flight))
             },
         );
     }
@@ -622,6 +669,7 @@ impl Filesystem for IamFs {
             _ => None,
         });
         let caller = self.caller(req);
+        let flight = AttrFlight::begin(&self.inner, Some(ino.0));
         self.spawn("getattr", node, reply, move |inner, node| async move {
             let (mut attr, mut ttl) = inner.ns.attr_with_lifetime_for(&node, caller).await?;
             if let Some(size) = open_size.filter(|s| *s != attr.size) {
@@ -631,7 +679,7 @@ impl Filesystem for IamFs {
             let fattr = inner.file_attr(ino.0, &attr);
             Ok(Box::new(move |r: ReplyAttr| {
                 r.attr(&ttl, &fattr);
-                inner.size_sent(ino.0, &attr);
+                flight.sent(ino.0, attr.size);
             }) as Box<dyn FnOnce(ReplyAttr) + Send>)
         });
     }
@@ -667,6 +715,7 @@ impl Filesystem for IamFs {
             Some(Handle::Draft(_, d, _)) => Some(d.clone()),
             _ => None,
         });
+        let flight = AttrFlight::begin(&self.inner, Some(ino.0));
         self.spawn("setattr", node, reply, move |inner, node| async move {
             let ns = &inner.ns;
             match &node {
@@ -699,8 +748,9 @@ impl Filesystem for IamFs {
             let fattr = inner.file_attr(ino.0, &attr);
             Ok(Box::new(move |r: ReplyAttr| {
                 r.attr(&ttl, &fattr);
+                // A writer's size is its draft's, not what others read.
                 if draft.is_none() {
-                    inner.size_sent(ino.0, &attr);
+                    flight.sent(ino.0, attr.size);
                 }
             }) as Box<dyn FnOnce(ReplyAttr) + Send>)
         });
@@ -1013,6 +1063,7 @@ impl Filesystem for IamFs {
                     }
                 };
             let cached = matches!(mode, ReadMode::Cached { .. });
+            tracing::trace!(ino = ino.0, len = content.len(), ?mode, "open for reading");
             let fh = inner.add_handle(Handle::Read {
                 content,
                 ino: ino.0,

@@ -3,6 +3,7 @@
 //! that an open never lets the kernel serve bytes that disagree with them.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use crate::node::Node;
 
@@ -12,6 +13,11 @@ pub const ROOT_INO: u64 = 1;
 /// Inodes the kernel was only shown in listings (lookup count 0) are kept
 /// up to this many; past it they are dropped, and get new numbers if seen again.
 const UNLOOKED_KEEP: usize = 1 << 16;
+
+/// After a change a file is read without the page cache this long: around
+/// a save the kernel applies attribute replies and invalidations in an
+/// order the daemon cannot see, so its size may briefly disagree.
+pub const SETTLE: Duration = Duration::from_secs(2);
 
 /// How a file open for reading is served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,11 +33,25 @@ pub enum ReadMode {
     },
 }
 
+/// Sizes in the attribute replies of overlapping requests.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Flights {
+    #[default]
+    None,
+    Same(u64),
+    /// Replies with different sizes, or something else changed the size:
+    /// the kernel keeps whichever it applied first, so its size is unknown.
+    Mixed,
+}
+
 /// What the kernel may hold of one inode's content.
 #[derive(Debug, Default, Clone)]
 struct View {
-    /// The size in the last attributes sent, while they may still be held.
+    /// The size the kernel holds, when known for sure.
     size: Option<u64>,
+    /// Requests whose reply carries attributes, from arrival to reply.
+    in_flight: u32,
+    flights: Flights,
     /// Fingerprint of the content the kernel's pages were filled from.
     pages: Option<u64>,
     /// Opens reading through the page cache now.
@@ -56,6 +76,8 @@ pub struct Inodes {
     by_ino: HashMap<u64, Inode>,
     next: u64,
     unlooked: usize,
+    /// Nodes changed within SETTLE, and when.
+    changed: HashMap<Node, Instant>,
 }
 
 impl Default for Inodes {
@@ -71,6 +93,7 @@ impl Inodes {
             by_ino: HashMap::new(),
             next: ROOT_INO + 1,
             unlooked: 0,
+            changed: HashMap::new(),
         };
         inodes.by_node.insert(Node::Root, ROOT_INO);
         inodes.by_ino.insert(
@@ -171,16 +194,17 @@ impl Inodes {
     /// the new node at that name (a reader opening it sees the new content,
     /// never ENOENT).
     pub fn rename(&mut self, from: &Node, to: &Node) {
+        self.changed(to);
         if let Some(ino) = self.by_node.remove(from) {
             if let Some(replaced) = self.by_node.insert(to.clone(), ino) {
                 if let Some(old) = self.by_ino.get_mut(&replaced) {
                     old.node = to.clone();
-                    old.view.size = None;
+                    Self::size_unknown(&mut old.view);
                 }
             }
             if let Some(inode) = self.by_ino.get_mut(&ino) {
                 inode.node = to.clone();
-                inode.view.size = None;
+                Self::size_unknown(&mut inode.view);
                 inode.view.pages = None;
             }
         }
@@ -190,26 +214,94 @@ impl Inodes {
     pub fn removed(&mut self, node: &Node) {
         if let Some(ino) = self.by_node.remove(node) {
             if let Some(inode) = self.by_ino.get_mut(&ino) {
-                inode.view.size = None;
+                Self::size_unknown(&mut inode.view);
             }
         }
+    }
+
+    /// The node's content or size changed, or may have.
+    pub fn changed(&mut self, node: &Node) {
+        let now = Instant::now();
+        if self.changed.len() >= 4096 {
+            self.changed
+                .retain(|_, at| now.duration_since(*at) < SETTLE);
+        }
+        self.changed.insert(node.clone(), now);
+    }
+
+    fn changed_ino(&mut self, ino: u64) {
+        if let Some(node) = self.by_ino.get(&ino).map(|i| i.node.clone()) {
+            self.changed(&node);
+        }
+    }
+
+    fn settling(&self, node: &Node) -> bool {
+        self.changed
+            .get(node)
+            .is_some_and(|at| at.elapsed() < SETTLE)
+    }
+
+    /// Makes every change older than SETTLE.
+    #[cfg(test)]
+    fn settle_now(&mut self) {
+        self.changed.clear();
     }
 
     fn view(&mut self, ino: u64) -> Option<&mut View> {
         self.by_ino.get_mut(&ino).map(|i| &mut i.view)
     }
 
-    /// Attributes with this size were sent to the kernel.
-    pub fn size_sent(&mut self, ino: u64, size: u64) {
+    /// A request whose reply carries the inode's attributes arrived. Until
+    /// it is answered the kernel's size is not known here: of concurrent
+    /// replies the kernel applies the first to reach it and drops the rest.
+    pub fn attributes_asked(&mut self, ino: u64) {
         if let Some(v) = self.view(ino) {
-            v.size = Some(size);
+            v.in_flight += 1;
+            v.size = None;
+        }
+    }
+
+    /// That request was answered with `size` (None: with an error, or with
+    /// a size the kernel may not keep).
+    pub fn attributes_sent(&mut self, ino: u64, size: Option<u64>) {
+        let Some(v) = self.view(ino) else {
+            return;
+        };
+        v.in_flight = v.in_flight.saturating_sub(1);
+        v.flights = match (v.flights, size) {
+            (Flights::None, Some(s)) => Flights::Same(s),
+            (Flights::Same(a), Some(b)) if a == b => Flights::Same(a),
+            _ => Flights::Mixed,
+        };
+        if v.in_flight == 0 {
+            v.size = match v.flights {
+                Flights::Same(s) => Some(s),
+                _ => None,
+            };
+            v.flights = Flights::None;
+        }
+    }
+
+    /// Attributes with this size went to the kernel for an inode it did not
+    /// hold yet (a first lookup, mkdir, symlink).
+    pub fn size_sent(&mut self, ino: u64, size: u64) {
+        self.attributes_asked(ino);
+        self.attributes_sent(ino, Some(size));
+    }
+
+    /// The kernel's size changed, or may have, by other means than a reply.
+    fn size_unknown(v: &mut View) {
+        v.size = None;
+        if v.in_flight > 0 {
+            v.flights = Flights::Mixed;
         }
     }
 
     /// The kernel was told to drop what it holds of the inode.
     pub fn invalidated(&mut self, ino: u64) {
+        self.changed_ino(ino);
         if let Some(v) = self.view(ino) {
-            v.size = None;
+            Self::size_unknown(v);
             v.pages = None;
         }
     }
@@ -218,11 +310,16 @@ impl Inodes {
     /// The kernel cuts a read at the size it holds and serves pages it
     /// holds, so the page cache is used only when both agree with these bytes.
     pub fn open_read(&mut self, ino: u64, len: u64, fingerprint: u64) -> ReadMode {
+        let settling = self
+            .by_ino
+            .get(&ino)
+            .is_some_and(|i| self.settling(&i.node));
         let Some(v) = self.view(ino) else {
             return ReadMode::Direct { invalidate: false };
         };
-        if v.writers > 0 {
-            // A writer's own size may be what the kernel holds.
+        if v.writers > 0 || settling {
+            // A writer's own size, or one from around a change, may be
+            // what the kernel holds.
             return ReadMode::Direct { invalidate: false };
         }
         if v.size != Some(len) {
@@ -266,16 +363,18 @@ impl Inodes {
     /// A write or truncate went through a draft: the kernel may hold its
     /// size now, and an O_TRUNC open dropped its pages.
     pub fn written(&mut self, ino: u64) {
+        self.changed_ino(ino);
         if let Some(v) = self.view(ino) {
-            v.size = None;
+            Self::size_unknown(v);
             v.pages = None;
         }
     }
 
     pub fn close_write(&mut self, ino: u64) {
+        self.changed_ino(ino);
         if let Some(v) = self.view(ino) {
             v.writers = v.writers.saturating_sub(1);
-            v.size = None;
+            Self::size_unknown(v);
             v.pages = None;
         }
     }
@@ -404,6 +503,72 @@ mod tests {
         inodes.size_sent(ino, 12);
         assert_eq!(
             inodes.open_read(ino, 12, 3),
+            ReadMode::Cached { keep: false }
+        );
+    }
+
+    #[test]
+    fn overlapping_replies_with_different_sizes_leave_the_size_unknown() {
+        let mut inodes = Inodes::new();
+        let ino = inodes.looked_up(&policy("p"));
+        inodes.size_sent(ino, 10);
+        inodes.attributes_asked(ino);
+        inodes.attributes_asked(ino);
+        // Until both are answered the kernel may hold either.
+        assert!(matches!(
+            inodes.open_read(ino, 10, 1),
+            ReadMode::Direct { .. }
+        ));
+        inodes.attributes_sent(ino, Some(12));
+        inodes.attributes_sent(ino, Some(10));
+        assert!(matches!(
+            inodes.open_read(ino, 10, 1),
+            ReadMode::Direct { .. }
+        ));
+        assert!(matches!(
+            inodes.open_read(ino, 12, 1),
+            ReadMode::Direct { .. }
+        ));
+        // Overlapping replies that agree, and a failed one alone.
+        inodes.attributes_asked(ino);
+        inodes.attributes_asked(ino);
+        inodes.attributes_sent(ino, Some(12));
+        inodes.attributes_sent(ino, Some(12));
+        assert_eq!(
+            inodes.open_read(ino, 12, 1),
+            ReadMode::Cached { keep: false }
+        );
+        inodes.close_cached_read(ino);
+        inodes.attributes_asked(ino);
+        inodes.attributes_sent(ino, None);
+        assert!(matches!(
+            inodes.open_read(ino, 12, 1),
+            ReadMode::Direct { .. }
+        ));
+        // An invalidation during a request: the reply may be dropped.
+        inodes.attributes_asked(ino);
+        inodes.invalidated(ino);
+        inodes.attributes_sent(ino, Some(12));
+        assert!(matches!(
+            inodes.open_read(ino, 12, 1),
+            ReadMode::Direct { .. }
+        ));
+    }
+
+    #[test]
+    fn around_a_change_reads_bypass_the_pages_until_it_settles() {
+        let mut inodes = Inodes::new();
+        let node = Node::EntityJson(Kind::Role, "r".into());
+        let ino = inodes.looked_up(&node);
+        inodes.invalidated(ino);
+        inodes.size_sent(ino, 10);
+        assert!(matches!(
+            inodes.open_read(ino, 10, 1),
+            ReadMode::Direct { .. }
+        ));
+        inodes.settle_now();
+        assert_eq!(
+            inodes.open_read(ino, 10, 1),
             ReadMode::Cached { keep: false }
         );
     }
