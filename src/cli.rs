@@ -46,7 +46,7 @@ pub struct Options {
     #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
     pub session_duration: u64,
 
-    /// Let other users in (their access is still checked against file modes).
+    /// Let other users in to read (file modes apply; only the mounting user changes IAM or gets credentials).
     #[arg(long)]
     pub allow_other: bool,
 

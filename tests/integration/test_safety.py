@@ -78,12 +78,22 @@ def test_sizes_past_any_document_are_refused_at_the_write(wmount, wiam, wraw, fx
     e = oserror(os.truncate, doc, 1 << 62)
     assert e is not None and e.errno == errno.EFBIG, e
 
+    # Binary without NUL bytes, saved with cp: not JSON, refused at close.
+    junk = bytes(b for b in os.urandom(8192) if b)[:4096]
+    src = Path(tempfile.mkdtemp()) / "junk"
+    src.write_bytes(junk)
+    p = run(["cp", src, doc])
+    assert p.returncode != 0 and "Invalid argument" in p.stderr, p.stderr
+    p = run(["fallocate", "-l", "1T", doc])
+    assert p.returncode != 0, p
+
     assert_alive(m)
     assert cat_bytes(doc) == original
     assert vm_kib(pid, "VmHWM") < 100 * 1024, f"peak RSS {vm_kib(pid, 'VmHWM')} KiB"
     assert_unchanged(wraw, before, "sizes past the limit")
     lines = error_lines_for(m, fx.rels()["managed"])
     assert sum("EFBIG" in l for l in lines) >= 4, m.errors_text()
+    assert any("EINVAL" in l for l in lines), m.errors_text()
 
 
 def test_editors_files_are_capped_and_statfs_shows_what_is_left(wmount, wraw):
