@@ -99,9 +99,19 @@ pub fn note_unknown() {
     note(|s| s.unknown = true);
 }
 
+/// A fetch of one key under way.
+#[derive(Default)]
+struct Flight {
+    /// One fetch of a key at a time.
+    gate: tokio::sync::Mutex<()>,
+    /// The key was written or dropped meanwhile: what the fetch brings
+    /// may be older than that, and is not kept.
+    overtaken: std::sync::atomic::AtomicBool,
+}
+
 pub struct Cache {
     entries: Mutex<LruCache<Key, Entry>>,
-    in_flight: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<()>>>>,
+    in_flight: Mutex<HashMap<Key, Arc<Flight>>>,
     ttl: Duration,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -161,7 +171,20 @@ impl Cache {
         self.lookup(key)
     }
 
+    /// Puts a value in place; a fetch of the key under way will not
+    /// replace it with what it brings.
     pub fn insert<T: Any + Send + Sync>(&self, key: Key, value: T) -> Arc<T> {
+        self.overtake(&key);
+        self.put(key, value)
+    }
+
+    fn overtake(&self, key: &Key) {
+        if let Some(flight) = self.in_flight.lock().get(key) {
+            flight.overtaken.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn put<T: Any + Send + Sync>(&self, key: Key, value: T) -> Arc<T> {
         let value = Arc::new(value);
         let at = Instant::now();
         note_read(at);
@@ -201,10 +224,14 @@ impl Cache {
     }
 
     pub fn remove(&self, key: &Key) {
+        self.overtake(key);
         self.entries.lock().pop(key);
     }
 
     pub fn clear(&self) {
+        for flight in self.in_flight.lock().values() {
+            flight.overtaken.store(true, Ordering::Relaxed);
+        }
         self.entries.lock().clear();
     }
 
@@ -227,25 +254,71 @@ impl Cache {
         if let Some(v) = self.get(&key) {
             return Ok(v);
         }
-        let gate = self
+        let flight = self
             .in_flight
             .lock()
             .entry(key.clone())
             .or_default()
             .clone();
-        let _held = gate.lock().await;
+        let _held = flight.gate.lock().await;
         if let Some(v) = self.peek(&key) {
             return Ok(v);
         }
+        flight.overtaken.store(false, Ordering::Relaxed);
+        // Registered again: an earlier fetch of the key may have removed it.
+        self.in_flight.lock().insert(key.clone(), flight.clone());
         let result = fetch().await;
-        self.in_flight.lock().remove(&key);
-        Ok(self.insert(key, result?))
+        {
+            let mut in_flight = self.in_flight.lock();
+            if in_flight.get(&key).is_some_and(|f| Arc::ptr_eq(f, &flight)) {
+                in_flight.remove(&key);
+            }
+        }
+        let value = result?;
+        if flight.overtaken.load(Ordering::Relaxed) {
+            // A change through the mount (or a refresh) came while IAM was
+            // asked: keep what it left, answer this caller with the fetch.
+            return Ok(Arc::new(value));
+        }
+        Ok(self.put(key, value))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_fetch_overtaken_by_a_change_does_not_replace_it() {
+        let cache = Arc::new(Cache::new(Duration::from_secs(60), 10));
+        let key = Key::Entities(Kind::Role);
+        let (started, start) = tokio::sync::oneshot::channel();
+        let (finish, finished) = tokio::sync::oneshot::channel::<()>();
+        let fetching = {
+            let cache = cache.clone();
+            let key = key.clone();
+            tokio::spawn(async move {
+                cache
+                    .get_or_fetch(key, || async {
+                        started.send(()).unwrap();
+                        finished.await.unwrap();
+                        Ok(1u32) // what IAM held before the change
+                    })
+                    .await
+                    .map(|v| *v)
+            })
+        };
+        start.await.unwrap();
+        cache.insert(key.clone(), 2u32); // the change, made meanwhile
+        finish.send(()).unwrap();
+        assert_eq!(fetching.await.unwrap().unwrap(), 1);
+        assert_eq!(*cache.get::<u32>(&key).unwrap(), 2, "the change stays");
+
+        cache.remove(&key);
+        let again = cache.get_or_fetch(key.clone(), || async { Ok(3u32) }).await;
+        assert_eq!(*again.unwrap(), 3);
+        assert_eq!(*cache.get::<u32>(&key).unwrap(), 3, "a fetch alone is kept");
+    }
 
     #[tokio::test]
     async fn expires_after_ttl() {

@@ -1,7 +1,5 @@
 //! Errors from IAM and the one table that maps them to errno.
 
-use fuser::Errno;
-
 /// What went wrong, as far as a filesystem caller cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -25,6 +23,8 @@ pub enum ErrorKind {
     /// The scratch files' memory is used up.
     NoSpace,
     NameTooLong,
+    /// An open file the kernel named is not open here.
+    BadHandle,
     Other,
 }
 
@@ -97,25 +97,26 @@ impl IamError {
 }
 
 /// The errno table: every error reply in the filesystem goes through here.
-pub fn errno(kind: ErrorKind, is_file: bool) -> Errno {
+pub fn errno(kind: ErrorKind, is_file: bool) -> i32 {
     match kind {
-        ErrorKind::NoSuchEntity => Errno::ENOENT,
-        ErrorKind::EntityAlreadyExists => Errno::EEXIST,
-        ErrorKind::DeleteConflict if is_file => Errno::EBUSY,
-        ErrorKind::DeleteConflict | ErrorKind::NotEmpty => Errno::ENOTEMPTY,
-        ErrorKind::Busy => Errno::EBUSY,
-        ErrorKind::InvalidInput => Errno::EINVAL,
-        ErrorKind::LimitExceeded => Errno::ENOSPC,
-        ErrorKind::AccessDenied => Errno::EACCES,
-        ErrorKind::Unmodifiable | ErrorKind::NotPermitted => Errno::EPERM,
-        ErrorKind::ReadOnly => Errno::EROFS,
-        ErrorKind::Throttled => Errno::EAGAIN,
-        ErrorKind::IsDirectory => Errno::EISDIR,
-        ErrorKind::NotDirectory => Errno::ENOTDIR,
-        ErrorKind::TooLarge => Errno::EFBIG,
-        ErrorKind::NoSpace => Errno::ENOSPC,
-        ErrorKind::NameTooLong => Errno::ENAMETOOLONG,
-        ErrorKind::Unreachable | ErrorKind::Other => Errno::EIO,
+        ErrorKind::NoSuchEntity => libc::ENOENT,
+        ErrorKind::EntityAlreadyExists => libc::EEXIST,
+        ErrorKind::DeleteConflict if is_file => libc::EBUSY,
+        ErrorKind::DeleteConflict | ErrorKind::NotEmpty => libc::ENOTEMPTY,
+        ErrorKind::Busy => libc::EBUSY,
+        ErrorKind::InvalidInput => libc::EINVAL,
+        ErrorKind::LimitExceeded => libc::ENOSPC,
+        ErrorKind::AccessDenied => libc::EACCES,
+        ErrorKind::Unmodifiable | ErrorKind::NotPermitted => libc::EPERM,
+        ErrorKind::ReadOnly => libc::EROFS,
+        ErrorKind::Throttled => libc::EAGAIN,
+        ErrorKind::IsDirectory => libc::EISDIR,
+        ErrorKind::NotDirectory => libc::ENOTDIR,
+        ErrorKind::TooLarge => libc::EFBIG,
+        ErrorKind::NoSpace => libc::ENOSPC,
+        ErrorKind::NameTooLong => libc::ENAMETOOLONG,
+        ErrorKind::BadHandle => libc::EBADF,
+        ErrorKind::Unreachable | ErrorKind::Other => libc::EIO,
     }
 }
 
@@ -126,17 +127,17 @@ mod tests {
     #[test]
     fn design_table() {
         let cases = [
-            ("NoSuchEntity", Errno::ENOENT),
-            ("EntityAlreadyExists", Errno::EEXIST),
-            ("DeleteConflict", Errno::ENOTEMPTY),
-            ("MalformedPolicyDocument", Errno::EINVAL),
-            ("InvalidInput", Errno::EINVAL),
-            ("ValidationError", Errno::EINVAL),
-            ("LimitExceeded", Errno::ENOSPC),
-            ("AccessDenied", Errno::EACCES),
-            ("UnmodifiableEntity", Errno::EPERM),
-            ("Throttling", Errno::EAGAIN),
-            ("SomethingElse", Errno::EIO),
+            ("NoSuchEntity", libc::ENOENT),
+            ("EntityAlreadyExists", libc::EEXIST),
+            ("DeleteConflict", libc::ENOTEMPTY),
+            ("MalformedPolicyDocument", libc::EINVAL),
+            ("InvalidInput", libc::EINVAL),
+            ("ValidationError", libc::EINVAL),
+            ("LimitExceeded", libc::ENOSPC),
+            ("AccessDenied", libc::EACCES),
+            ("UnmodifiableEntity", libc::EPERM),
+            ("Throttling", libc::EAGAIN),
+            ("SomethingElse", libc::EIO),
         ];
         for (code, want) in cases {
             assert_eq!(
@@ -145,6 +146,6 @@ mod tests {
                 "{code}"
             );
         }
-        assert_eq!(errno(ErrorKind::DeleteConflict, true), Errno::EBUSY);
+        assert_eq!(errno(ErrorKind::DeleteConflict, true), libc::EBUSY);
     }
 }

@@ -24,18 +24,18 @@ impl ErrorLog {
     }
 
     /// `record`, with the errno the caller was answered.
-    pub fn record_errno(&self, path: &str, op: &str, code: fuser::Errno, err: &IamError) {
+    pub fn record_errno(&self, path: &str, op: &str, code: i32, err: &IamError) {
         let line = format!(
             "{}\t{path}\t{op}\t{}\t{}: {}",
             timestamp(SystemTime::now()),
-            errno_name(code.code()),
+            errno_name(code),
             err.code,
             err.message.replace('\n', " ")
         );
         tracing::warn!(
             path,
             op,
-            errno = errno_name(code.code()),
+            errno = errno_name(code),
             "{}: {}",
             err.code,
             err.message
@@ -79,6 +79,7 @@ pub fn errno_name(code: i32) -> &'static str {
         libc::ENOTDIR => "ENOTDIR",
         libc::EIO => "EIO",
         libc::EFBIG => "EFBIG",
+        libc::EBADF => "EBADF",
         libc::ENAMETOOLONG => "ENAMETOOLONG",
         libc::EOPNOTSUPP => "EOPNOTSUPP",
         _ => "E?",

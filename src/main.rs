@@ -15,9 +15,10 @@ use fuser::{MountOption, SessionACL};
 use tracing_subscriber::EnvFilter;
 
 use iamfs::cli::{mount_option, Options};
-use iamfs::fs::IamFs;
+use iamfs::fuse::FuseAdapter;
 use iamfs::iam::sdk::SdkIam;
 use iamfs::namespace::{Namespace, Settings};
+use iamfs::vfs::Fs;
 
 /// How long to wait for the credential chain before giving up on the mount.
 const CREDENTIALS_TIMEOUT: Duration = Duration::from_secs(15);
@@ -186,10 +187,11 @@ fn mount_and_serve(options: &Options, ready: &mut Option<File>) -> Result<(), St
             session_name: iamfs::credentials::session_name(&iamfs::credentials::local_user_name()),
         },
     ));
-    let fs = IamFs::new(namespace.clone(), runtime.handle().clone());
-    fs.start_pending_deletes();
-    let notifier_slot = fs.notifier_slot();
-    let busy_poll_slot = fs.busy_poll_slot();
+    // SAFETY: getuid cannot fail.
+    let fs = Fs::new(namespace.clone(), unsafe { libc::getuid() });
+    fs.start_pending_deletes(runtime.handle());
+    let adapter = FuseAdapter::new(fs.clone(), runtime.handle().clone());
+    let busy_poll_slot = adapter.busy_poll_slot();
 
     let mut config = fuser::Config::default();
     config.mount_options = vec![
@@ -215,9 +217,9 @@ fn mount_and_serve(options: &Options, ready: &mut Option<File>) -> Result<(), St
     // that the polling one is about to take.
     config.n_threads = Some(1);
 
-    let mut session = fuser::Session::new(fs, &options.mountpoint, &config)
+    let mut session = fuser::Session::new(adapter, &options.mountpoint, &config)
         .map_err(|e| format!("cannot mount at {}: {e}", options.mountpoint.display()))?;
-    let _ = notifier_slot.set(session.notifier());
+    FuseAdapter::set_notifier(&fs, session.notifier());
     // Held until the session ends: dropping it stops the watcher.
     let busy_poll = start_busy_poll(&session, options.busy_poll);
     if let Some(poll) = &busy_poll {
@@ -266,7 +268,7 @@ fn mount_and_serve(options: &Options, ready: &mut Option<File>) -> Result<(), St
 /// Busy polling of the session's device, unless turned off or unsupported
 /// (then requests are read the ordinary, blocking way).
 fn start_busy_poll(
-    session: &fuser::Session<IamFs>,
+    session: &fuser::Session<FuseAdapter>,
     micros: u64,
 ) -> Option<iamfs::busy_poll::BusyPollGuard> {
     if micros == 0 || !cfg!(target_os = "linux") {

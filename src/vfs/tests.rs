@@ -1,0 +1,332 @@
+//! The filesystem's rules without a mount: inode lifetimes, how opens are
+//! served, when the kernel is told to let go, truncates, refresh, who may
+//! change what, names.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+use std::time::Duration;
+
+use super::*;
+use crate::iam::memory::MemoryIam;
+use crate::iam::{Iam, Kind};
+use crate::namespace::Settings;
+
+const OWNER: u32 = 1000;
+const OTHER: u32 = 1001;
+const DOC: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
+const DOC2: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:*","Resource":"*"}]}"#;
+
+/// Records what the kernel is told to drop.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<Held>>);
+
+impl Invalidate for Recorder {
+    fn entry(&self, parent: u64, name: &str) {
+        self.0.lock().push(Held::Entry(parent, name.into()));
+    }
+    fn inode(&self, ino: u64) {
+        self.0.lock().push(Held::Inode(ino));
+    }
+}
+
+impl Recorder {
+    fn take(&self) -> Vec<Held> {
+        std::mem::take(&mut *self.0.lock())
+    }
+}
+
+fn filesystem() -> (Arc<MemoryIam>, Arc<Fs>, Arc<Recorder>) {
+    let iam = MemoryIam::default();
+    iam.add_policy("p", "/", DOC)
+        .add_entity(Kind::Role, "r")
+        .put_inline(Kind::Role, "r", "inline", DOC);
+    let iam = Arc::new(iam);
+    let ns = Namespace::new(
+        iam.clone() as Arc<dyn Iam>,
+        Settings {
+            endpoint: "memory".into(),
+            region: "us-east-1".into(),
+            read_only: false,
+            cache_ttl: Duration::from_secs(60),
+            cache_entries: 10_000,
+            session_duration: 3600,
+            session_name: "iamfs-tester".into(),
+        },
+    );
+    let fs = Fs::new(Arc::new(ns), OWNER);
+    let recorder = Arc::new(Recorder::default());
+    fs.set_invalidator(recorder.clone());
+    (iam, fs, recorder)
+}
+
+async fn lookup(fs: &Arc<Fs>, parent: u64, name: &str) -> u64 {
+    let entry = fs.clone().lookup(parent, name.into(), OWNER).await.unwrap();
+    let ino = entry.ino;
+    entry.replied();
+    ino
+}
+
+async fn path(fs: &Arc<Fs>, path: &str) -> u64 {
+    let mut ino = ROOT_INO;
+    for part in path.split('/') {
+        ino = lookup(fs, ino, part).await;
+    }
+    ino
+}
+
+async fn read_open(fs: &Arc<Fs>, ino: u64) -> Opened {
+    fs.clone().open(ino, false, false, OWNER).await.unwrap()
+}
+
+/// Lets the invalidations sent on the blocking pool land.
+async fn settled(recorder: &Recorder) -> Vec<Held> {
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    recorder.take()
+}
+
+async fn save(fs: &Arc<Fs>, ino: u64, bytes: &str) -> FsResult<()> {
+    let opened = fs.clone().open(ino, true, true, OWNER).await?;
+    assert!(opened.mode.direct_io, "a writer never fills the page cache");
+    fs.write(ino, opened.fh, 0, bytes.as_bytes(), OWNER)?;
+    let result = fs.clone().commit("flush", opened.fh).await;
+    fs.release(opened.fh);
+    result
+}
+
+#[tokio::test]
+async fn inode_numbers_follow_lookups_and_forgets() {
+    let (_, fs, _) = filesystem();
+    let a = path(&fs, "policies/p.json").await;
+    let again = path(&fs, "policies/p.json").await;
+    assert_eq!(a, again);
+    fs.forget_inode(a, 1);
+    assert!(
+        fs.clone().getattr(a, None, OWNER).await.is_ok(),
+        "one lookup left"
+    );
+    fs.forget_inode(a, 1);
+    let err = fs.clone().getattr(a, None, OWNER).await.err().unwrap();
+    assert_eq!(err.err.kind, ErrorKind::NoSuchEntity);
+}
+
+#[tokio::test]
+async fn opens_use_the_page_cache_only_when_the_kernel_holds_their_size() {
+    let (_, fs, recorder) = filesystem();
+    let ino = path(&fs, "policies/p.json").await;
+    let first = read_open(&fs, ino).await;
+    assert_eq!(
+        first.mode,
+        OpenMode {
+            direct_io: false,
+            keep_cache: false,
+            no_flush: true
+        }
+    );
+    fs.release(first.fh);
+    let second = read_open(&fs, ino).await;
+    assert!(
+        second.mode.keep_cache,
+        "same content, same size: keep the pages"
+    );
+    fs.release(second.fh);
+
+    // A save: the kernel is told to drop the file, and reads bypass the
+    // page cache while the change settles.
+    save(&fs, ino, DOC2).await.unwrap();
+    let dropped = settled(&recorder).await;
+    assert!(dropped.contains(&Held::Inode(ino)), "{dropped:?}");
+    let after = read_open(&fs, ino).await;
+    assert!(after.mode.direct_io);
+    assert_eq!(fs.read(after.fh, 0, 1 << 20).unwrap(), DOC2.as_bytes());
+    fs.release(after.fh);
+}
+
+#[tokio::test]
+async fn a_save_drops_what_the_kernel_holds_of_every_file_it_changed() {
+    let (_, fs, recorder) = filesystem();
+    let role_json = path(&fs, "roles/r/role.json").await;
+    let tags = path(&fs, "roles/r/tags.json").await;
+    recorder.take();
+    save(&fs, tags, r#"{"team": "a"}"#).await.unwrap();
+    let dropped = settled(&recorder).await;
+    assert!(dropped.contains(&Held::Inode(role_json)), "{dropped:?}");
+    let opened = read_open(&fs, role_json).await;
+    let text = String::from_utf8(fs.read(opened.fh, 0, 1 << 20).unwrap()).unwrap();
+    assert!(text.contains("\"team\""), "{text}");
+}
+
+#[tokio::test]
+async fn readers_beside_a_writer_read_whole_snapshots_without_the_page_cache() {
+    let (_, fs, _) = filesystem();
+    let ino = path(&fs, "policies/p.json").await;
+    let writer = fs.clone().open(ino, true, true, OWNER).await.unwrap();
+    fs.write(ino, writer.fh, 0, b"{\"half", OWNER).unwrap();
+    let reader = read_open(&fs, ino).await;
+    assert!(reader.mode.direct_io);
+    let bytes = fs.read(reader.fh, 0, 1 << 20).unwrap();
+    assert_eq!(
+        &bytes[..],
+        &crate::document::render_policy(DOC)[..],
+        "IAM's, not the draft"
+    );
+    fs.release(reader.fh);
+    fs.release(writer.fh);
+}
+
+#[tokio::test]
+async fn truncates_are_bounded_and_never_committed_alone() {
+    let (iam, fs, _) = filesystem();
+    let ino = path(&fs, "policies/p.json").await;
+    let err = fs
+        .clone()
+        .setattr(ino, None, OWNER, None, Some(3), None)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.err.kind, ErrorKind::InvalidInput);
+    let writer = fs.clone().open(ino, true, false, OWNER).await.unwrap();
+    let err = fs
+        .clone()
+        .setattr(ino, Some(writer.fh), OWNER, None, Some(1 << 40), None)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.err.kind, ErrorKind::TooLarge);
+    let attrs = fs
+        .clone()
+        .setattr(ino, Some(writer.fh), OWNER, None, Some(0), None)
+        .await
+        .unwrap();
+    assert_eq!(attrs.attr.size, 0, "the writer sees its draft");
+    fs.clone().commit("flush", writer.fh).await.unwrap();
+    fs.release(writer.fh);
+    assert_eq!(iam.calls().get("CreatePolicyVersion"), 0);
+    let err = fs.write(ino, 999, 0, b"x", OWNER).err().unwrap();
+    assert_eq!(err.err.kind, ErrorKind::BadHandle);
+}
+
+#[tokio::test]
+async fn refresh_drops_everything_the_kernel_holds() {
+    let (_, fs, recorder) = filesystem();
+    let doc = path(&fs, "policies/p.json").await;
+    let refresh = path(&fs, ".iamfs/refresh").await;
+    recorder.take();
+    let opened = fs.clone().open(refresh, true, true, OWNER).await.unwrap();
+    assert!(matches!(
+        fs.write(refresh, opened.fh, 0, b"1\n", OWNER),
+        Ok(Written::Refresh(2))
+    ));
+    fs.clone().refresh().await;
+    let dropped = recorder.take();
+    assert!(dropped.contains(&Held::Inode(doc)) && dropped.contains(&Held::Inode(ROOT_INO)));
+}
+
+#[tokio::test]
+async fn another_user_reads_but_never_changes_or_assumes_a_role() {
+    let (iam, fs, _) = filesystem();
+    let role = path(&fs, "roles/r").await;
+    let creds = fs
+        .clone()
+        .lookup(role, "credentials".into(), OTHER)
+        .await
+        .unwrap();
+    assert_eq!(creds.attr.size, 0);
+    let ino = creds.ino;
+    creds.replied();
+    let err = fs
+        .clone()
+        .open(ino, false, false, OTHER)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.err.kind, ErrorKind::AccessDenied);
+    assert_eq!(iam.calls().get("sts:AssumeRole"), 0);
+
+    let policies = path(&fs, "policies").await;
+    for result in [
+        fs.clone()
+            .create(policies, "x.json".into(), 0o644, OTHER)
+            .await
+            .map(|_| ()),
+        fs.clone().unlink(policies, "p.json".into(), OTHER).await,
+        fs.clone()
+            .mkdir(path(&fs, "users").await, "u".into(), OTHER)
+            .await
+            .map(|_| ()),
+    ] {
+        assert_eq!(result.err().unwrap().err.kind, ErrorKind::AccessDenied);
+    }
+    let doc = path(&fs, "policies/p.json").await;
+    assert!(fs.clone().open(doc, true, true, OTHER).await.is_err());
+    assert!(fs.clone().open(doc, false, false, OTHER).await.is_ok());
+}
+
+#[tokio::test]
+async fn names_no_folder_can_hold_are_refused_with_a_reason() {
+    let (_, fs, _) = filesystem();
+    let policies = path(&fs, "policies").await;
+    let long = OsString::from("a".repeat(256));
+    let err = fs
+        .clone()
+        .lookup(policies, long.clone(), OWNER)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.err.kind, ErrorKind::NameTooLong);
+    let err = fs
+        .clone()
+        .create(policies, long, 0o644, OWNER)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.err.kind, ErrorKind::NameTooLong);
+    let bad = OsString::from_vec(b"x\xff.json".to_vec());
+    let err = fs
+        .clone()
+        .create(policies, bad.clone(), 0o644, OWNER)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.err.kind, ErrorKind::InvalidInput);
+    let err = fs.clone().lookup(policies, bad, OWNER).await.err().unwrap();
+    assert_eq!(err.err.kind, ErrorKind::NoSuchEntity, "absent, as any name");
+}
+
+#[tokio::test]
+async fn a_listing_read_in_pages_is_one_snapshot() {
+    let (iam, fs, _) = filesystem();
+    let policies = path(&fs, "policies").await;
+    let mut names = Vec::new();
+    let mut offset = 0;
+    for page_no in 0.. {
+        if page_no == 1 {
+            // Made after the listing began: not in this listing.
+            iam.add_policy("later", "/", DOC);
+            fs.clone().refresh().await;
+        }
+        let page = fs.clone().readdir(policies, offset).await.unwrap();
+        // A reply with room for one entry: `add` says full (not added) after it.
+        let mut room = 1;
+        fs.fill_dir(page, |_, next, _, name| {
+            if room == 0 {
+                return true;
+            }
+            room -= 1;
+            names.push(name.to_string());
+            offset = next;
+            false
+        });
+        if room == 1 {
+            break;
+        }
+    }
+    assert_eq!(
+        names,
+        [".", "..", "p.json"],
+        "the policy made meanwhile is not in it"
+    );
+    let statfs = fs.statfs();
+    assert_eq!(statfs.name_max, 255);
+    assert_eq!(statfs.free, statfs.blocks);
+}
