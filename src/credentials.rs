@@ -7,27 +7,18 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use parking_lot::Mutex;
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+use zeroize::Zeroizing;
 
 use crate::document::timestamp;
 use crate::error::Result;
 use crate::iam::Iam;
+pub use crate::model::RoleCredentials;
 
 /// Refresh this long before expiry, as the AWS SDKs do.
 pub const REFRESH_WINDOW: Duration = Duration::from_secs(5 * 60);
 /// STS's shortest session; and the cap on role chaining.
 const MIN_DURATION: u64 = 900;
 const CHAINED_MAX: u64 = 3600;
-
-/// Temporary credentials. Debug never shows the secrets.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct RoleCredentials {
-    pub access_key_id: String,
-    pub secret_access_key: String,
-    pub session_token: String,
-    #[zeroize(skip)]
-    pub expiration: SystemTime,
-}
 
 impl fmt::Debug for RoleCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::iam::{AccessKey, AccessKeyLastUsed, Entity, Kind, Tag};
+use crate::model::{AccessKey, AccessKeyLastUsed, Entity, Kind, Tag};
 
 /// Parses a policy document that IAM may return URL-encoded (RFC 3986) or plain.
 pub fn decode_policy(raw: &str) -> Value {

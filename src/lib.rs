@@ -10,6 +10,7 @@ pub mod errors;
 pub mod fuse;
 pub mod iam;
 pub mod kernel;
+pub mod model;
 pub mod mountpoint;
 pub mod namespace;
 pub mod node;

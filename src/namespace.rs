@@ -942,7 +942,10 @@ impl Namespace {
                     crate::iam::is_aws_managed_arn(&a.arn),
                 ))
             }
-            Node::Link(kind, _, other) => Ok(format!("../../../{}/{other}", kind.linked().dir())),
+            Node::Link(kind, _, other) => Ok(format!(
+                "../../../{}/{other}",
+                crate::node::kind_dir(kind.linked())
+            )),
             Node::ScratchLink(dir, name) => self
                 .scratch
                 .get(dir, name)

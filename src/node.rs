@@ -63,6 +63,15 @@ pub enum FileKind {
 
 pub const JSON: &str = ".json";
 
+/// The folder of each kind at the top of the mount.
+pub fn kind_dir(kind: Kind) -> &'static str {
+    match kind {
+        Kind::User => "users",
+        Kind::Group => "groups",
+        Kind::Role => "roles",
+    }
+}
+
 fn scope_dir(scope: PolicyScope) -> &'static str {
     match scope {
         PolicyScope::Local => "policies",
@@ -260,10 +269,10 @@ impl Node {
 
     /// The path below the mount point, for messages and `.iamfs/errors`.
     pub fn path(&self) -> String {
-        let entity = |kind: Kind, name: &str| format!("{}/{name}", kind.dir());
+        let entity = |kind: Kind, name: &str| format!("{}/{name}", kind_dir(kind));
         match self {
             Node::Root => "/".into(),
-            Node::KindDir(k) => k.dir().into(),
+            Node::KindDir(k) => kind_dir(*k).into(),
             Node::Entity(k, n) => entity(*k, n),
             Node::EntityJson(k, n) => {
                 format!("{}/{}.json", entity(*k, n), k.api().to_lowercase())

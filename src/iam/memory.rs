@@ -13,8 +13,8 @@ use super::{
     DetailsFilter, Entity, EntityDetail, Iam, Kind, ManagedPolicy, Page, PolicyDetail, PolicyScope,
     PolicyVersion, Tag,
 };
-use crate::credentials::RoleCredentials;
 use crate::error::{ErrorKind, IamError, Result};
+use crate::model::RoleCredentials;
 
 pub const ACCOUNT: &str = "123456789012";
 

@@ -12,8 +12,8 @@ use super::{
     DetailsFilter, Entity, EntityDetail, Iam, Kind, ManagedPolicy, Page, PermissionsBoundary,
     PolicyDetail, PolicyScope, PolicyVersion, RoleLastUsed, Tag,
 };
-use crate::credentials::RoleCredentials;
 use crate::error::{ErrorKind, IamError, Result};
+use crate::model::RoleCredentials;
 
 /// Calls the user, group or role form of an operation that takes the
 /// entity's name and returns nothing we use.

@@ -747,7 +747,7 @@ impl Namespace {
         if !users.is_empty() {
             let names: Vec<String> = users
                 .iter()
-                .map(|(k, n)| format!("{}/{n}", k.dir()))
+                .map(|(k, n)| format!("{}/{n}", crate::node::kind_dir(*k)))
                 .collect();
             return Err(IamError::new(
                 ErrorKind::Busy,
