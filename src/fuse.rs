@@ -20,9 +20,9 @@ use fuser::{
 
 use crate::busy_poll::BusyPollHandle;
 use crate::error::{errno, ErrorKind};
+use crate::kernel_requests::FuseOp;
 use crate::namespace::Attr;
 use crate::node::FileKind;
-use crate::requests::FuseOp;
 use crate::vfs::{Attributes, Fs, FsError, FsResult, Invalidate, OpenMode, Written};
 
 /// Replies that can carry an errno.

@@ -15,13 +15,13 @@ use crate::cache::{Cache, CacheStats, Key};
 use crate::credentials::CredentialCache;
 use crate::document;
 use crate::error::{ErrorKind, IamError, Result};
-use crate::errors::ErrorLog;
+use crate::error_log::ErrorLog;
 use crate::iam::{
     collect_pages, AccessKey, AccessKeyLastUsed, AttachedPolicy, CallerIdentity, DetailsFilter,
     Entity, Iam, Kind, ManagedPolicy, PolicyScope,
 };
+use crate::kernel_requests::KernelRequests;
 use crate::node::{policy_link_target, ControlFile, FileKind, Node};
-use crate::requests::RequestCounter;
 use crate::scratch::ScratchStore;
 
 /// Distinct entities of one kind fetched one by one before the whole account
@@ -255,7 +255,7 @@ pub struct Namespace {
     bulk_gate: tokio::sync::Mutex<()>,
     pub errors: ErrorLog,
     /// Requests from the kernel, counted by the FUSE adapter.
-    pub requests: RequestCounter,
+    pub requests: KernelRequests,
     settings: Settings,
     mounted_at: SystemTime,
     identity: tokio::sync::OnceCell<CallerIdentity>,
@@ -292,7 +292,7 @@ impl Namespace {
             bulk: Mutex::default(),
             bulk_gate: tokio::sync::Mutex::new(()),
             errors: ErrorLog::default(),
-            requests: RequestCounter::default(),
+            requests: KernelRequests::default(),
             credentials: CredentialCache::new(
                 settings.session_name.clone(),
                 settings.session_duration,

@@ -31,11 +31,11 @@ fuse_ops! {
 }
 
 #[derive(Default)]
-pub struct RequestCounter {
+pub struct KernelRequests {
     counts: [AtomicU64; FuseOp::ALL.len()],
 }
 
-impl RequestCounter {
+impl KernelRequests {
     pub fn record(&self, op: FuseOp) {
         self.counts[op as usize].fetch_add(1, Ordering::Relaxed);
     }
@@ -60,7 +60,7 @@ mod tests {
 
     #[test]
     fn counts_by_operation() {
-        let counter = RequestCounter::default();
+        let counter = KernelRequests::default();
         counter.record(FuseOp::Open);
         counter.record(FuseOp::Open);
         counter.record(FuseOp::Statfs);
