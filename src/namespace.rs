@@ -724,8 +724,11 @@ impl Namespace {
 
     fn is_detached(&self, node: &Node) -> bool {
         let mut detached = self.detached.lock();
+        // At least as long as an editor takes between its backup rename
+        // and writing the name again, whatever the cache TTL.
+        let lifetime = self.settings.cache_ttl.max(write::DETACHED_MIN);
         match detached.get(node) {
-            Some(d) if d.at.elapsed() < self.settings.cache_ttl => true,
+            Some(d) if d.at.elapsed() < lifetime => true,
             Some(_) => {
                 detached.remove(node);
                 false

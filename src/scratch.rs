@@ -114,6 +114,17 @@ impl ScratchStore {
         self.files.lock().used
     }
 
+    /// Paths of the files in `dir` and in the folders below it.
+    pub fn names_within(&self, dir: &Node) -> Vec<String> {
+        self.files
+            .lock()
+            .by_name
+            .keys()
+            .filter(|(d, _)| d == dir || d.parent_and_name().is_some_and(|(p, _)| &p == dir))
+            .map(|(d, n)| format!("{}/{n}", d.path()))
+            .collect()
+    }
+
     /// Names in a folder: (name, is a symlink).
     pub fn list(&self, dir: &Node) -> Vec<(String, bool)> {
         self.files

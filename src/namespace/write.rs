@@ -22,6 +22,9 @@ use crate::scratch::{is_scratch_name, write_at, ScratchFile};
 /// policy's id and versions.
 pub const UNLINK_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// Shortest time a name emptied by an editor's backup rename stays empty.
+pub const DETACHED_MIN: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// How long after a refused save an editor's cleanup unlink counts as
 /// recovery rather than a request to delete (editors recover at once).
 const RECOVERY_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
@@ -449,11 +452,16 @@ impl Namespace {
                 value: v.clone(),
             })
             .collect();
-        if !removed.is_empty() {
-            self.iam.untag_entity(kind, entity, &removed).await?;
-        }
+        // Two calls, and IAM has no transaction: if the second fails, the
+        // first is undone, so a refused save leaves the tags as they were.
         if !changed.is_empty() {
             self.iam.tag_entity(kind, entity, &changed).await?;
+        }
+        if !removed.is_empty() {
+            if let Err(e) = self.iam.untag_entity(kind, entity, &removed).await {
+                self.undo_tagging(kind, entity, &current, &changed).await;
+                return Err(e);
+            }
         }
         self.edit_entity(kind, entity, |e| {
             e.tags = Some(
@@ -464,6 +472,30 @@ impl Namespace {
             )
         });
         Ok(())
+    }
+
+    /// Puts back the tags a failed save had set: the old values of changed
+    /// keys, and no new keys. Failures here go to the log only.
+    async fn undo_tagging(&self, kind: Kind, entity: &str, before: &[Tag], set: &[Tag]) {
+        let restore: Vec<Tag> = set
+            .iter()
+            .filter_map(|t| before.iter().find(|b| b.key == t.key).cloned())
+            .collect();
+        let added: Vec<String> = set
+            .iter()
+            .filter(|t| !before.iter().any(|b| b.key == t.key))
+            .map(|t| t.key.clone())
+            .collect();
+        if !restore.is_empty() {
+            if let Err(e) = self.iam.tag_entity(kind, entity, &restore).await {
+                tracing::warn!(entity, "could not restore tags after a failed save: {e}");
+            }
+        }
+        if !added.is_empty() {
+            if let Err(e) = self.iam.untag_entity(kind, entity, &added).await {
+                tracing::warn!(entity, "could not remove tags after a failed save: {e}");
+            }
+        }
     }
 
     // ---- scratch file I/O ---------------------------------------------------
@@ -627,6 +659,10 @@ impl Namespace {
                 left.push("access keys".into());
             }
         }
+        let editors_files = self.scratch.names_within(&node);
+        if !editors_files.is_empty() {
+            left.push(format!("editors' files ({})", editors_files.join(", ")));
+        }
         if !left.is_empty() {
             return Err(IamError::new(
                 ErrorKind::NotEmpty,
@@ -658,8 +694,14 @@ impl Namespace {
             self.scratch.remove(d, n)?;
             return Ok(node);
         }
-        // A created document not saved yet exists only here.
+        // A created document not saved yet exists only here; if it
+        // replaced one removed by rm, that removal goes ahead.
         if self.drafts.lock().remove(&node).is_some() {
+            if self.replacing.lock().remove(&node) {
+                self.pending_deletes
+                    .lock()
+                    .insert(node.clone(), Instant::now());
+            }
             return Ok(node);
         }
         // An editor cleaning up after a refused save: empty the name again.
