@@ -1165,6 +1165,8 @@ impl Namespace {
 }
 
 #[cfg(test)]
+mod reftests;
+#[cfg(test)]
 mod tests;
 mod write;
 

@@ -1,6 +1,8 @@
 //! The IAM backend: one trait method per IAM API call, so that counting
 //! calls here counts what the account is charged in requests.
 
+#[cfg(test)]
+pub mod faulty;
 pub mod memory;
 pub mod sdk;
 
