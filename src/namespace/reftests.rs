@@ -805,6 +805,9 @@ struct OpenHandle {
     bytes: Vec<u8>,
     dirty: bool,
     failed: Option<ErrorKind>,
+    /// Its name was removed or renamed away while it was open: its close
+    /// saves nothing, as writes to an unlinked file.
+    nameless: bool,
 }
 
 struct Harness {
@@ -881,7 +884,7 @@ impl Harness {
             ambiguous: BTreeSet::new(),
             trace: Vec::new(),
             injected: std::cell::Cell::new(None),
-            strict: false,
+            strict: true,
         }
     }
 
@@ -1008,7 +1011,7 @@ impl Harness {
     fn visible(&self, doc: Doc) -> bool {
         self.dir_exists(&doc.dir())
             && (self.local.drafts.contains_key(&doc)
-                || ((self.ttl_zero() || !self.local.detached.contains_key(&doc))
+                || (!self.local.detached.contains_key(&doc)
                     && !self.local.pending.contains(&doc)
                     && self.iam.document(doc).is_some()))
     }
@@ -1435,17 +1438,6 @@ impl Harness {
                 diff.join("\n")
             ));
         }
-        if self.ttl_zero() {
-            // HEAD: an expired backup rename is forgotten lazily, when the
-            // name is next looked at: the walk above looked at every name
-            // that resolves without a draft.
-            let drafts = self.local.drafts.clone();
-            let iam = &self.iam;
-            self.local.detached.retain(|doc, _| {
-                !(dir_owner(&doc.dir()).is_none_or(|(k, n)| iam.exists(k, &n))
-                    && (!drafts.contains_key(doc) || iam.document(*doc).is_some()))
-            });
-        }
     }
 
     // ---- applying operations --------------------------------------------------
@@ -1810,8 +1802,18 @@ impl Harness {
             bytes,
             dirty: false,
             failed: None,
+            nameless: false,
         });
         Ok(())
+    }
+
+    /// The open handle of a created document whose name went.
+    fn unname_draft(&mut self, doc: Doc) {
+        if let Some(id) = self.local.drafts.remove(&doc) {
+            if let Some(h) = self.handles.iter_mut().find(|h| h.id == id) {
+                h.nameless = true;
+            }
+        }
     }
 
     /// What a commit does to the mount's own state, after it succeeded or failed.
@@ -1888,11 +1890,16 @@ impl Harness {
             self.ns.release_draft(&node, &draft);
         }
         let fault = self.take_fault();
-        let (dirty, failed, bytes) = {
+        let (dirty, failed, bytes, nameless) = {
             let h = &self.handles[i];
-            (h.dirty, h.failed, h.bytes.clone())
+            (h.dirty, h.failed, h.bytes.clone(), h.nameless)
         };
-        let want = if dirty {
+        let want = if nameless || self.local.pending.contains(&doc) {
+            // Written to a name that rm (or a rename) took away: saved nowhere.
+            let h = &mut self.handles[i];
+            h.dirty = false;
+            Ok(())
+        } else if dirty {
             let r = self.model_commit(doc, Some(id), &bytes, fault);
             let h = &mut self.handles[i];
             h.dirty = false;
@@ -1915,7 +1922,7 @@ impl Harness {
         }
         let what = format!("{} {}", if close { "close" } else { "fsync" }, doc.path());
         self.expect(&what, kind_of(&got), want);
-        if dirty && want.is_ok() {
+        if dirty && want.is_ok() && !nameless && !self.local.pending.contains(&doc) {
             self.read_back(doc, &bytes).await;
         }
         want
@@ -1943,8 +1950,9 @@ impl Harness {
         // A created document not saved yet exists only in the mount.
         // HEAD (bug, see `bug_rm_create_rm_brings_the_document_back`): an
         // rm it was replacing is forgotten.
-        if self.local.drafts.remove(&doc).is_some() {
-            if self.strict && self.local.replacing.remove(&doc) {
+        if self.local.drafts.contains_key(&doc) {
+            self.unname_draft(doc);
+            if self.local.replacing.remove(&doc) {
                 self.local.pending.insert(doc);
             }
             return Ok(());
@@ -2140,8 +2148,8 @@ impl Harness {
         self.local
             .scratch
             .insert(key.clone(), ScratchModel::File(bytes));
-        // HEAD (questionable, see `bug_a_renamed_open_draft_keeps_its_name`):
-        // an open created draft of the name stays visible.
+        // An open created draft of the name goes with it.
+        self.unname_draft(doc);
         self.local.detached.insert(doc, key);
         self.local.overrides.remove(&doc);
         Ok(())
@@ -2930,8 +2938,7 @@ fn reftest_faults_on_saves() {
 /// ones). When TagRole fails, the save returns its error, but IAM has lost
 /// the removed keys, and tags.json (and role.json) still show them.
 #[test]
-#[ignore = "bug: a tags save whose TagUser/TagRole fails leaves its UntagUser/UntagRole applied in IAM; the view still shows the old tags"]
-fn bug_failed_tag_call_leaves_the_untag_applied() {
+fn a_failed_tag_call_undoes_the_untag() {
     run_strict(
         Variant::Faulty,
         vec![Op::Faulted {
@@ -2949,8 +2956,7 @@ fn bug_failed_tag_call_leaves_the_untag_applied() {
 /// rmdir deletes the entity while its folder still holds an editor's file
 /// (README: "only when the folder is empty in the filesystem's sense").
 #[test]
-#[ignore = "bug: rmdir deletes an entity whose folder still holds editors' files (a vim swap file)"]
-fn bug_rmdir_deletes_a_folder_holding_editors_files() {
+fn rmdir_keeps_a_folder_holding_editors_files() {
     run_strict(
         Variant::Cached,
         vec![
@@ -2976,12 +2982,14 @@ fn namespace_over(ttl: Duration) -> (Arc<MemoryIam>, Namespace) {
 /// The same root cause, seen from the other side: the editors' files of a
 /// deleted user stay in memory and show up in a new user of the same name.
 #[tokio::test]
-#[ignore = "bug: editors' files of a deleted user reappear in a new user of the same name"]
-async fn bug_scratch_files_outlive_their_entity() {
+async fn editors_files_do_not_outlive_their_entity() {
     let (_, ns) = namespace_over(Duration::from_secs(60));
     let users = Node::KindDir(Kind::User);
     let policies = Node::InlineDir(Kind::User, "bob".into());
     ns.create(&policies, ".a.json.swp", 0o600).await.unwrap();
+    let err = ns.rmdir(&users, "bob").await.unwrap_err();
+    assert!(err.message.contains(".a.json.swp"), "{err}");
+    ns.unlink(&policies, ".a.json.swp").await.unwrap();
     ns.rmdir(&users, "bob").await.unwrap();
     ns.mkdir(&users, "bob").await.unwrap();
     let names: Vec<String> = ns
@@ -3000,8 +3008,7 @@ async fn bug_scratch_files_outlive_their_entity() {
 /// the save is refused (EINVAL). Any TTL shorter than the editor's gap
 /// between rename and open does the same.
 #[tokio::test]
-#[ignore = "bug: with --cache-ttl 0 vim cannot save a document shorter than the one IAM holds"]
-async fn bug_vim_save_with_a_zero_ttl() {
+async fn vim_saves_with_a_zero_ttl() {
     let (mem, ns) = namespace_over(Duration::ZERO);
     let dir = Node::PoliciesDir(PolicyScope::Local);
     ns.rename(&dir, "p1.json", &dir, "p1.json~").await.unwrap();
@@ -3033,8 +3040,7 @@ async fn bug_vim_save_with_a_zero_ttl() {
 /// any other filesystem, writes to an unlinked file go nowhere. (The README
 /// does not say; reported as questionable.)
 #[tokio::test]
-#[ignore = "questionable: close of an open created document after rm of its name creates the policy in IAM"]
-async fn bug_an_unlinked_open_draft_is_saved_on_close() {
+async fn an_unlinked_open_draft_is_not_saved_on_close() {
     let (mem, ns) = namespace_over(Duration::from_secs(60));
     let dir = Node::PoliciesDir(PolicyScope::Local);
     let Created::Document(node, draft) = ns.create(&dir, "p3.json", 0o644).await.unwrap() else {
@@ -3057,8 +3063,7 @@ async fn bug_an_unlinked_open_draft_is_saved_on_close() {
 /// content to the backup name, but the name stays (the draft), and its
 /// close saves it. README: the rename "leaves the document's name empty".
 #[tokio::test]
-#[ignore = "questionable: mv of an open created document to a backup name leaves the name resolving"]
-async fn bug_a_renamed_open_draft_keeps_its_name() {
+async fn a_renamed_open_draft_leaves_its_name() {
     let (_, ns) = namespace_over(Duration::from_secs(60));
     let dir = Node::PoliciesDir(PolicyScope::Local);
     let Created::Document(node, draft) = ns.create(&dir, "p3.json", 0o644).await.unwrap() else {
@@ -3076,8 +3081,7 @@ async fn bug_a_renamed_open_draft_keeps_its_name() {
 /// it: the second rm removes only the new, unsaved file, and X shows IAM's
 /// document again; the first rm is lost, and nothing is ever deleted.
 #[test]
-#[ignore = "bug: rm, create, rm of a document brings IAM's document back and deletes nothing"]
-fn bug_rm_create_rm_brings_the_document_back() {
+fn rm_create_rm_deletes() {
     let a = Doc::Inline(Kind::Role, "app", "a");
     run_strict(
         Variant::Cached,

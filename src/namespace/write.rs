@@ -53,6 +53,9 @@ pub struct Draft {
     pub dirty: bool,
     /// The last commit's error, returned again by a flush with nothing new.
     pub failed: Option<IamError>,
+    /// Its name was removed or renamed away while it was open: like writes
+    /// to an unlinked file, what it holds is saved nowhere.
+    pub nameless: bool,
 }
 
 pub type DraftRef = Arc<Mutex<Draft>>;
@@ -245,7 +248,11 @@ impl Namespace {
     /// something. Its error is the one close() and fsync() return.
     pub async fn commit(&self, node: &Node, draft: &DraftRef) -> Result<()> {
         let bytes = {
-            let d = draft.lock();
+            let mut d = draft.lock();
+            if d.nameless || self.is_pending_delete(node) {
+                d.dirty = false;
+                return Ok(());
+            }
             if !d.dirty {
                 return d.failed.clone().map_or(Ok(()), Err);
             }
@@ -659,6 +666,19 @@ impl Namespace {
                 left.push("access keys".into());
             }
         }
+        let unsaved: Vec<String> = self
+            .drafts
+            .lock()
+            .keys()
+            .filter(|n| matches!(n, Node::Inline(k, e, _) if *k == kind && e == entity))
+            .map(Node::path)
+            .collect();
+        if !unsaved.is_empty() {
+            left.push(format!(
+                "new documents not saved yet ({})",
+                unsaved.join(", ")
+            ));
+        }
         let editors_files = self.scratch.names_within(&node);
         if !editors_files.is_empty() {
             left.push(format!("editors' files ({})", editors_files.join(", ")));
@@ -696,7 +716,8 @@ impl Namespace {
         }
         // A created document not saved yet exists only here; if it
         // replaced one removed by rm, that removal goes ahead.
-        if self.drafts.lock().remove(&node).is_some() {
+        if let Some(draft) = self.drafts.lock().remove(&node) {
+            draft.lock().nameless = true;
             if self.replacing.lock().remove(&node) {
                 self.pending_deletes
                     .lock()
@@ -918,8 +939,13 @@ impl Namespace {
                     }
                 }
                 if let Some(doc) = document_node(new_dir, new_name) {
-                    // A temp file renamed over a document: this is the save.
+                    // A temp file renamed over a document: this is the save
+                    // (over a name rm removed, a save of the same policy).
                     self.check_writable(&doc)?;
+                    let removed_at = self.pending_deletes.lock().remove(&doc);
+                    if removed_at.is_some() {
+                        self.replacing.lock().insert(doc.clone());
+                    }
                     let file = self
                         .scratch
                         .get(d, n)
@@ -927,9 +953,15 @@ impl Namespace {
                     let draft: DraftRef = Arc::new(Mutex::new(Draft {
                         data: file.data,
                         dirty: true,
-                        failed: None,
+                        ..Draft::default()
                     }));
-                    self.commit(&doc, &draft).await?;
+                    if let Err(e) = self.commit(&doc, &draft).await {
+                        // A refused rename changes nothing: an rm before it stands.
+                        if let Some(at) = removed_at {
+                            self.pending_deletes.lock().insert(doc.clone(), at);
+                        }
+                        return Err(e);
+                    }
                     self.scratch.remove(d, n)?;
                     return Ok(doc);
                 }
@@ -945,6 +977,10 @@ impl Namespace {
                 // An editor's backup step: the content moves to the scratch
                 // name and the document's name is empty until it is written.
                 let content: Content = self.read(doc).await?;
+                // A created document still open goes with it.
+                if let Some(draft) = self.drafts.lock().remove(doc) {
+                    draft.lock().nameless = true;
+                }
                 let mut file = ScratchFile::new(0o644, None);
                 file.data = content.to_vec();
                 self.scratch.put(new_dir, new_name, file);
