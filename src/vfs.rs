@@ -493,6 +493,17 @@ impl Fs {
         }))
     }
 
+    /// `let_go`, waiting for the kernel except for what is in `busy_dirs`:
+    /// the folders the operation being answered changes, which the kernel
+    /// keeps locked until it has the answer.
+    async fn let_go_around(&self, held: Vec<Held>, busy_dirs: &[u64]) {
+        let (now, later): (Vec<Held>, Vec<Held>) = held.into_iter().partition(|h| match h {
+            Held::Entry(parent, _) | Held::Inode(parent) => !busy_dirs.contains(parent),
+        });
+        self.let_go(later);
+        self.let_go_now(now).await;
+    }
+
     /// `let_go`, and wait until the kernel has.
     async fn let_go_now(&self, held: Vec<Held>) {
         if let Some(done) = self.let_go(held) {
@@ -653,8 +664,11 @@ impl Fs {
             .map_err(|e| error(op, child_path(&parent, &name), true, e))?;
         let mut held = self.held_at(&parent, &name, Some(&node));
         held.extend(self.held_related(&[&node]));
-        self.let_go(held);
         self.inodes.lock().removed(&node);
+        // A membership shows under both ends: the other is gone on return.
+        let busy = self.inodes.lock().get(&parent);
+        self.let_go_around(held, &busy.into_iter().collect::<Vec<_>>())
+            .await;
         Ok(())
     }
 
