@@ -13,6 +13,7 @@ use crate::document::timestamp;
 use crate::error::Result;
 use crate::iam::Iam;
 pub use crate::model::RoleCredentials;
+use crate::policy::is_name_char;
 
 /// Refresh this long before expiry, as the AWS SDKs do.
 pub const REFRESH_WINDOW: Duration = Duration::from_secs(5 * 60);
@@ -94,18 +95,12 @@ fn push_json_string(out: &mut String, value: &str) {
     out.push('"');
 }
 
-/// The RoleSessionName for the local user: only characters STS allows
-/// (`[\w+=,.@-]`), at most 64 of them.
+/// The RoleSessionName for the local user: only characters STS allows (IAM's
+/// name characters), at most 64 of them.
 pub fn session_name(user: &str) -> String {
     let clean: String = user
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "_+=,.@-".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
+        .map(|c| if is_name_char(c) { c } else { '-' })
         .collect();
     let mut name = format!("iamfs-{clean}");
     name.truncate(64);
@@ -200,6 +195,8 @@ impl CredentialCache {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     #[test]
@@ -207,6 +204,17 @@ mod tests {
         assert_eq!(session_name("alice"), "iamfs-alice");
         assert_eq!(session_name("dom\\bob smith"), "iamfs-dom-bob-smith");
         assert_eq!(session_name(&"x".repeat(100)).len(), 64);
+    }
+
+    proptest! {
+        /// Whatever the local user is called, STS gets a name it takes.
+        #[test]
+        fn any_user_name_gives_a_valid_session_name(user in any::<String>()) {
+            let name = session_name(&user);
+            prop_assert!(name.starts_with("iamfs-"));
+            prop_assert!(name.len() <= 64);
+            prop_assert!(name.chars().all(is_name_char));
+        }
     }
 
     #[test]

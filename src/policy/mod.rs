@@ -29,6 +29,7 @@ use crate::error::Result;
 use crate::iam::Kind;
 
 pub use limits::policy_size;
+pub(crate) use names::is_name_char;
 pub use names::{check_name, NameKind};
 pub use same::same_policy;
 pub use tags::check_tags;
