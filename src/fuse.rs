@@ -18,11 +18,11 @@ use fuser::{
     ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
-use crate::busy_poll::BusyPollHandle;
 use crate::error::{errno, ErrorKind};
 use crate::kernel_requests::FuseOp;
 use crate::namespace::Attr;
 use crate::node::FileKind;
+use crate::platform::{self, BusyPollHandle};
 use crate::vfs::{Attributes, Fs, FsError, FsResult, Invalidate, OpenMode, Written};
 
 /// Replies that can carry an errno.
@@ -68,7 +68,7 @@ pub struct FuseAdapter {
     rt: tokio::runtime::Handle,
     uid: u32,
     gid: u32,
-    /// The kernel can do without opendir (Linux 5.1 and later).
+    /// The kernel can do without opendir (see `platform::SKIP_OPENDIR`).
     no_opendir: bool,
     busy_poll: Arc<OnceLock<BusyPollHandle>>,
 }
@@ -218,22 +218,14 @@ fn ok_empty(r: ReplyEmpty, (): ()) {
 
 impl Filesystem for FuseAdapter {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
-        // O_TRUNC arrives with open, so a truncating open is one request.
-        // Link targets are names and never change under a name: the kernel
-        // may keep them.
-        // With AUTO_INVAL_DATA the kernel checks a folder's mtime before
-        // reusing a listing it cached, and a file's mtime and size before
-        // reusing its pages, once their attributes expire.
-        for flag in [
-            fuser::InitFlags::FUSE_ATOMIC_O_TRUNC,
-            fuser::InitFlags::FUSE_CACHE_SYMLINKS,
-            fuser::InitFlags::FUSE_AUTO_INVAL_DATA,
-        ] {
+        // Each one the kernel offers (see `platform::INIT_CAPABILITIES`).
+        for &flag in platform::INIT_CAPABILITIES {
             let _ = config.add_capabilities(flag);
         }
-        self.no_opendir = config
-            .capabilities()
-            .contains(fuser::InitFlags::FUSE_NO_OPENDIR_SUPPORT);
+        self.no_opendir = platform::SKIP_OPENDIR
+            && config
+                .capabilities()
+                .contains(fuser::InitFlags::FUSE_NO_OPENDIR_SUPPORT);
         Ok(())
     }
 
@@ -479,8 +471,8 @@ impl Filesystem for FuseAdapter {
 
     // What the tree cannot hold is refused here without fuser's default
     // warning in the log: a hard link, a device or fifo, preallocation, and
-    // extended attributes (IAM has none: their ENOSYS tells the kernel once,
-    // instead of `ls -l` asking per file; it then answers EOPNOTSUPP itself).
+    // extended attributes (IAM has none; how that is said depends on the
+    // kernel, see `platform::Xattrs`).
 
     fn link(
         &self,
@@ -528,11 +520,36 @@ impl Filesystem for FuseAdapter {
         _size: u32,
         reply: ReplyXattr,
     ) {
-        reply.error(Errno::ENOSYS);
+        reply.error(platform::XATTRS.get());
     }
 
-    fn listxattr(&self, _req: &Request, _ino: INodeNo, _size: u32, reply: ReplyXattr) {
-        reply.error(Errno::ENOSYS);
+    fn listxattr(&self, _req: &Request, _ino: INodeNo, size: u32, reply: ReplyXattr) {
+        match platform::XATTRS.list() {
+            // The empty list: its size when asked for it, else no names.
+            Ok(()) if size == 0 => reply.size(0),
+            Ok(()) => reply.data(&[]),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn setxattr(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _name: &OsStr,
+        _value: &[u8],
+        flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
+        match platform::XATTRS.set(flags) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn removexattr(&self, _req: &Request, _ino: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
+        reply.error(platform::XATTRS.remove());
     }
 
     /// No file here is a terminal or takes ioctls; said quietly, because

@@ -1,6 +1,5 @@
 //! iamfs: an AWS account's IAM as a filesystem.
 
-pub mod busy_poll;
 pub mod cache;
 pub mod cli;
 pub mod credentials;
@@ -15,6 +14,7 @@ pub mod model;
 pub mod mountpoint;
 pub mod namespace;
 pub mod node;
+pub mod platform;
 pub mod policy;
 pub mod scratch;
 pub mod vfs;

@@ -1,8 +1,6 @@
 //! `iamfs [OPTIONS] <MOUNTPOINT>`: mounts, and returns once the mount answers.
 
-use std::fs::File;
-use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::io::{PipeWriter, Read, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +16,7 @@ use iamfs::cli::{mount_option, Options};
 use iamfs::fuse::FuseAdapter;
 use iamfs::iam::sdk::SdkIam;
 use iamfs::namespace::{Namespace, Settings};
+use iamfs::platform;
 use iamfs::vfs::Fs;
 
 /// How long to wait for the credential chain before giving up on the mount.
@@ -34,7 +33,13 @@ fn main() -> ExitCode {
         return finish(run(options, None), true);
     }
     // Fork before any thread exists; the parent waits for the child's word.
-    let (read_end, write_end) = pipe();
+    let (mut read_end, write_end) = match std::io::pipe() {
+        Ok(ends) => ends,
+        Err(e) => {
+            eprintln!("iamfs: pipe failed: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     // SAFETY: single-threaded here; the child only continues into `run`.
     match unsafe { libc::fork() } {
         -1 => {
@@ -47,12 +52,12 @@ fn main() -> ExitCode {
             unsafe { libc::setsid() };
             init_logging(&options, false);
             // The parent prints the error it is sent.
-            finish(run(options, Some(File::from(write_end))), false)
+            finish(run(options, Some(write_end)), false)
         }
         _ => {
             drop(write_end);
             let mut answer = String::new();
-            let _ = File::from(read_end).read_to_string(&mut answer);
+            let _ = read_end.read_to_string(&mut answer);
             match answer.strip_prefix("ok") {
                 Some(_) => ExitCode::SUCCESS,
                 None if answer.is_empty() => {
@@ -81,22 +86,15 @@ fn finish(result: Result<(), String>, print: bool) -> ExitCode {
     }
 }
 
-fn pipe() -> (OwnedFd, OwnedFd) {
-    let mut fds = [0; 2];
-    // SAFETY: fds is a valid array of two ints.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        panic!("pipe failed: {}", std::io::Error::last_os_error());
-    }
-    // SAFETY: pipe2 returned two fresh descriptors we now own.
-    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
-}
-
 fn check_mountpoint(options: &Options) -> Result<(), String> {
     let path = &options.mountpoint;
     match std::fs::metadata(path) {
         Ok(m) if m.is_dir() => Ok(()),
         Ok(_) => Err(format!("mountpoint {} is not a directory", path.display())),
-        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
+        Err(e)
+            if e.raw_os_error()
+                .is_some_and(|n| platform::DEAD_MOUNT_ERRNOS.contains(&n)) =>
+        {
             // An iamfs whose daemon died (kill -9, a crash) left its mount.
             match iamfs::mountpoint::recover_dead_mount(path) {
                 Ok(()) => {
@@ -108,9 +106,9 @@ fn check_mountpoint(options: &Options) -> Result<(), String> {
                 }
                 Err(why) => Err(format!(
                     "mountpoint {}: {e}: a FUSE mount whose daemon has exited ({why}); \
-                     run `fusermount3 -uz {}` (or `umount -l`), then mount again",
+                     {}, then mount again",
                     path.display(),
-                    path.display()
+                    platform::manual_unmount_hint(path)
                 )),
             }
         }
@@ -141,7 +139,7 @@ fn init_logging(options: &Options, foreground: bool) {
 }
 
 /// Sends the parent the outcome of mounting (daemon mode), once.
-fn report(ready: &mut Option<File>, outcome: Result<(), &str>) {
+fn report(ready: &mut Option<PipeWriter>, outcome: Result<(), &str>) {
     if let Some(mut pipe) = ready.take() {
         let _ = match outcome {
             Ok(()) => pipe.write_all(b"ok"),
@@ -150,7 +148,7 @@ fn report(ready: &mut Option<File>, outcome: Result<(), &str>) {
     }
 }
 
-fn run(options: Options, mut ready: Option<File>) -> Result<(), String> {
+fn run(options: Options, mut ready: Option<PipeWriter>) -> Result<(), String> {
     let result = mount_and_serve(&options, &mut ready);
     if let Err(message) = &result {
         report(&mut ready, Err(message));
@@ -158,7 +156,7 @@ fn run(options: Options, mut ready: Option<File>) -> Result<(), String> {
     result
 }
 
-fn mount_and_serve(options: &Options, ready: &mut Option<File>) -> Result<(), String> {
+fn mount_and_serve(options: &Options, ready: &mut Option<PipeWriter>) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
@@ -221,11 +219,19 @@ fn mount_and_serve(options: &Options, ready: &mut Option<File>) -> Result<(), St
         .map_err(|e| format!("cannot mount at {}: {e}", options.mountpoint.display()))?;
     FuseAdapter::set_notifier(&fs, session.notifier());
     // Held until the session ends: dropping it stops the watcher.
-    let busy_poll = start_busy_poll(&session, options.busy_poll);
+    let busy_poll = {
+        use std::os::fd::AsFd;
+        platform::start_busy_poll(session.as_fd(), options.busy_poll)
+    };
     if let Some(poll) = &busy_poll {
         let _ = busy_poll_slot.set(poll.handle());
     }
-    tracing::info!(mountpoint = %options.mountpoint.display(), "mounted");
+    tracing::info!(
+        mountpoint = %options.mountpoint.display(),
+        platform = platform::NAME,
+        busy_poll = busy_poll.is_some(),
+        "mounted"
+    );
     report(ready, Ok(()));
     if !options.foreground {
         detach_stdio();
@@ -263,30 +269,6 @@ fn mount_and_serve(options: &Options, ready: &mut Option<File>) -> Result<(), St
     served?;
     runtime.shutdown_timeout(Duration::from_secs(1));
     Ok(())
-}
-
-/// Busy polling of the session's device, unless turned off or unsupported
-/// (then requests are read the ordinary, blocking way).
-fn start_busy_poll(
-    session: &fuser::Session<FuseAdapter>,
-    micros: u64,
-) -> Option<iamfs::busy_poll::BusyPollGuard> {
-    if micros == 0 || !cfg!(target_os = "linux") {
-        return None;
-    }
-    // On one CPU the spinning thread would only take turns with its client.
-    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
-        tracing::info!("busy polling is off: one CPU");
-        return None;
-    }
-    use std::os::fd::AsFd;
-    match iamfs::busy_poll::BusyPoll::start(session.as_fd(), Duration::from_micros(micros)) {
-        Ok(guard) => Some(guard),
-        Err(e) => {
-            tracing::warn!("busy polling is off: {e}");
-            None
-        }
-    }
 }
 
 /// The daemon lets go of the terminal once the mount is up.

@@ -1,7 +1,10 @@
 //! Mountpoints left by a daemon that died: recognised and unmounted, so
-//! that starting iamfs again just works.
+//! that starting iamfs again just works (on Linux: `platform` reads the
+//! mount table and unmounts).
 
 use std::path::{Path, PathBuf};
+
+use crate::platform;
 
 /// The filesystem type iamfs mounts as (`-t fuse.iamfs`); mounted
 /// directly by root it shows as type `fuse` with source `iamfs`.
@@ -11,10 +14,10 @@ const FS_NAME: &str = "iamfs";
 /// Unmounts `path` lazily if it is a dead iamfs mount; says why not otherwise.
 pub fn recover_dead_mount(path: &Path) -> Result<(), String> {
     let absolute = absolute(path)?;
-    if !is_iamfs_mount(&absolute)? {
+    if !platform::is_iamfs_mount(&absolute)? {
         return Err("not an iamfs mount, so it was left alone".into());
     }
-    lazy_unmount(&absolute)
+    platform::lazy_unmount(&absolute)
 }
 
 /// The path made absolute without following it (a dead mount cannot be stat'd).
@@ -29,19 +32,6 @@ fn absolute(path: &Path) -> Result<PathBuf, String> {
     let parent =
         std::fs::canonicalize(&parent).map_err(|e| format!("{}: {e}", parent.display()))?;
     Ok(parent.join(name))
-}
-
-#[cfg(target_os = "linux")]
-fn is_iamfs_mount(path: &Path) -> Result<bool, String> {
-    let table = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| format!("/proc/self/mountinfo: {e}"))?;
-    let found = iamfs_mounts(&table).any(|m| m == path);
-    Ok(found)
-}
-
-#[cfg(not(target_os = "linux"))]
-fn is_iamfs_mount(_path: &Path) -> Result<bool, String> {
-    Err("finding dead mounts is done on Linux only".into())
 }
 
 /// Mount points of iamfs in a /proc/PID/mountinfo table.
@@ -74,33 +64,6 @@ fn unescape(field: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-/// fusermount3 -uz, which an unprivileged mounter may run; as root, a
-/// lazy umount2 if fusermount3 is missing.
-fn lazy_unmount(path: &Path) -> Result<(), String> {
-    let by_helper = std::process::Command::new("fusermount3")
-        .arg("-uz")
-        .arg(path)
-        .status();
-    if matches!(by_helper, Ok(s) if s.success()) {
-        return Ok(());
-    }
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::ffi::OsStrExt;
-        let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
-        // SAFETY: a valid NUL-terminated path.
-        if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } == 0 {
-            return Ok(());
-        }
-        Err(format!(
-            "unmounting it failed: {}",
-            std::io::Error::last_os_error()
-        ))
-    }
-    #[cfg(not(target_os = "linux"))]
-    Err(format!("fusermount3 -uz failed: {by_helper:?}"))
 }
 
 #[cfg(test)]

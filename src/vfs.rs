@@ -17,6 +17,7 @@ use crate::error::{ErrorKind, IamError};
 use crate::kernel::{Inodes, ReadMode, ROOT_INO};
 use crate::namespace::{Attr, Caller, Content, Created, DraftRef, Namespace};
 use crate::node::{ControlFile, FileKind, Node, Owner};
+use crate::platform;
 
 /// Longest name a folder takes, as statfs says (NAME_MAX).
 pub const NAME_MAX: usize = 255;
@@ -403,7 +404,8 @@ impl Fs {
         Attributes {
             ino,
             attr,
-            ttl,
+            // Capped where the kernel's invalidations are not relied on.
+            ttl: platform::kernel_ttl(ttl),
             flight,
         }
     }
@@ -835,7 +837,7 @@ impl Fs {
             return opened(fh, mode);
         }
         let content = self.ns.read(&node).await.map_err(on(op, &node))?;
-        let read_mode = if node.is_volatile() {
+        let read_mode = if node.is_volatile() || !platform::PAGE_CACHE {
             ReadMode::Direct { invalidate: false }
         } else {
             let fingerprint = self.fingerprint_keys.hash_one(&*content);

@@ -30,6 +30,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+/// Busy polling works here (see the fallback's).
+pub const SUPPORTED: bool = true;
+
 /// How long spinning is not tried again once it had to wait for a CPU.
 pub const BACKOFF: Duration = Duration::from_millis(100);
 /// Windows of spinning before its run-queue wait is judged: a single short

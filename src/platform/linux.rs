@@ -1,0 +1,73 @@
+//! Linux: everything iamfs can ask of the Linux kernel's FUSE.
+
+use std::path::Path;
+
+use fuser::InitFlags;
+
+use super::Xattrs;
+
+pub mod busy_poll;
+
+/// What the log says iamfs was built for.
+pub const NAME: &str = "linux";
+
+/// Asked at init, each only if the kernel offers it. O_TRUNC arrives with
+/// open, so a truncating open is one request. Link targets are names and
+/// never change under a name: the kernel may keep them. With
+/// AUTO_INVAL_DATA the kernel checks a folder's mtime before reusing a
+/// listing it cached, and a file's mtime and size before reusing its
+/// pages, once their attributes expire.
+pub const INIT_CAPABILITIES: &[InitFlags] = &[
+    InitFlags::FUSE_ATOMIC_O_TRUNC,
+    InitFlags::FUSE_CACHE_SYMLINKS,
+    InitFlags::FUSE_AUTO_INVAL_DATA,
+];
+
+/// Linux 5.1 and later can do without opendir (FUSE_NO_OPENDIR_SUPPORT):
+/// told so once, the kernel stops sending opendir and releasedir and keeps
+/// the listings it reads.
+pub const SKIP_OPENDIR: bool = true;
+
+/// The kernel drops the entries, attributes and pages it is told to
+/// (inval_entry, inval_inode), and pages at an open without KEEP_CACHE.
+pub const KERNEL_INVALIDATES: bool = true;
+
+pub const XATTRS: Xattrs = Xattrs::Unsupported;
+
+/// stat of a mountpoint whose daemon died.
+pub const DEAD_MOUNT_ERRNOS: &[i32] = &[libc::ENOTCONN];
+
+/// What to run by hand when a dead mount cannot be unmounted for the user.
+pub fn manual_unmount_hint(path: &Path) -> String {
+    format!("run `fusermount3 -uz {}` (or `umount -l`)", path.display())
+}
+
+/// Whether `path` (absolute) is an iamfs mount, from /proc/self/mountinfo.
+pub fn is_iamfs_mount(path: &Path) -> Result<bool, String> {
+    let table = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| format!("/proc/self/mountinfo: {e}"))?;
+    let found = crate::mountpoint::iamfs_mounts(&table).any(|m| m == path);
+    Ok(found)
+}
+
+/// fusermount3 -uz, which an unprivileged mounter may run; as root, a
+/// lazy umount2 if fusermount3 is missing.
+pub fn lazy_unmount(path: &Path) -> Result<(), String> {
+    let by_helper = std::process::Command::new("fusermount3")
+        .arg("-uz")
+        .arg(path)
+        .status();
+    if matches!(by_helper, Ok(s) if s.success()) {
+        return Ok(());
+    }
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
+    // SAFETY: a valid NUL-terminated path.
+    if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } == 0 {
+        return Ok(());
+    }
+    Err(format!(
+        "unmounting it failed: {}",
+        std::io::Error::last_os_error()
+    ))
+}
