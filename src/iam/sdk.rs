@@ -8,9 +8,9 @@ use aws_sdk_iam::types as t;
 use aws_smithy_types::DateTime;
 
 use super::{
-    AccessKey, AccessKeyLastUsed, AccountDetails, AttachedPolicy, CallCounter, CallerIdentity,
-    DetailsFilter, Entity, EntityDetail, Iam, Kind, ManagedPolicy, Page, PermissionsBoundary,
-    PolicyDetail, PolicyScope, PolicyVersion, RoleLastUsed, Tag,
+    AccessKey, AccessKeyLastUsed, AccountDetails, AttachedPolicy, CallerIdentity, DetailsFilter,
+    Entity, EntityDetail, Iam, Kind, ManagedPolicy, Page, PermissionsBoundary, PolicyDetail,
+    PolicyScope, PolicyVersion, RoleLastUsed, Tag,
 };
 use crate::error::{ErrorKind, IamError, Result};
 use crate::model::RoleCredentials;
@@ -33,7 +33,6 @@ const MAX_ITEMS: i32 = 1000;
 pub struct SdkIam {
     iam: aws_sdk_iam::Client,
     sts: aws_sdk_sts::Client,
-    calls: CallCounter,
 }
 
 impl SdkIam {
@@ -41,12 +40,7 @@ impl SdkIam {
         Self {
             iam: aws_sdk_iam::Client::new(config),
             sts: aws_sdk_sts::Client::new(config),
-            calls: CallCounter::default(),
         }
-    }
-
-    fn count(&self, kind: Kind, op: &str) {
-        self.calls.record(&op.replace("{}", kind.api()));
     }
 }
 
@@ -325,12 +319,7 @@ fn account_details(
 
 #[async_trait]
 impl Iam for SdkIam {
-    fn calls(&self) -> &CallCounter {
-        &self.calls
-    }
-
     async fn list_entities(&self, kind: Kind, marker: Option<String>) -> Result<Page<Entity>> {
-        self.count(kind, "List{}s");
         match kind {
             Kind::User => {
                 let out = self
@@ -378,7 +367,6 @@ impl Iam for SdkIam {
     }
 
     async fn get_entity(&self, kind: Kind, name: &str) -> Result<Entity> {
-        self.count(kind, "Get{}");
         match kind {
             Kind::User => {
                 let out = self
@@ -424,7 +412,6 @@ impl Iam for SdkIam {
     }
 
     async fn get_group_members(&self, group: &str, marker: Option<String>) -> Result<Page<String>> {
-        self.calls.record("GetGroup");
         let out = self
             .iam
             .get_group()
@@ -449,7 +436,6 @@ impl Iam for SdkIam {
         user: &str,
         marker: Option<String>,
     ) -> Result<Page<String>> {
-        self.calls.record("ListGroupsForUser");
         let out = self
             .iam
             .list_groups_for_user()
@@ -475,7 +461,6 @@ impl Iam for SdkIam {
         name: &str,
         marker: Option<String>,
     ) -> Result<Page<String>> {
-        self.count(kind, "List{}Policies");
         let (names, truncated, next) = match kind {
             Kind::User => {
                 let o = self
@@ -533,7 +518,6 @@ impl Iam for SdkIam {
     }
 
     async fn get_inline_policy(&self, kind: Kind, name: &str, policy: &str) -> Result<String> {
-        self.count(kind, "Get{}Policy");
         let doc = match kind {
             Kind::User => {
                 self.iam
@@ -575,7 +559,6 @@ impl Iam for SdkIam {
         name: &str,
         marker: Option<String>,
     ) -> Result<Page<AttachedPolicy>> {
-        self.count(kind, "ListAttached{}Policies");
         let (items, truncated, next) = match kind {
             Kind::User => {
                 let o = self
@@ -637,7 +620,6 @@ impl Iam for SdkIam {
         scope: PolicyScope,
         marker: Option<String>,
     ) -> Result<Page<ManagedPolicy>> {
-        self.calls.record("ListPolicies");
         let scope = match scope {
             PolicyScope::Local => t::PolicyScopeType::Local,
             PolicyScope::Aws => t::PolicyScopeType::Aws,
@@ -658,7 +640,6 @@ impl Iam for SdkIam {
     }
 
     async fn get_policy_version(&self, arn: &str, version_id: &str) -> Result<String> {
-        self.calls.record("GetPolicyVersion");
         let out = self
             .iam
             .get_policy_version()
@@ -679,7 +660,6 @@ impl Iam for SdkIam {
         user: &str,
         marker: Option<String>,
     ) -> Result<Page<AccessKey>> {
-        self.calls.record("ListAccessKeys");
         let out = self
             .iam
             .list_access_keys()
@@ -707,7 +687,6 @@ impl Iam for SdkIam {
     }
 
     async fn get_access_key_last_used(&self, key_id: &str) -> Result<AccessKeyLastUsed> {
-        self.calls.record("GetAccessKeyLastUsed");
         let out = self
             .iam
             .get_access_key_last_used()
@@ -730,7 +709,6 @@ impl Iam for SdkIam {
         filter: DetailsFilter,
         marker: Option<String>,
     ) -> Result<Page<AccountDetails>> {
-        self.calls.record("GetAccountAuthorizationDetails");
         let filters = match filter {
             DetailsFilter::Users => vec![t::EntityType::User],
             DetailsFilter::Groups => vec![t::EntityType::Group, t::EntityType::User],
@@ -759,7 +737,6 @@ impl Iam for SdkIam {
         name: &str,
         trust_policy: Option<&str>,
     ) -> Result<Entity> {
-        self.count(kind, "Create{}");
         match kind {
             Kind::User => {
                 let out = self
@@ -799,7 +776,6 @@ impl Iam for SdkIam {
     }
 
     async fn delete_entity(&self, kind: Kind, name: &str) -> Result<()> {
-        self.count(kind, "Delete{}");
         per_kind!(
             self.iam,
             kind,
@@ -809,7 +785,6 @@ impl Iam for SdkIam {
     }
 
     async fn rename_entity(&self, kind: Kind, name: &str, new_name: &str) -> Result<()> {
-        self.count(kind, "Update{}");
         match kind {
             Kind::User => self
                 .iam
@@ -844,7 +819,6 @@ impl Iam for SdkIam {
         policy: &str,
         document: &str,
     ) -> Result<()> {
-        self.count(kind, "Put{}Policy");
         per_kind!(
             self.iam,
             kind,
@@ -856,7 +830,6 @@ impl Iam for SdkIam {
     }
 
     async fn delete_inline_policy(&self, kind: Kind, name: &str, policy: &str) -> Result<()> {
-        self.count(kind, "Delete{}Policy");
         per_kind!(
             self.iam,
             kind,
@@ -867,7 +840,6 @@ impl Iam for SdkIam {
     }
 
     async fn attach_policy(&self, kind: Kind, name: &str, arn: &str) -> Result<()> {
-        self.count(kind, "Attach{}Policy");
         per_kind!(
             self.iam,
             kind,
@@ -878,7 +850,6 @@ impl Iam for SdkIam {
     }
 
     async fn detach_policy(&self, kind: Kind, name: &str, arn: &str) -> Result<()> {
-        self.count(kind, "Detach{}Policy");
         per_kind!(
             self.iam,
             kind,
@@ -889,7 +860,6 @@ impl Iam for SdkIam {
     }
 
     async fn add_user_to_group(&self, user: &str, group: &str) -> Result<()> {
-        self.calls.record("AddUserToGroup");
         self.iam
             .add_user_to_group()
             .user_name(user)
@@ -901,7 +871,6 @@ impl Iam for SdkIam {
     }
 
     async fn remove_user_from_group(&self, user: &str, group: &str) -> Result<()> {
-        self.calls.record("RemoveUserFromGroup");
         self.iam
             .remove_user_from_group()
             .user_name(user)
@@ -913,7 +882,6 @@ impl Iam for SdkIam {
     }
 
     async fn update_trust_policy(&self, role: &str, document: &str) -> Result<()> {
-        self.calls.record("UpdateAssumeRolePolicy");
         self.iam
             .update_assume_role_policy()
             .role_name(role)
@@ -925,7 +893,6 @@ impl Iam for SdkIam {
     }
 
     async fn tag_entity(&self, kind: Kind, name: &str, tags: &[Tag]) -> Result<()> {
-        self.count(kind, "Tag{}");
         let sdk_tags: Vec<t::Tag> = tags
             .iter()
             .map(|tag| t::Tag::builder().key(&tag.key).value(&tag.value).build())
@@ -955,7 +922,6 @@ impl Iam for SdkIam {
     }
 
     async fn untag_entity(&self, kind: Kind, name: &str, keys: &[String]) -> Result<()> {
-        self.count(kind, "Untag{}");
         match kind {
             Kind::User => self
                 .iam
@@ -980,7 +946,6 @@ impl Iam for SdkIam {
     }
 
     async fn create_policy(&self, name: &str, document: &str) -> Result<ManagedPolicy> {
-        self.calls.record("CreatePolicy");
         let out = self
             .iam
             .create_policy()
@@ -994,7 +959,6 @@ impl Iam for SdkIam {
     }
 
     async fn create_policy_version(&self, arn: &str, document: &str) -> Result<String> {
-        self.calls.record("CreatePolicyVersion");
         let out = self
             .iam
             .create_policy_version()
@@ -1016,7 +980,6 @@ impl Iam for SdkIam {
         arn: &str,
         marker: Option<String>,
     ) -> Result<Page<PolicyVersion>> {
-        self.calls.record("ListPolicyVersions");
         let out = self
             .iam
             .list_policy_versions()
@@ -1041,7 +1004,6 @@ impl Iam for SdkIam {
     }
 
     async fn delete_policy_version(&self, arn: &str, version_id: &str) -> Result<()> {
-        self.calls.record("DeletePolicyVersion");
         self.iam
             .delete_policy_version()
             .policy_arn(arn)
@@ -1053,7 +1015,6 @@ impl Iam for SdkIam {
     }
 
     async fn delete_policy(&self, arn: &str) -> Result<()> {
-        self.calls.record("DeletePolicy");
         self.iam
             .delete_policy()
             .policy_arn(arn)
@@ -1068,7 +1029,6 @@ impl Iam for SdkIam {
         arn: &str,
         marker: Option<String>,
     ) -> Result<Page<(Kind, String)>> {
-        self.calls.record("ListEntitiesForPolicy");
         let out = self
             .iam
             .list_entities_for_policy()
@@ -1095,7 +1055,6 @@ impl Iam for SdkIam {
     }
 
     async fn caller_identity(&self) -> Result<CallerIdentity> {
-        self.calls.record("sts:GetCallerIdentity");
         let out = self
             .sts
             .get_caller_identity()
@@ -1114,7 +1073,6 @@ impl Iam for SdkIam {
         session_name: &str,
         duration_seconds: i32,
     ) -> Result<RoleCredentials> {
-        self.calls.record("sts:AssumeRole");
         let out = self
             .sts
             .assume_role()
