@@ -6,6 +6,7 @@ pub mod counted;
 #[cfg(test)]
 pub mod faulty;
 pub mod layer;
+#[cfg(test)]
 pub mod memory;
 pub mod sdk;
 
