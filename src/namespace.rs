@@ -16,9 +16,10 @@ use crate::credentials::CredentialCache;
 use crate::document;
 use crate::error::{ErrorKind, IamError, Result};
 use crate::error_log::ErrorLog;
+use crate::iam::counted::Service;
 use crate::iam::{
-    collect_pages, AccessKey, AccessKeyLastUsed, AttachedPolicy, CallerIdentity, DetailsFilter,
-    Entity, Iam, Kind, ManagedPolicy, PolicyScope,
+    collect_pages, AccessKey, AccessKeyLastUsed, AttachedPolicy, CallCounts, CallerIdentity,
+    Counted, DetailsFilter, Entity, Iam, Kind, ManagedPolicy, PolicyScope,
 };
 use crate::kernel_requests::KernelRequests;
 use crate::node::{policy_link_target, ControlFile, FileKind, Node};
@@ -249,7 +250,8 @@ pub enum Caller {
 pub const CHANGING_FILE_LIFETIME: Duration = Duration::from_secs(1);
 
 pub struct Namespace {
-    iam: Arc<dyn Iam>,
+    /// Every request counted, for `.iamfs/status`.
+    iam: Counted<dyn Iam>,
     cache: Cache,
     bulk: Mutex<BulkState>,
     bulk_gate: tokio::sync::Mutex<()>,
@@ -287,7 +289,7 @@ pub struct Namespace {
 impl Namespace {
     pub fn new(iam: Arc<dyn Iam>, settings: Settings) -> Self {
         Self {
-            iam,
+            iam: Counted::new(iam),
             cache: Cache::new(settings.cache_ttl, settings.cache_entries),
             bulk: Mutex::default(),
             bulk_gate: tokio::sync::Mutex::new(()),
@@ -314,6 +316,11 @@ impl Namespace {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The IAM and STS requests made so far.
+    pub fn api_calls(&self) -> &CallCounts {
+        self.iam.counts()
     }
 
     pub fn cache_stats(&self) -> CacheStats {
@@ -915,7 +922,7 @@ impl Namespace {
                 let chained = self.identity().await.is_ok_and(|id| id.is_role_session());
                 let creds = self
                     .credentials
-                    .get(&*self.iam, &e.arn, e.max_session_duration, chained)
+                    .get(&self.iam, &e.arn, e.max_session_duration, chained)
                     .await?;
                 let bytes = if matches!(node, Node::Env(_)) {
                     creds.env_lines()
@@ -1138,11 +1145,14 @@ impl Namespace {
         let identity = self.identity().await.ok();
         let account = identity.map(|id| id.account.clone());
         let caller = identity.map(|id| id.arn.clone());
-        let calls = self.iam.calls().snapshot();
-        let (sts, iam): (Vec<_>, Vec<_>) = calls
-            .into_iter()
-            .partition(|(op, _)| op.starts_with("sts:"));
-        let total: u64 = iam.iter().map(|(_, n)| n).sum();
+        let calls = self.api_calls().snapshot();
+        let of = |service| calls.iter().filter(move |(op, _)| op.service() == service);
+        let by_name = |service| {
+            of(service)
+                .map(|(op, n)| (op.name().to_string(), (*n).into()))
+                .collect::<serde_json::Map<_, _>>()
+        };
+        let total: u64 = of(Service::Iam).map(|(_, n)| n).sum();
         let stats = self.cache.stats();
         let value = json!({
             "account": account,
@@ -1153,9 +1163,9 @@ impl Namespace {
             "cache": {"hits": stats.hits, "misses": stats.misses, "entries": stats.entries,
                       "ttl_seconds": self.settings.cache_ttl.as_secs_f64(),
                       "capacity": self.settings.cache_entries},
-            "api_calls": iam.into_iter().map(|(k, v)| (k, v.into())).collect::<serde_json::Map<_, _>>(),
+            "api_calls": by_name(Service::Iam),
             "api_calls_total": total,
-            "sts_calls": sts.into_iter().map(|(k, v)| (k.trim_start_matches("sts:").to_string(), v.into())).collect::<serde_json::Map<_, _>>(),
+            "sts_calls": by_name(Service::Sts),
             "errors": self.errors.count(),
             "kernel_requests": self.requests.snapshot().into_iter().map(|(k, v)| (k.to_string(), v.into())).collect::<serde_json::Map<_, _>>(),
             "kernel_requests_total": self.requests.total(),

@@ -14,93 +14,18 @@
 //! `after_effect()` lets the call through and then fails it anyway: the
 //! change happened but the answer was lost (a timeout after IAM applied it).
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
+use futures::future::BoxFuture;
 use parking_lot::Mutex;
 
-use super::{
-    AccessKey, AccessKeyLastUsed, AccountDetails, AttachedPolicy, CallCounter, CallerIdentity,
-    DetailsFilter, Entity, Iam, Kind, ManagedPolicy, Page, PolicyScope, PolicyVersion, Tag,
-};
-use crate::credentials::RoleCredentials;
+pub use super::layer::Call;
+use super::layer::{Hook, Layer};
+use super::{Iam, Kind};
 use crate::error::{ErrorKind, IamError, Result};
 
-/// One method of the `Iam` trait.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Call {
-    ListEntities,
-    GetEntity,
-    GetGroupMembers,
-    ListGroupsForUser,
-    ListInlinePolicies,
-    GetInlinePolicy,
-    ListAttachedPolicies,
-    ListPolicies,
-    GetPolicyVersion,
-    ListAccessKeys,
-    GetAccessKeyLastUsed,
-    GetAccountAuthorizationDetails,
-    CreateEntity,
-    DeleteEntity,
-    RenameEntity,
-    PutInlinePolicy,
-    DeleteInlinePolicy,
-    AttachPolicy,
-    DetachPolicy,
-    AddUserToGroup,
-    RemoveUserFromGroup,
-    UpdateTrustPolicy,
-    TagEntity,
-    UntagEntity,
-    CreatePolicy,
-    CreatePolicyVersion,
-    ListPolicyVersions,
-    DeletePolicyVersion,
-    DeletePolicy,
-    ListEntitiesForPolicy,
-    CallerIdentity,
-    AssumeRole,
-}
-
 impl Call {
-    pub const ALL: [Call; 32] = [
-        Call::ListEntities,
-        Call::GetEntity,
-        Call::GetGroupMembers,
-        Call::ListGroupsForUser,
-        Call::ListInlinePolicies,
-        Call::GetInlinePolicy,
-        Call::ListAttachedPolicies,
-        Call::ListPolicies,
-        Call::GetPolicyVersion,
-        Call::ListAccessKeys,
-        Call::GetAccessKeyLastUsed,
-        Call::GetAccountAuthorizationDetails,
-        Call::CreateEntity,
-        Call::DeleteEntity,
-        Call::RenameEntity,
-        Call::PutInlinePolicy,
-        Call::DeleteInlinePolicy,
-        Call::AttachPolicy,
-        Call::DetachPolicy,
-        Call::AddUserToGroup,
-        Call::RemoveUserFromGroup,
-        Call::UpdateTrustPolicy,
-        Call::TagEntity,
-        Call::UntagEntity,
-        Call::CreatePolicy,
-        Call::CreatePolicyVersion,
-        Call::ListPolicyVersions,
-        Call::DeletePolicyVersion,
-        Call::DeletePolicy,
-        Call::ListEntitiesForPolicy,
-        Call::CallerIdentity,
-        Call::AssumeRole,
-    ];
-
     /// The calls that change IAM.
     pub const WRITES: [Call; 16] = [
         Call::CreateEntity,
@@ -288,59 +213,14 @@ struct Plan {
     fault: Option<(Fault, bool)>,
 }
 
-/// Wraps a backend; rules decide which calls fail or wait.
-pub struct Faulty<I: Iam> {
-    inner: Arc<I>,
+/// The rules, and what they did, of a `Faulty` backend.
+pub struct Faults {
     rules: Mutex<Vec<Rule>>,
     rng: Mutex<u64>,
     injected: Mutex<Vec<Injected>>,
 }
 
-impl<I: Iam> Faulty<I> {
-    pub fn new(inner: Arc<I>) -> Self {
-        Self::with_seed(inner, 0)
-    }
-
-    pub fn with_seed(inner: Arc<I>, seed: u64) -> Self {
-        Self {
-            inner,
-            rules: Mutex::default(),
-            rng: Mutex::new(seed),
-            injected: Mutex::default(),
-        }
-    }
-
-    /// The wrapped backend, to look at (or change) it behind the wrapper.
-    pub fn inner(&self) -> &Arc<I> {
-        &self.inner
-    }
-
-    pub fn add(&self, rule: Rule) -> &Self {
-        self.rules.lock().push(rule);
-        self
-    }
-
-    /// Drops every rule: calls go through untouched again.
-    pub fn clear(&self) {
-        self.rules.lock().clear();
-    }
-
-    /// Takes the rules out (as they stand: counts left, calls skipped), to
-    /// make calls that must not be touched; `add` them back after.
-    pub fn take_rules(&self) -> Vec<Rule> {
-        std::mem::take(&mut *self.rules.lock())
-    }
-
-    /// Every failure injected so far, oldest first.
-    pub fn injected(&self) -> Vec<Injected> {
-        self.injected.lock().clone()
-    }
-
-    /// The failures injected since the last `take_injected`.
-    pub fn take_injected(&self) -> Vec<Injected> {
-        std::mem::take(&mut *self.injected.lock())
-    }
-
+impl Faults {
     /// Decides, once per call, how long it waits and whether it fails. The
     /// first failing rule wins; latencies of all matching rules add up.
     fn plan(&self, call: Call) -> Plan {
@@ -369,314 +249,80 @@ impl<I: Iam> Faulty<I> {
         rules.retain(|r| r.remaining != Some(0));
         Plan { latency, fault }
     }
+}
 
-    async fn run<T>(&self, call: Call, op: impl Future<Output = Result<T>>) -> Result<T> {
-        let plan = self.plan(call);
-        if !plan.latency.is_zero() {
-            tokio::time::sleep(plan.latency).await;
-        }
-        let Some((fault, after_effect)) = plan.fault else {
-            return op.await;
-        };
-        if after_effect {
-            let _ = op.await;
-        }
-        // A future not polled never reaches the backend.
-        self.injected.lock().push(Injected {
-            call,
-            fault,
-            after_effect,
-        });
-        Err(fault.error(call))
+impl Hook for Faults {
+    fn around<'a, T: Send + 'a>(
+        &'a self,
+        call: Call,
+        _kind: Option<Kind>,
+        op: BoxFuture<'a, Result<T>>,
+    ) -> BoxFuture<'a, Result<T>> {
+        Box::pin(async move {
+            let plan = self.plan(call);
+            if !plan.latency.is_zero() {
+                tokio::time::sleep(plan.latency).await;
+            }
+            let Some((fault, after_effect)) = plan.fault else {
+                return op.await;
+            };
+            if after_effect {
+                let _ = op.await;
+            }
+            // A future not polled never reaches the backend.
+            self.injected.lock().push(Injected {
+                call,
+                fault,
+                after_effect,
+            });
+            Err(fault.error(call))
+        })
     }
 }
 
-#[async_trait]
-impl<I: Iam> Iam for Faulty<I> {
-    /// The backend's counter: injected failures never reached it and are
-    /// not counted there (see `injected`).
-    fn calls(&self) -> &CallCounter {
-        self.inner.calls()
+/// Wraps a backend; rules decide which calls fail or wait.
+pub type Faulty<I> = Layer<I, Faults>;
+
+impl<I: Iam> Layer<I, Faults> {
+    pub fn new(inner: Arc<I>) -> Self {
+        Self::with_seed(inner, 0)
     }
 
-    async fn list_entities(&self, kind: Kind, marker: Option<String>) -> Result<Page<Entity>> {
-        self.run(Call::ListEntities, self.inner.list_entities(kind, marker))
-            .await
-    }
-
-    async fn get_entity(&self, kind: Kind, name: &str) -> Result<Entity> {
-        self.run(Call::GetEntity, self.inner.get_entity(kind, name))
-            .await
-    }
-
-    async fn get_group_members(&self, group: &str, marker: Option<String>) -> Result<Page<String>> {
-        self.run(
-            Call::GetGroupMembers,
-            self.inner.get_group_members(group, marker),
+    pub fn with_seed(inner: Arc<I>, seed: u64) -> Self {
+        Self::wrap(
+            inner,
+            Faults {
+                rules: Mutex::default(),
+                rng: Mutex::new(seed),
+                injected: Mutex::default(),
+            },
         )
-        .await
     }
 
-    async fn list_groups_for_user(
-        &self,
-        user: &str,
-        marker: Option<String>,
-    ) -> Result<Page<String>> {
-        self.run(
-            Call::ListGroupsForUser,
-            self.inner.list_groups_for_user(user, marker),
-        )
-        .await
+    pub fn add(&self, rule: Rule) -> &Self {
+        self.hook.rules.lock().push(rule);
+        self
     }
 
-    async fn list_inline_policies(
-        &self,
-        kind: Kind,
-        name: &str,
-        marker: Option<String>,
-    ) -> Result<Page<String>> {
-        self.run(
-            Call::ListInlinePolicies,
-            self.inner.list_inline_policies(kind, name, marker),
-        )
-        .await
+    /// Drops every rule: calls go through untouched again.
+    pub fn clear(&self) {
+        self.hook.rules.lock().clear();
     }
 
-    async fn get_inline_policy(&self, kind: Kind, name: &str, policy: &str) -> Result<String> {
-        self.run(
-            Call::GetInlinePolicy,
-            self.inner.get_inline_policy(kind, name, policy),
-        )
-        .await
+    /// Takes the rules out (as they stand: counts left, calls skipped), to
+    /// make calls that must not be touched; `add` them back after.
+    pub fn take_rules(&self) -> Vec<Rule> {
+        std::mem::take(&mut *self.hook.rules.lock())
     }
 
-    async fn list_attached_policies(
-        &self,
-        kind: Kind,
-        name: &str,
-        marker: Option<String>,
-    ) -> Result<Page<AttachedPolicy>> {
-        self.run(
-            Call::ListAttachedPolicies,
-            self.inner.list_attached_policies(kind, name, marker),
-        )
-        .await
+    /// Every failure injected so far, oldest first.
+    pub fn injected(&self) -> Vec<Injected> {
+        self.hook.injected.lock().clone()
     }
 
-    async fn list_policies(
-        &self,
-        scope: PolicyScope,
-        marker: Option<String>,
-    ) -> Result<Page<ManagedPolicy>> {
-        self.run(Call::ListPolicies, self.inner.list_policies(scope, marker))
-            .await
-    }
-
-    async fn get_policy_version(&self, arn: &str, version_id: &str) -> Result<String> {
-        self.run(
-            Call::GetPolicyVersion,
-            self.inner.get_policy_version(arn, version_id),
-        )
-        .await
-    }
-
-    async fn list_access_keys(
-        &self,
-        user: &str,
-        marker: Option<String>,
-    ) -> Result<Page<AccessKey>> {
-        self.run(
-            Call::ListAccessKeys,
-            self.inner.list_access_keys(user, marker),
-        )
-        .await
-    }
-
-    async fn get_access_key_last_used(&self, key_id: &str) -> Result<AccessKeyLastUsed> {
-        self.run(
-            Call::GetAccessKeyLastUsed,
-            self.inner.get_access_key_last_used(key_id),
-        )
-        .await
-    }
-
-    async fn get_account_authorization_details(
-        &self,
-        filter: DetailsFilter,
-        marker: Option<String>,
-    ) -> Result<Page<AccountDetails>> {
-        self.run(
-            Call::GetAccountAuthorizationDetails,
-            self.inner.get_account_authorization_details(filter, marker),
-        )
-        .await
-    }
-
-    async fn create_entity(
-        &self,
-        kind: Kind,
-        name: &str,
-        trust_policy: Option<&str>,
-    ) -> Result<Entity> {
-        self.run(
-            Call::CreateEntity,
-            self.inner.create_entity(kind, name, trust_policy),
-        )
-        .await
-    }
-
-    async fn delete_entity(&self, kind: Kind, name: &str) -> Result<()> {
-        self.run(Call::DeleteEntity, self.inner.delete_entity(kind, name))
-            .await
-    }
-
-    async fn rename_entity(&self, kind: Kind, name: &str, new_name: &str) -> Result<()> {
-        self.run(
-            Call::RenameEntity,
-            self.inner.rename_entity(kind, name, new_name),
-        )
-        .await
-    }
-
-    async fn put_inline_policy(
-        &self,
-        kind: Kind,
-        name: &str,
-        policy: &str,
-        document: &str,
-    ) -> Result<()> {
-        self.run(
-            Call::PutInlinePolicy,
-            self.inner.put_inline_policy(kind, name, policy, document),
-        )
-        .await
-    }
-
-    async fn delete_inline_policy(&self, kind: Kind, name: &str, policy: &str) -> Result<()> {
-        self.run(
-            Call::DeleteInlinePolicy,
-            self.inner.delete_inline_policy(kind, name, policy),
-        )
-        .await
-    }
-
-    async fn attach_policy(&self, kind: Kind, name: &str, arn: &str) -> Result<()> {
-        self.run(
-            Call::AttachPolicy,
-            self.inner.attach_policy(kind, name, arn),
-        )
-        .await
-    }
-
-    async fn detach_policy(&self, kind: Kind, name: &str, arn: &str) -> Result<()> {
-        self.run(
-            Call::DetachPolicy,
-            self.inner.detach_policy(kind, name, arn),
-        )
-        .await
-    }
-
-    async fn add_user_to_group(&self, user: &str, group: &str) -> Result<()> {
-        self.run(
-            Call::AddUserToGroup,
-            self.inner.add_user_to_group(user, group),
-        )
-        .await
-    }
-
-    async fn remove_user_from_group(&self, user: &str, group: &str) -> Result<()> {
-        self.run(
-            Call::RemoveUserFromGroup,
-            self.inner.remove_user_from_group(user, group),
-        )
-        .await
-    }
-
-    async fn update_trust_policy(&self, role: &str, document: &str) -> Result<()> {
-        self.run(
-            Call::UpdateTrustPolicy,
-            self.inner.update_trust_policy(role, document),
-        )
-        .await
-    }
-
-    async fn tag_entity(&self, kind: Kind, name: &str, tags: &[Tag]) -> Result<()> {
-        self.run(Call::TagEntity, self.inner.tag_entity(kind, name, tags))
-            .await
-    }
-
-    async fn untag_entity(&self, kind: Kind, name: &str, keys: &[String]) -> Result<()> {
-        self.run(Call::UntagEntity, self.inner.untag_entity(kind, name, keys))
-            .await
-    }
-
-    async fn create_policy(&self, name: &str, document: &str) -> Result<ManagedPolicy> {
-        self.run(Call::CreatePolicy, self.inner.create_policy(name, document))
-            .await
-    }
-
-    async fn create_policy_version(&self, arn: &str, document: &str) -> Result<String> {
-        self.run(
-            Call::CreatePolicyVersion,
-            self.inner.create_policy_version(arn, document),
-        )
-        .await
-    }
-
-    async fn list_policy_versions(
-        &self,
-        arn: &str,
-        marker: Option<String>,
-    ) -> Result<Page<PolicyVersion>> {
-        self.run(
-            Call::ListPolicyVersions,
-            self.inner.list_policy_versions(arn, marker),
-        )
-        .await
-    }
-
-    async fn delete_policy_version(&self, arn: &str, version_id: &str) -> Result<()> {
-        self.run(
-            Call::DeletePolicyVersion,
-            self.inner.delete_policy_version(arn, version_id),
-        )
-        .await
-    }
-
-    async fn delete_policy(&self, arn: &str) -> Result<()> {
-        self.run(Call::DeletePolicy, self.inner.delete_policy(arn))
-            .await
-    }
-
-    async fn list_entities_for_policy(
-        &self,
-        arn: &str,
-        marker: Option<String>,
-    ) -> Result<Page<(Kind, String)>> {
-        self.run(
-            Call::ListEntitiesForPolicy,
-            self.inner.list_entities_for_policy(arn, marker),
-        )
-        .await
-    }
-
-    async fn caller_identity(&self) -> Result<CallerIdentity> {
-        self.run(Call::CallerIdentity, self.inner.caller_identity())
-            .await
-    }
-
-    async fn assume_role(
-        &self,
-        role_arn: &str,
-        session_name: &str,
-        duration_seconds: i32,
-    ) -> Result<RoleCredentials> {
-        self.run(
-            Call::AssumeRole,
-            self.inner
-                .assume_role(role_arn, session_name, duration_seconds),
-        )
-        .await
+    /// The failures injected since the last `take_injected`.
+    pub fn take_injected(&self) -> Vec<Injected> {
+        std::mem::take(&mut *self.hook.injected.lock())
     }
 }
 
@@ -685,6 +331,7 @@ mod tests {
     use super::*;
     use crate::error::errno;
     use crate::iam::memory::MemoryIam;
+    use crate::iam::{Counted, Operation, PolicyScope};
 
     const DOC: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
 
@@ -698,20 +345,20 @@ mod tests {
 
     #[tokio::test]
     async fn without_rules_every_call_goes_through() {
-        let iam = backend();
+        let iam = Arc::new(Counted::new(backend()));
         let f = Faulty::new(iam.clone());
         f.put_inline_policy(Kind::Role, "r", "x", DOC)
             .await
             .unwrap();
         assert_eq!(f.get_entity(Kind::Role, "r").await.unwrap().name, "r");
-        assert_eq!(iam.calls().get("PutRolePolicy"), 1);
-        assert_eq!(f.calls().get("GetRole"), 1, "the backend's counter");
+        assert_eq!(iam.counts().get(Operation::PutRolePolicy), 1);
+        assert_eq!(iam.counts().get(Operation::GetRole), 1);
         assert!(f.injected().is_empty());
     }
 
     #[tokio::test]
     async fn the_next_n_calls_fail_without_reaching_the_backend() {
-        let iam = backend();
+        let iam = Arc::new(Counted::new(backend()));
         let f = Faulty::new(iam.clone());
         f.add(Rule::fail(Call::PutInlinePolicy, Fault::Throttling).times(2));
         for _ in 0..2 {
@@ -731,7 +378,7 @@ mod tests {
         f.put_inline_policy(Kind::Role, "r", "x", DOC)
             .await
             .unwrap();
-        assert_eq!(iam.calls().get("PutRolePolicy"), 1);
+        assert_eq!(iam.counts().get(Operation::PutRolePolicy), 1);
         assert_eq!(
             f.injected(),
             [Injected {

@@ -1,7 +1,7 @@
-//! An in-memory IAM for unit tests: pages every list call, counts every
-//! call, and can return documents URL-encoded (as IAM does) or plain.
+//! An in-memory IAM for unit tests: pages every list call and can return documents URL-encoded (as IAM does) or plain.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -9,9 +9,9 @@ use parking_lot::Mutex;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
 use super::{
-    AccessKey, AccessKeyLastUsed, AccountDetails, AttachedPolicy, CallCounter, CallerIdentity,
-    DetailsFilter, Entity, EntityDetail, Iam, Kind, ManagedPolicy, Page, PolicyDetail, PolicyScope,
-    PolicyVersion, Tag,
+    AccessKey, AccessKeyLastUsed, AccountDetails, AttachedPolicy, CallerIdentity, DetailsFilter,
+    Entity, EntityDetail, Iam, Kind, ManagedPolicy, Page, PolicyDetail, PolicyScope, PolicyVersion,
+    Tag,
 };
 use crate::error::{ErrorKind, IamError, Result};
 use crate::model::RoleCredentials;
@@ -39,7 +39,8 @@ struct State {
 
 pub struct MemoryIam {
     state: Mutex<State>,
-    calls: CallCounter,
+    /// AssumeRole calls so far: they number the credentials handed out.
+    assumed: AtomicU64,
     /// Items per page; IAM may return fewer than asked, so keep it small.
     pub page_size: usize,
     pub url_encode: bool,
@@ -57,7 +58,7 @@ impl Default for MemoryIam {
     fn default() -> Self {
         Self {
             state: Mutex::default(),
-            calls: CallCounter::default(),
+            assumed: AtomicU64::default(),
             page_size: 3,
             url_encode: true,
             deny_account_details: false,
@@ -101,8 +102,8 @@ impl MemoryIam {
         }
     }
 
-    async fn call(&self, op: String) {
-        self.calls.record(&op);
+    /// Every call waits `latency`.
+    async fn call(&self) {
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }
@@ -242,12 +243,8 @@ impl MemoryIam {
 
 #[async_trait]
 impl Iam for MemoryIam {
-    fn calls(&self) -> &CallCounter {
-        &self.calls
-    }
-
     async fn list_entities(&self, kind: Kind, marker: Option<String>) -> Result<Page<Entity>> {
-        self.call(format!("List{}s", kind.api())).await;
+        self.call().await;
         let all: Vec<Entity> = self
             .state
             .lock()
@@ -266,7 +263,7 @@ impl Iam for MemoryIam {
     }
 
     async fn get_entity(&self, kind: Kind, name: &str) -> Result<Entity> {
-        self.call(format!("Get{}", kind.api())).await;
+        self.call().await;
         let mut e = self.principal(kind, name)?.entity.unwrap();
         if let Some(doc) = &e.trust_policy {
             e.trust_policy = Some(self.encode(doc));
@@ -275,7 +272,7 @@ impl Iam for MemoryIam {
     }
 
     async fn get_group_members(&self, group: &str, marker: Option<String>) -> Result<Page<String>> {
-        self.call("GetGroup".into()).await;
+        self.call().await;
         Ok(page(
             &self.principal(Kind::Group, group)?.links,
             marker,
@@ -288,7 +285,7 @@ impl Iam for MemoryIam {
         user: &str,
         marker: Option<String>,
     ) -> Result<Page<String>> {
-        self.call("ListGroupsForUser".into()).await;
+        self.call().await;
         Ok(page(
             &self.principal(Kind::User, user)?.links,
             marker,
@@ -302,13 +299,13 @@ impl Iam for MemoryIam {
         name: &str,
         marker: Option<String>,
     ) -> Result<Page<String>> {
-        self.call(format!("List{}Policies", kind.api())).await;
+        self.call().await;
         let names: Vec<String> = self.principal(kind, name)?.inline.into_keys().collect();
         Ok(page(&names, marker, self.page_size))
     }
 
     async fn get_inline_policy(&self, kind: Kind, name: &str, policy: &str) -> Result<String> {
-        self.call(format!("Get{}Policy", kind.api())).await;
+        self.call().await;
         let doc = self.principal(kind, name)?.inline.get(policy).cloned();
         doc.map(|d| self.encode(&d)).ok_or_else(|| {
             IamError::from_code(
@@ -324,8 +321,7 @@ impl Iam for MemoryIam {
         name: &str,
         marker: Option<String>,
     ) -> Result<Page<AttachedPolicy>> {
-        self.call(format!("ListAttached{}Policies", kind.api()))
-            .await;
+        self.call().await;
         Ok(page(
             &self.principal(kind, name)?.attached,
             marker,
@@ -338,7 +334,7 @@ impl Iam for MemoryIam {
         scope: PolicyScope,
         marker: Option<String>,
     ) -> Result<Page<ManagedPolicy>> {
-        self.call("ListPolicies".into()).await;
+        self.call().await;
         let all: Vec<ManagedPolicy> = self
             .state
             .lock()
@@ -351,7 +347,7 @@ impl Iam for MemoryIam {
     }
 
     async fn get_policy_version(&self, arn: &str, _version_id: &str) -> Result<String> {
-        self.call("GetPolicyVersion".into()).await;
+        self.call().await;
         let doc = self
             .state
             .lock()
@@ -368,7 +364,7 @@ impl Iam for MemoryIam {
         user: &str,
         marker: Option<String>,
     ) -> Result<Page<AccessKey>> {
-        self.call("ListAccessKeys".into()).await;
+        self.call().await;
         Ok(page(
             &self.principal(Kind::User, user)?.keys,
             marker,
@@ -377,7 +373,7 @@ impl Iam for MemoryIam {
     }
 
     async fn get_access_key_last_used(&self, _key_id: &str) -> Result<AccessKeyLastUsed> {
-        self.call("GetAccessKeyLastUsed".into()).await;
+        self.call().await;
         Ok(AccessKeyLastUsed {
             date: None,
             service: Some("N/A".into()),
@@ -390,7 +386,7 @@ impl Iam for MemoryIam {
         filter: DetailsFilter,
         marker: Option<String>,
     ) -> Result<Page<AccountDetails>> {
-        self.call("GetAccountAuthorizationDetails".into()).await;
+        self.call().await;
         self.details_asked.lock().push(filter);
         if self.deny_account_details {
             return Err(IamError::new(
@@ -464,7 +460,7 @@ impl Iam for MemoryIam {
         name: &str,
         trust_policy: Option<&str>,
     ) -> Result<Entity> {
-        self.call(format!("Create{}", kind.api())).await;
+        self.call().await;
         if self.principal(kind, name).is_ok() {
             return Err(IamError::from_code(
                 "EntityAlreadyExists",
@@ -481,7 +477,7 @@ impl Iam for MemoryIam {
     }
 
     async fn delete_entity(&self, kind: Kind, name: &str) -> Result<()> {
-        self.call(format!("Delete{}", kind.api())).await;
+        self.call().await;
         let p = self.principal(kind, name)?;
         if !p.inline.is_empty()
             || !p.attached.is_empty()
@@ -498,7 +494,7 @@ impl Iam for MemoryIam {
     }
 
     async fn rename_entity(&self, kind: Kind, name: &str, new_name: &str) -> Result<()> {
-        self.call(format!("Update{}", kind.api())).await;
+        self.call().await;
         let mut p = self.principal(kind, name)?;
         if self.principal(kind, new_name).is_ok() {
             return Err(IamError::from_code(
@@ -530,14 +526,14 @@ impl Iam for MemoryIam {
         policy: &str,
         document: &str,
     ) -> Result<()> {
-        self.call(format!("Put{}Policy", kind.api())).await;
+        self.call().await;
         self.principal(kind, name)?;
         self.put_inline(kind, name, policy, document);
         Ok(())
     }
 
     async fn delete_inline_policy(&self, kind: Kind, name: &str, policy: &str) -> Result<()> {
-        self.call(format!("Delete{}Policy", kind.api())).await;
+        self.call().await;
         self.principal(kind, name)?;
         self.with(kind, name, |p| p.inline.remove(policy))
             .map(|_| ())
@@ -545,7 +541,7 @@ impl Iam for MemoryIam {
     }
 
     async fn attach_policy(&self, kind: Kind, name: &str, arn: &str) -> Result<()> {
-        self.call(format!("Attach{}Policy", kind.api())).await;
+        self.call().await;
         self.principal(kind, name)?;
         let found = self
             .state
@@ -569,7 +565,7 @@ impl Iam for MemoryIam {
     }
 
     async fn detach_policy(&self, kind: Kind, name: &str, arn: &str) -> Result<()> {
-        self.call(format!("Detach{}Policy", kind.api())).await;
+        self.call().await;
         self.principal(kind, name)?;
         let before = self.with(kind, name, |p| {
             let n = p.attached.len();
@@ -586,7 +582,7 @@ impl Iam for MemoryIam {
     }
 
     async fn add_user_to_group(&self, user: &str, group: &str) -> Result<()> {
-        self.call("AddUserToGroup".into()).await;
+        self.call().await;
         let u = self.principal(Kind::User, user)?;
         self.principal(Kind::Group, group)?;
         if !u.links.iter().any(|g| g == group) {
@@ -596,7 +592,7 @@ impl Iam for MemoryIam {
     }
 
     async fn remove_user_from_group(&self, user: &str, group: &str) -> Result<()> {
-        self.call("RemoveUserFromGroup".into()).await;
+        self.call().await;
         self.principal(Kind::User, user)?;
         self.principal(Kind::Group, group)?;
         self.with(Kind::User, user, |p| p.links.retain(|g| g != group));
@@ -605,7 +601,7 @@ impl Iam for MemoryIam {
     }
 
     async fn update_trust_policy(&self, role: &str, document: &str) -> Result<()> {
-        self.call("UpdateAssumeRolePolicy".into()).await;
+        self.call().await;
         self.principal(Kind::Role, role)?;
         self.with(Kind::Role, role, |p| {
             p.entity.as_mut().unwrap().trust_policy = Some(document.into())
@@ -614,7 +610,7 @@ impl Iam for MemoryIam {
     }
 
     async fn tag_entity(&self, kind: Kind, name: &str, tags: &[Tag]) -> Result<()> {
-        self.call(format!("Tag{}", kind.api())).await;
+        self.call().await;
         self.principal(kind, name)?;
         self.with(kind, name, |p| {
             let current = p.entity.as_mut().unwrap().tags.get_or_insert_with(Vec::new);
@@ -629,7 +625,7 @@ impl Iam for MemoryIam {
     }
 
     async fn untag_entity(&self, kind: Kind, name: &str, keys: &[String]) -> Result<()> {
-        self.call(format!("Untag{}", kind.api())).await;
+        self.call().await;
         self.principal(kind, name)?;
         self.with(kind, name, |p| {
             if let Some(current) = p.entity.as_mut().unwrap().tags.as_mut() {
@@ -640,7 +636,7 @@ impl Iam for MemoryIam {
     }
 
     async fn create_policy(&self, name: &str, document: &str) -> Result<ManagedPolicy> {
-        self.call("CreatePolicy".into()).await;
+        self.call().await;
         if self.state.lock().policies.contains_key(name) {
             return Err(IamError::from_code(
                 "EntityAlreadyExists",
@@ -652,7 +648,7 @@ impl Iam for MemoryIam {
     }
 
     async fn create_policy_version(&self, arn: &str, document: &str) -> Result<String> {
-        self.call("CreatePolicyVersion".into()).await;
+        self.call().await;
         let mut state = self.state.lock();
         let name = policy_name(&state, arn)?;
         if state.old_versions.get(&name).map_or(0, Vec::len) + 1 >= 5 {
@@ -681,7 +677,7 @@ impl Iam for MemoryIam {
         arn: &str,
         marker: Option<String>,
     ) -> Result<Page<PolicyVersion>> {
-        self.call("ListPolicyVersions".into()).await;
+        self.call().await;
         let state = self.state.lock();
         let (policy, _) = state
             .policies
@@ -706,7 +702,7 @@ impl Iam for MemoryIam {
     }
 
     async fn delete_policy_version(&self, arn: &str, version_id: &str) -> Result<()> {
-        self.call("DeletePolicyVersion".into()).await;
+        self.call().await;
         let mut state = self.state.lock();
         let name = policy_name(&state, arn)?;
         let versions = state.old_versions.entry(name).or_default();
@@ -722,7 +718,7 @@ impl Iam for MemoryIam {
     }
 
     async fn delete_policy(&self, arn: &str) -> Result<()> {
-        self.call("DeletePolicy".into()).await;
+        self.call().await;
         let attached = self
             .state
             .lock()
@@ -746,7 +742,7 @@ impl Iam for MemoryIam {
         arn: &str,
         marker: Option<String>,
     ) -> Result<Page<(Kind, String)>> {
-        self.call("ListEntitiesForPolicy".into()).await;
+        self.call().await;
         let all: Vec<(Kind, String)> = self
             .state
             .lock()
@@ -759,7 +755,7 @@ impl Iam for MemoryIam {
     }
 
     async fn caller_identity(&self) -> Result<CallerIdentity> {
-        self.call("sts:GetCallerIdentity".into()).await;
+        self.call().await;
         Ok(CallerIdentity {
             account: ACCOUNT.into(),
             arn: self.caller_arn.clone(),
@@ -772,7 +768,8 @@ impl Iam for MemoryIam {
         session_name: &str,
         duration_seconds: i32,
     ) -> Result<RoleCredentials> {
-        self.call("sts:AssumeRole".into()).await;
+        self.call().await;
+        let n = self.assumed.fetch_add(1, Ordering::Relaxed) + 1;
         let name = role_arn.rsplit('/').next().unwrap_or_default();
         if !self
             .state
@@ -787,7 +784,6 @@ impl Iam for MemoryIam {
                 ),
             ));
         }
-        let n = self.calls.get("sts:AssumeRole");
         *self.last_assume.lock() = Some((session_name.to_string(), duration_seconds));
         Ok(RoleCredentials {
             access_key_id: format!("ASIA{n:016}"),

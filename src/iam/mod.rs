@@ -1,49 +1,26 @@
-//! The IAM backend: one trait method per IAM API call, so that counting
-//! calls here counts what the account is charged in requests.
+//! The IAM backend: one trait method per IAM API call (one request each,
+//! one page of a list), so that counting calls (`Counted`) counts what the
+//! account is charged in requests.
 
+pub mod counted;
 #[cfg(test)]
 pub mod faulty;
+pub mod layer;
+#[cfg(test)]
 pub mod memory;
 pub mod sdk;
 
-use std::collections::BTreeMap;
-
 use async_trait::async_trait;
-use parking_lot::Mutex;
 
 use crate::error::Result;
 pub use crate::model::*;
-
-/// Counts API calls by operation name; read by `.iamfs/status` and tests.
-#[derive(Debug, Default)]
-pub struct CallCounter {
-    calls: Mutex<BTreeMap<String, u64>>,
-}
-
-impl CallCounter {
-    pub fn record(&self, op: &str) {
-        *self.calls.lock().entry(op.to_string()).or_default() += 1;
-    }
-
-    pub fn snapshot(&self) -> BTreeMap<String, u64> {
-        self.calls.lock().clone()
-    }
-
-    pub fn get(&self, op: &str) -> u64 {
-        self.calls.lock().get(op).copied().unwrap_or(0)
-    }
-
-    pub fn total(&self) -> u64 {
-        self.calls.lock().values().sum()
-    }
-}
+pub use counted::{CallCounts, Counted, Operation};
+pub use layer::Call;
 
 /// The IAM API as iamfs uses it. Every list method is one page of the
 /// underlying call; callers follow `Page::marker`.
 #[async_trait]
 pub trait Iam: Send + Sync + 'static {
-    fn calls(&self) -> &CallCounter;
-
     async fn list_entities(&self, kind: Kind, marker: Option<String>) -> Result<Page<Entity>>;
     async fn get_entity(&self, kind: Kind, name: &str) -> Result<Entity>;
     /// GetGroup: the group's members, one page at a time.

@@ -8,23 +8,60 @@ use aws_sdk_iam::types as t;
 use aws_smithy_types::DateTime;
 
 use super::{
-    AccessKey, AccessKeyLastUsed, AccountDetails, AttachedPolicy, CallCounter, CallerIdentity,
-    DetailsFilter, Entity, EntityDetail, Iam, Kind, ManagedPolicy, Page, PermissionsBoundary,
-    PolicyDetail, PolicyScope, PolicyVersion, RoleLastUsed, Tag,
+    AccessKey, AccessKeyLastUsed, AccountDetails, AttachedPolicy, CallerIdentity, DetailsFilter,
+    Entity, EntityDetail, Iam, Kind, ManagedPolicy, Page, PermissionsBoundary, PolicyDetail,
+    PolicyScope, PolicyVersion, RoleLastUsed, Tag,
 };
 use crate::error::{ErrorKind, IamError, Result};
 use crate::model::RoleCredentials;
 
-/// Calls the user, group or role form of an operation that takes the
-/// entity's name and returns nothing we use.
+/// Sends a request; IAM's (or STS's) errors become ours.
+macro_rules! send {
+    ($request:expr) => {
+        $request.send().await.map_err(sdk_error)
+    };
+}
+
+/// Sends a list request for the page from `marker` (pages as large as IAM
+/// gives) and makes a page of the items `|out| items` takes from the answer.
+macro_rules! list_page {
+    ($request:expr, $marker:expr, |$out:ident| $items:expr) => {{
+        let $out = send!($request.set_marker($marker).max_items(MAX_ITEMS))?;
+        Ok(page($items, $out.is_truncated(), $out.marker()))
+    }};
+}
+
+/// Sends the user, group or role form of an operation, whichever `kind`
+/// names. `[user_op, group_op, role_op]` are the client's builders; with
+/// `name:` each is given the entity's name (UserName, GroupName, RoleName);
+/// a form in parentheses adds setters of its own, and `-` marks a kind the
+/// operation has no form for (answered with the `else` error). The setters
+/// after the forms go to all of them, and `|out| answer` (a `Result`) is
+/// written once for the three answers, which share their accessors.
 macro_rules! per_kind {
-    ($client:expr, $kind:expr, $name:expr, [$user:ident, $group:ident, $role:ident] $(, $set:ident($v:expr))* $(,)?) => {
+    ($iam:expr, $kind:expr, $(name: $name:expr,)? [$user:tt, $group:tt, $role:tt]
+        $(.$set:ident($v:expr))*, |$out:ident| $answer:expr $(, else $none:expr)? $(,)?) => {
         match $kind {
-            Kind::User => $client.$user().user_name($name)$(.$set($v))*.send().await.map(|_| ()).map_err(sdk_error),
-            Kind::Group => $client.$group().group_name($name)$(.$set($v))*.send().await.map(|_| ()).map_err(sdk_error),
-            Kind::Role => $client.$role().role_name($name)$(.$set($v))*.send().await.map(|_| ()).map_err(sdk_error),
+            Kind::User => per_kind!(@send $iam, $user, [$(.user_name($name))? $(.$set($v))*],
+                |$out| $answer $(, else $none)?),
+            Kind::Group => per_kind!(@send $iam, $group, [$(.group_name($name))? $(.$set($v))*],
+                |$out| $answer $(, else $none)?),
+            Kind::Role => per_kind!(@send $iam, $role, [$(.role_name($name))? $(.$set($v))*],
+                |$out| $answer $(, else $none)?),
         }
     };
+    (@send $iam:expr, -, [$($set:tt)*], |$out:ident| $answer:expr, else $none:expr) => {
+        Err($none)
+    };
+    (@send $iam:expr, $op:ident, [$($set:tt)*], |$out:ident| $answer:expr $(, else $none:expr)?) => {{
+        let $out = send!($iam.$op() $($set)*)?;
+        $answer
+    }};
+    (@send $iam:expr, ($op:ident $($own:tt)*), [$($set:tt)*], |$out:ident| $answer:expr
+        $(, else $none:expr)?) => {{
+        let $out = send!($iam.$op() $($own)* $($set)*)?;
+        $answer
+    }};
 }
 
 /// Page size asked of every list call (IAM's maximum).
@@ -33,7 +70,6 @@ const MAX_ITEMS: i32 = 1000;
 pub struct SdkIam {
     iam: aws_sdk_iam::Client,
     sts: aws_sdk_sts::Client,
-    calls: CallCounter,
 }
 
 impl SdkIam {
@@ -41,12 +77,7 @@ impl SdkIam {
         Self {
             iam: aws_sdk_iam::Client::new(config),
             sts: aws_sdk_sts::Client::new(config),
-            calls: CallCounter::default(),
         }
-    }
-
-    fn count(&self, kind: Kind, op: &str) {
-        self.calls.record(&op.replace("{}", kind.api()));
     }
 }
 
@@ -96,11 +127,11 @@ fn opt_time(dt: Option<&DateTime>) -> Option<SystemTime> {
     dt.map(time)
 }
 
-fn next_marker(truncated: bool, marker: Option<&str>) -> Option<String> {
-    if truncated {
-        marker.map(str::to_string)
-    } else {
-        None
+/// One page of a list answer: IAM's Marker counts only while IsTruncated.
+fn page<T>(items: Vec<T>, truncated: bool, marker: Option<&str>) -> Page<T> {
+    Page {
+        items,
+        marker: marker.filter(|_| truncated).map(str::to_string),
     }
 }
 
@@ -130,56 +161,104 @@ fn role_last_used(r: Option<&t::RoleLastUsed>) -> Option<RoleLastUsed> {
     })
 }
 
-fn user(u: &t::User, complete: bool) -> Entity {
-    let mut e = Entity::new(
-        Kind::User,
-        u.user_name(),
-        u.user_id(),
-        u.arn(),
-        time(u.create_date()),
-    );
-    e.path = u.path().to_string();
-    e.password_last_used = opt_time(u.password_last_used());
-    if complete {
-        e.permissions_boundary = boundary(u.permissions_boundary());
-        e.tags = Some(tags(u.tags()));
-        e.complete = true;
-    }
-    e
+/// A user, group or role as IAM returns it. `complete`: it came from a Get
+/// or Create (lists leave out tags, boundaries and last use).
+trait Principal {
+    fn entity(&self, complete: bool) -> Entity;
 }
 
-fn group(g: &t::Group) -> Entity {
-    let mut e = Entity::new(
-        Kind::Group,
-        g.group_name(),
-        g.group_id(),
-        g.arn(),
-        time(g.create_date()),
-    );
-    e.path = g.path().to_string();
-    e.complete = true;
-    e
+impl Principal for t::User {
+    fn entity(&self, complete: bool) -> Entity {
+        let mut e = Entity::new(
+            Kind::User,
+            self.user_name(),
+            self.user_id(),
+            self.arn(),
+            time(self.create_date()),
+        );
+        e.path = self.path().to_string();
+        e.password_last_used = opt_time(self.password_last_used());
+        if complete {
+            e.permissions_boundary = boundary(self.permissions_boundary());
+            e.tags = Some(tags(self.tags()));
+            e.complete = true;
+        }
+        e
+    }
 }
 
-fn role(r: &t::Role, complete: bool) -> Entity {
-    let mut e = Entity::new(
-        Kind::Role,
-        r.role_name(),
-        r.role_id(),
-        r.arn(),
-        time(r.create_date()),
-    );
-    e.path = r.path().to_string();
-    e.trust_policy = r.assume_role_policy_document().map(str::to_string);
-    e.description = r.description().map(str::to_string);
-    e.max_session_duration = r.max_session_duration();
-    if complete {
-        e.permissions_boundary = boundary(r.permissions_boundary());
-        e.tags = Some(tags(r.tags()));
-        e.role_last_used = role_last_used(r.role_last_used());
+impl Principal for t::Group {
+    /// A group is complete in any answer: it has no tags or boundary.
+    fn entity(&self, _complete: bool) -> Entity {
+        let mut e = Entity::new(
+            Kind::Group,
+            self.group_name(),
+            self.group_id(),
+            self.arn(),
+            time(self.create_date()),
+        );
+        e.path = self.path().to_string();
         e.complete = true;
+        e
     }
-    e
+}
+
+impl Principal for t::Role {
+    fn entity(&self, complete: bool) -> Entity {
+        let mut e = Entity::new(
+            Kind::Role,
+            self.role_name(),
+            self.role_id(),
+            self.arn(),
+            time(self.create_date()),
+        );
+        e.path = self.path().to_string();
+        e.trust_policy = self.assume_role_policy_document().map(str::to_string);
+        e.description = self.description().map(str::to_string);
+        e.max_session_duration = self.max_session_duration();
+        if complete {
+            e.permissions_boundary = boundary(self.permissions_boundary());
+            e.tags = Some(tags(self.tags()));
+            e.role_last_used = role_last_used(self.role_last_used());
+            e.complete = true;
+        }
+        e
+    }
+}
+
+/// The principals an answer carries: a list's page, or the one a Get or
+/// Create returns.
+trait Principals {
+    fn principals(&self) -> Vec<Entity>;
+}
+
+macro_rules! principals {
+    ($($op:ident::$output:ident: $get:ident, $complete:literal;)*) => {$(
+        impl Principals for aws_sdk_iam::operation::$op::$output {
+            fn principals(&self) -> Vec<Entity> {
+                self.$get().into_iter().map(|p| p.entity($complete)).collect()
+            }
+        }
+    )*};
+}
+
+principals! {
+    list_users::ListUsersOutput: users, false;
+    list_groups::ListGroupsOutput: groups, false;
+    list_roles::ListRolesOutput: roles, false;
+    get_user::GetUserOutput: user, true;
+    get_group::GetGroupOutput: group, true;
+    get_role::GetRoleOutput: role, true;
+    create_user::CreateUserOutput: user, true;
+    create_group::CreateGroupOutput: group, true;
+    create_role::CreateRoleOutput: role, true;
+}
+
+/// The one principal a Get or Create answered with.
+fn the_one(mut principals: Vec<Entity>, what: impl std::fmt::Display) -> Result<Entity> {
+    principals
+        .pop()
+        .ok_or_else(|| IamError::no_such_entity(what))
 }
 
 fn policy(p: &t::Policy) -> ManagedPolicy {
@@ -325,123 +404,35 @@ fn account_details(
 
 #[async_trait]
 impl Iam for SdkIam {
-    fn calls(&self) -> &CallCounter {
-        &self.calls
-    }
-
     async fn list_entities(&self, kind: Kind, marker: Option<String>) -> Result<Page<Entity>> {
-        self.count(kind, "List{}s");
-        match kind {
-            Kind::User => {
-                let out = self
-                    .iam
-                    .list_users()
-                    .set_marker(marker)
-                    .max_items(MAX_ITEMS)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
-                Ok(Page {
-                    items: out.users().iter().map(|u| user(u, false)).collect(),
-                    marker: next_marker(out.is_truncated(), out.marker()),
-                })
-            }
-            Kind::Group => {
-                let out = self
-                    .iam
-                    .list_groups()
-                    .set_marker(marker)
-                    .max_items(MAX_ITEMS)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
-                Ok(Page {
-                    items: out.groups().iter().map(group).collect(),
-                    marker: next_marker(out.is_truncated(), out.marker()),
-                })
-            }
-            Kind::Role => {
-                let out = self
-                    .iam
-                    .list_roles()
-                    .set_marker(marker)
-                    .max_items(MAX_ITEMS)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
-                Ok(Page {
-                    items: out.roles().iter().map(|r| role(r, false)).collect(),
-                    marker: next_marker(out.is_truncated(), out.marker()),
-                })
-            }
-        }
+        per_kind!(
+            self.iam,
+            kind,
+            [list_users, list_groups, list_roles]
+                .set_marker(marker)
+                .max_items(MAX_ITEMS),
+            |o| Ok(page(o.principals(), o.is_truncated(), o.marker()))
+        )
     }
 
     async fn get_entity(&self, kind: Kind, name: &str) -> Result<Entity> {
-        self.count(kind, "Get{}");
-        match kind {
-            Kind::User => {
-                let out = self
-                    .iam
-                    .get_user()
-                    .user_name(name)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
-                let u = out
-                    .user()
-                    .ok_or_else(|| IamError::no_such_entity(format!("user {name}")))?;
-                Ok(user(u, true))
-            }
-            Kind::Group => {
-                let out = self
-                    .iam
-                    .get_group()
-                    .group_name(name)
-                    .max_items(1)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
-                let g = out
-                    .group()
-                    .ok_or_else(|| IamError::no_such_entity(format!("group {name}")))?;
-                Ok(group(g))
-            }
-            Kind::Role => {
-                let out = self
-                    .iam
-                    .get_role()
-                    .role_name(name)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
-                let r = out
-                    .role()
-                    .ok_or_else(|| IamError::no_such_entity(format!("role {name}")))?;
-                Ok(role(r, true))
-            }
-        }
+        let what = format!("{} {name}", kind.api().to_lowercase());
+        per_kind!(
+            self.iam,
+            kind,
+            name: name,
+            // GetGroup also lists the members: one is enough here.
+            [get_user, (get_group.max_items(1)), get_role],
+            |o| the_one(o.principals(), what)
+        )
     }
 
     async fn get_group_members(&self, group: &str, marker: Option<String>) -> Result<Page<String>> {
-        self.calls.record("GetGroup");
-        let out = self
-            .iam
-            .get_group()
-            .group_name(group)
-            .set_marker(marker)
-            .max_items(MAX_ITEMS)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        Ok(Page {
-            items: out
-                .users()
-                .iter()
-                .map(|u| u.user_name().to_string())
-                .collect(),
-            marker: next_marker(out.is_truncated(), out.marker()),
-        })
+        list_page!(self.iam.get_group().group_name(group), marker, |out| out
+            .users()
+            .iter()
+            .map(|u| u.user_name().to_string())
+            .collect())
     }
 
     async fn list_groups_for_user(
@@ -449,24 +440,15 @@ impl Iam for SdkIam {
         user: &str,
         marker: Option<String>,
     ) -> Result<Page<String>> {
-        self.calls.record("ListGroupsForUser");
-        let out = self
-            .iam
-            .list_groups_for_user()
-            .user_name(user)
-            .set_marker(marker)
-            .max_items(MAX_ITEMS)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        Ok(Page {
-            items: out
+        list_page!(
+            self.iam.list_groups_for_user().user_name(user),
+            marker,
+            |out| out
                 .groups()
                 .iter()
                 .map(|g| g.group_name().to_string())
-                .collect(),
-            marker: next_marker(out.is_truncated(), out.marker()),
-        })
+                .collect()
+        )
     }
 
     async fn list_inline_policies(
@@ -475,98 +457,25 @@ impl Iam for SdkIam {
         name: &str,
         marker: Option<String>,
     ) -> Result<Page<String>> {
-        self.count(kind, "List{}Policies");
-        let (names, truncated, next) = match kind {
-            Kind::User => {
-                let o = self
-                    .iam
-                    .list_user_policies()
-                    .user_name(name)
-                    .set_marker(marker)
-                    .max_items(MAX_ITEMS)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
-                (
-                    o.policy_names().to_vec(),
-                    o.is_truncated(),
-                    o.marker().map(str::to_string),
-                )
-            }
-            Kind::Group => {
-                let o = self
-                    .iam
-                    .list_group_policies()
-                    .group_name(name)
-                    .set_marker(marker)
-                    .max_items(MAX_ITEMS)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
-                (
-                    o.policy_names().to_vec(),
-                    o.is_truncated(),
-                    o.marker().map(str::to_string),
-                )
-            }
-            Kind::Role => {
-                let o = self
-                    .iam
-                    .list_role_policies()
-                    .role_name(name)
-                    .set_marker(marker)
-                    .max_items(MAX_ITEMS)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
-                (
-                    o.policy_names().to_vec(),
-                    o.is_truncated(),
-                    o.marker().map(str::to_string),
-                )
-            }
-        };
-        Ok(Page {
-            items: names,
-            marker: next_marker(truncated, next.as_deref()),
-        })
+        per_kind!(
+            self.iam,
+            kind,
+            name: name,
+            [list_user_policies, list_group_policies, list_role_policies]
+                .set_marker(marker)
+                .max_items(MAX_ITEMS),
+            |o| Ok(page(o.policy_names().to_vec(), o.is_truncated(), o.marker()))
+        )
     }
 
     async fn get_inline_policy(&self, kind: Kind, name: &str, policy: &str) -> Result<String> {
-        self.count(kind, "Get{}Policy");
-        let doc = match kind {
-            Kind::User => {
-                self.iam
-                    .get_user_policy()
-                    .user_name(name)
-                    .policy_name(policy)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?
-                    .policy_document
-            }
-            Kind::Group => {
-                self.iam
-                    .get_group_policy()
-                    .group_name(name)
-                    .policy_name(policy)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?
-                    .policy_document
-            }
-            Kind::Role => {
-                self.iam
-                    .get_role_policy()
-                    .role_name(name)
-                    .policy_name(policy)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?
-                    .policy_document
-            }
-        };
-        Ok(doc)
+        per_kind!(
+            self.iam,
+            kind,
+            name: name,
+            [get_user_policy, get_group_policy, get_role_policy].policy_name(policy),
+            |o| Ok(o.policy_document)
+        )
     }
 
     async fn list_attached_policies(
@@ -575,61 +484,15 @@ impl Iam for SdkIam {
         name: &str,
         marker: Option<String>,
     ) -> Result<Page<AttachedPolicy>> {
-        self.count(kind, "ListAttached{}Policies");
-        let (items, truncated, next) = match kind {
-            Kind::User => {
-                let o = self
-                    .iam
-                    .list_attached_user_policies()
-                    .user_name(name)
-                    .set_marker(marker)
-                    .max_items(MAX_ITEMS)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
-                (
-                    attached(o.attached_policies()),
-                    o.is_truncated(),
-                    o.marker().map(str::to_string),
-                )
-            }
-            Kind::Group => {
-                let o = self
-                    .iam
-                    .list_attached_group_policies()
-                    .group_name(name)
-                    .set_marker(marker)
-                    .max_items(MAX_ITEMS)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
-                (
-                    attached(o.attached_policies()),
-                    o.is_truncated(),
-                    o.marker().map(str::to_string),
-                )
-            }
-            Kind::Role => {
-                let o = self
-                    .iam
-                    .list_attached_role_policies()
-                    .role_name(name)
-                    .set_marker(marker)
-                    .max_items(MAX_ITEMS)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
-                (
-                    attached(o.attached_policies()),
-                    o.is_truncated(),
-                    o.marker().map(str::to_string),
-                )
-            }
-        };
-        Ok(Page {
-            items,
-            marker: next_marker(truncated, next.as_deref()),
-        })
+        per_kind!(
+            self.iam,
+            kind,
+            name: name,
+            [list_attached_user_policies, list_attached_group_policies, list_attached_role_policies]
+                .set_marker(marker)
+                .max_items(MAX_ITEMS),
+            |o| Ok(page(attached(o.attached_policies()), o.is_truncated(), o.marker()))
+        )
     }
 
     async fn list_policies(
@@ -637,36 +500,23 @@ impl Iam for SdkIam {
         scope: PolicyScope,
         marker: Option<String>,
     ) -> Result<Page<ManagedPolicy>> {
-        self.calls.record("ListPolicies");
         let scope = match scope {
             PolicyScope::Local => t::PolicyScopeType::Local,
             PolicyScope::Aws => t::PolicyScopeType::Aws,
         };
-        let out = self
-            .iam
-            .list_policies()
-            .scope(scope)
-            .set_marker(marker)
-            .max_items(MAX_ITEMS)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        Ok(Page {
-            items: out.policies().iter().map(policy).collect(),
-            marker: next_marker(out.is_truncated(), out.marker()),
-        })
+        list_page!(self.iam.list_policies().scope(scope), marker, |out| out
+            .policies()
+            .iter()
+            .map(policy)
+            .collect())
     }
 
     async fn get_policy_version(&self, arn: &str, version_id: &str) -> Result<String> {
-        self.calls.record("GetPolicyVersion");
-        let out = self
+        let out = send!(self
             .iam
             .get_policy_version()
             .policy_arn(arn)
-            .version_id(version_id)
-            .send()
-            .await
-            .map_err(sdk_error)?;
+            .version_id(version_id))?;
         Ok(out
             .policy_version()
             .and_then(|v| v.document())
@@ -679,19 +529,8 @@ impl Iam for SdkIam {
         user: &str,
         marker: Option<String>,
     ) -> Result<Page<AccessKey>> {
-        self.calls.record("ListAccessKeys");
-        let out = self
-            .iam
-            .list_access_keys()
-            .user_name(user)
-            .set_marker(marker)
-            .max_items(MAX_ITEMS)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        Ok(Page {
-            items: out
-                .access_key_metadata()
+        list_page!(self.iam.list_access_keys().user_name(user), marker, |out| {
+            out.access_key_metadata()
                 .iter()
                 .map(|k| AccessKey {
                     id: k.access_key_id().unwrap_or_default().to_string(),
@@ -701,20 +540,12 @@ impl Iam for SdkIam {
                         .unwrap_or_default(),
                     create_date: opt_time(k.create_date()),
                 })
-                .collect(),
-            marker: next_marker(out.is_truncated(), out.marker()),
+                .collect()
         })
     }
 
     async fn get_access_key_last_used(&self, key_id: &str) -> Result<AccessKeyLastUsed> {
-        self.calls.record("GetAccessKeyLastUsed");
-        let out = self
-            .iam
-            .get_access_key_last_used()
-            .access_key_id(key_id)
-            .send()
-            .await
-            .map_err(sdk_error)?;
+        let out = send!(self.iam.get_access_key_last_used().access_key_id(key_id))?;
         Ok(out
             .access_key_last_used()
             .map(|l| AccessKeyLastUsed {
@@ -730,7 +561,6 @@ impl Iam for SdkIam {
         filter: DetailsFilter,
         marker: Option<String>,
     ) -> Result<Page<AccountDetails>> {
-        self.calls.record("GetAccountAuthorizationDetails");
         let filters = match filter {
             DetailsFilter::Users => vec![t::EntityType::User],
             DetailsFilter::Groups => vec![t::EntityType::Group, t::EntityType::User],
@@ -738,19 +568,10 @@ impl Iam for SdkIam {
             DetailsFilter::LocalManagedPolicies => vec![t::EntityType::LocalManagedPolicy],
             DetailsFilter::AwsManagedPolicies => vec![t::EntityType::AwsManagedPolicy],
         };
-        let out = self
-            .iam
-            .get_account_authorization_details()
-            .set_filter(Some(filters))
-            .set_marker(marker)
-            .max_items(MAX_ITEMS)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        Ok(Page {
-            items: vec![account_details(&out)],
-            marker: next_marker(out.is_truncated(), out.marker()),
-        })
+        let request = self.iam.get_account_authorization_details();
+        list_page!(request.set_filter(Some(filters)), marker, |out| vec![
+            account_details(&out)
+        ])
     }
 
     async fn create_entity(
@@ -759,82 +580,42 @@ impl Iam for SdkIam {
         name: &str,
         trust_policy: Option<&str>,
     ) -> Result<Entity> {
-        self.count(kind, "Create{}");
-        match kind {
-            Kind::User => {
-                let out = self
-                    .iam
-                    .create_user()
-                    .user_name(name)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
-                let u = out.user().ok_or_else(|| IamError::no_such_entity(name))?;
-                Ok(user(u, true))
-            }
-            Kind::Group => {
-                let out = self
-                    .iam
-                    .create_group()
-                    .group_name(name)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
-                let g = out.group().ok_or_else(|| IamError::no_such_entity(name))?;
-                Ok(group(g))
-            }
-            Kind::Role => {
-                let out = self
-                    .iam
-                    .create_role()
-                    .role_name(name)
-                    .assume_role_policy_document(trust_policy.unwrap_or_default())
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
-                let r = out.role().ok_or_else(|| IamError::no_such_entity(name))?;
-                Ok(role(r, true))
-            }
-        }
-    }
-
-    async fn delete_entity(&self, kind: Kind, name: &str) -> Result<()> {
-        self.count(kind, "Delete{}");
         per_kind!(
             self.iam,
             kind,
-            name,
-            [delete_user, delete_group, delete_role]
+            name: name,
+            [
+                create_user,
+                create_group,
+                (create_role.assume_role_policy_document(trust_policy.unwrap_or_default()))
+            ],
+            |o| the_one(o.principals(), name)
+        )
+    }
+
+    async fn delete_entity(&self, kind: Kind, name: &str) -> Result<()> {
+        per_kind!(
+            self.iam,
+            kind,
+            name: name,
+            [delete_user, delete_group, delete_role],
+            |_done| Ok(())
         )
     }
 
     async fn rename_entity(&self, kind: Kind, name: &str, new_name: &str) -> Result<()> {
-        self.count(kind, "Update{}");
-        match kind {
-            Kind::User => self
-                .iam
-                .update_user()
-                .user_name(name)
-                .new_user_name(new_name)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(sdk_error),
-            Kind::Group => self
-                .iam
-                .update_group()
-                .group_name(name)
-                .new_group_name(new_name)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(sdk_error),
-            Kind::Role => Err(IamError::new(
-                ErrorKind::NotPermitted,
-                "NotPermitted",
-                "IAM cannot rename a role",
-            )),
-        }
+        per_kind!(
+            self.iam,
+            kind,
+            name: name,
+            [
+                (update_user.new_user_name(new_name)),
+                (update_group.new_group_name(new_name)),
+                -
+            ],
+            |_done| Ok(()),
+            else IamError::new(ErrorKind::NotPermitted, "NotPermitted", "IAM cannot rename a role")
+        )
     }
 
     async fn put_inline_policy(
@@ -844,166 +625,118 @@ impl Iam for SdkIam {
         policy: &str,
         document: &str,
     ) -> Result<()> {
-        self.count(kind, "Put{}Policy");
         per_kind!(
             self.iam,
             kind,
-            name,
-            [put_user_policy, put_group_policy, put_role_policy],
-            policy_name(policy),
-            policy_document(document)
+            name: name,
+            [put_user_policy, put_group_policy, put_role_policy]
+                .policy_name(policy)
+                .policy_document(document),
+            |_done| Ok(())
         )
     }
 
     async fn delete_inline_policy(&self, kind: Kind, name: &str, policy: &str) -> Result<()> {
-        self.count(kind, "Delete{}Policy");
         per_kind!(
             self.iam,
             kind,
-            name,
-            [delete_user_policy, delete_group_policy, delete_role_policy],
-            policy_name(policy)
+            name: name,
+            [delete_user_policy, delete_group_policy, delete_role_policy].policy_name(policy),
+            |_done| Ok(())
         )
     }
 
     async fn attach_policy(&self, kind: Kind, name: &str, arn: &str) -> Result<()> {
-        self.count(kind, "Attach{}Policy");
         per_kind!(
             self.iam,
             kind,
-            name,
-            [attach_user_policy, attach_group_policy, attach_role_policy],
-            policy_arn(arn)
+            name: name,
+            [attach_user_policy, attach_group_policy, attach_role_policy].policy_arn(arn),
+            |_done| Ok(())
         )
     }
 
     async fn detach_policy(&self, kind: Kind, name: &str, arn: &str) -> Result<()> {
-        self.count(kind, "Detach{}Policy");
         per_kind!(
             self.iam,
             kind,
-            name,
-            [detach_user_policy, detach_group_policy, detach_role_policy],
-            policy_arn(arn)
+            name: name,
+            [detach_user_policy, detach_group_policy, detach_role_policy].policy_arn(arn),
+            |_done| Ok(())
         )
     }
 
     async fn add_user_to_group(&self, user: &str, group: &str) -> Result<()> {
-        self.calls.record("AddUserToGroup");
-        self.iam
+        send!(self
+            .iam
             .add_user_to_group()
             .user_name(user)
-            .group_name(group)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(sdk_error)
+            .group_name(group))
+        .map(|_| ())
     }
 
     async fn remove_user_from_group(&self, user: &str, group: &str) -> Result<()> {
-        self.calls.record("RemoveUserFromGroup");
-        self.iam
+        send!(self
+            .iam
             .remove_user_from_group()
             .user_name(user)
-            .group_name(group)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(sdk_error)
+            .group_name(group))
+        .map(|_| ())
     }
 
     async fn update_trust_policy(&self, role: &str, document: &str) -> Result<()> {
-        self.calls.record("UpdateAssumeRolePolicy");
-        self.iam
+        send!(self
+            .iam
             .update_assume_role_policy()
             .role_name(role)
-            .policy_document(document)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(sdk_error)
+            .policy_document(document))
+        .map(|_| ())
     }
 
     async fn tag_entity(&self, kind: Kind, name: &str, tags: &[Tag]) -> Result<()> {
-        self.count(kind, "Tag{}");
         let sdk_tags: Vec<t::Tag> = tags
             .iter()
             .map(|tag| t::Tag::builder().key(&tag.key).value(&tag.value).build())
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| IamError::new(ErrorKind::InvalidInput, "InvalidInput", e.to_string()))?;
-        match kind {
-            Kind::User => self
-                .iam
-                .tag_user()
-                .user_name(name)
-                .set_tags(Some(sdk_tags))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(sdk_error),
-            Kind::Role => self
-                .iam
-                .tag_role()
-                .role_name(name)
-                .set_tags(Some(sdk_tags))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(sdk_error),
-            Kind::Group => Err(groups_have_no_tags()),
-        }
+        per_kind!(
+            self.iam,
+            kind,
+            name: name,
+            [tag_user, -, tag_role].set_tags(Some(sdk_tags)),
+            |_done| Ok(()),
+            else groups_have_no_tags()
+        )
     }
 
     async fn untag_entity(&self, kind: Kind, name: &str, keys: &[String]) -> Result<()> {
-        self.count(kind, "Untag{}");
-        match kind {
-            Kind::User => self
-                .iam
-                .untag_user()
-                .user_name(name)
-                .set_tag_keys(Some(keys.to_vec()))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(sdk_error),
-            Kind::Role => self
-                .iam
-                .untag_role()
-                .role_name(name)
-                .set_tag_keys(Some(keys.to_vec()))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(sdk_error),
-            Kind::Group => Err(groups_have_no_tags()),
-        }
+        per_kind!(
+            self.iam,
+            kind,
+            name: name,
+            [untag_user, -, untag_role].set_tag_keys(Some(keys.to_vec())),
+            |_done| Ok(()),
+            else groups_have_no_tags()
+        )
     }
 
     async fn create_policy(&self, name: &str, document: &str) -> Result<ManagedPolicy> {
-        self.calls.record("CreatePolicy");
-        let out = self
+        let out = send!(self
             .iam
             .create_policy()
             .policy_name(name)
-            .policy_document(document)
-            .send()
-            .await
-            .map_err(sdk_error)?;
+            .policy_document(document))?;
         let p = out.policy().ok_or_else(|| IamError::no_such_entity(name))?;
         Ok(policy(p))
     }
 
     async fn create_policy_version(&self, arn: &str, document: &str) -> Result<String> {
-        self.calls.record("CreatePolicyVersion");
-        let out = self
+        let out = send!(self
             .iam
             .create_policy_version()
             .policy_arn(arn)
             .policy_document(document)
-            .set_as_default(true)
-            .send()
-            .await
-            .map_err(sdk_error)?;
+            .set_as_default(true))?;
         Ok(out
             .policy_version()
             .and_then(|v| v.version_id())
@@ -1016,18 +749,10 @@ impl Iam for SdkIam {
         arn: &str,
         marker: Option<String>,
     ) -> Result<Page<PolicyVersion>> {
-        self.calls.record("ListPolicyVersions");
-        let out = self
-            .iam
-            .list_policy_versions()
-            .policy_arn(arn)
-            .set_marker(marker)
-            .max_items(MAX_ITEMS)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        Ok(Page {
-            items: out
+        list_page!(
+            self.iam.list_policy_versions().policy_arn(arn),
+            marker,
+            |out| out
                 .versions()
                 .iter()
                 .map(|v| PolicyVersion {
@@ -1035,32 +760,21 @@ impl Iam for SdkIam {
                     is_default: v.is_default_version(),
                     create_date: opt_time(v.create_date()).unwrap_or(SystemTime::UNIX_EPOCH),
                 })
-                .collect(),
-            marker: next_marker(out.is_truncated(), out.marker()),
-        })
+                .collect()
+        )
     }
 
     async fn delete_policy_version(&self, arn: &str, version_id: &str) -> Result<()> {
-        self.calls.record("DeletePolicyVersion");
-        self.iam
+        send!(self
+            .iam
             .delete_policy_version()
             .policy_arn(arn)
-            .version_id(version_id)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(sdk_error)
+            .version_id(version_id))
+        .map(|_| ())
     }
 
     async fn delete_policy(&self, arn: &str) -> Result<()> {
-        self.calls.record("DeletePolicy");
-        self.iam
-            .delete_policy()
-            .policy_arn(arn)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(sdk_error)
+        send!(self.iam.delete_policy().policy_arn(arn)).map(|_| ())
     }
 
     async fn list_entities_for_policy(
@@ -1068,40 +782,30 @@ impl Iam for SdkIam {
         arn: &str,
         marker: Option<String>,
     ) -> Result<Page<(Kind, String)>> {
-        self.calls.record("ListEntitiesForPolicy");
-        let out = self
-            .iam
-            .list_entities_for_policy()
-            .policy_arn(arn)
-            .set_marker(marker)
-            .max_items(MAX_ITEMS)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        let mut items = Vec::new();
-        for u in out.policy_users() {
-            items.push((Kind::User, u.user_name().unwrap_or_default().to_string()));
-        }
-        for g in out.policy_groups() {
-            items.push((Kind::Group, g.group_name().unwrap_or_default().to_string()));
-        }
-        for r in out.policy_roles() {
-            items.push((Kind::Role, r.role_name().unwrap_or_default().to_string()));
-        }
-        Ok(Page {
-            items,
-            marker: next_marker(out.is_truncated(), out.marker()),
-        })
+        let name = |n: Option<&str>| n.unwrap_or_default().to_string();
+        list_page!(
+            self.iam.list_entities_for_policy().policy_arn(arn),
+            marker,
+            |out| {
+                let users = out
+                    .policy_users()
+                    .iter()
+                    .map(|u| (Kind::User, name(u.user_name())));
+                let groups = out
+                    .policy_groups()
+                    .iter()
+                    .map(|g| (Kind::Group, name(g.group_name())));
+                let roles = out
+                    .policy_roles()
+                    .iter()
+                    .map(|r| (Kind::Role, name(r.role_name())));
+                users.chain(groups).chain(roles).collect()
+            }
+        )
     }
 
     async fn caller_identity(&self) -> Result<CallerIdentity> {
-        self.calls.record("sts:GetCallerIdentity");
-        let out = self
-            .sts
-            .get_caller_identity()
-            .send()
-            .await
-            .map_err(sdk_error)?;
+        let out = send!(self.sts.get_caller_identity())?;
         Ok(CallerIdentity {
             account: out.account().unwrap_or_default().to_string(),
             arn: out.arn().unwrap_or_default().to_string(),
@@ -1114,16 +818,12 @@ impl Iam for SdkIam {
         session_name: &str,
         duration_seconds: i32,
     ) -> Result<RoleCredentials> {
-        self.calls.record("sts:AssumeRole");
-        let out = self
+        let out = send!(self
             .sts
             .assume_role()
             .role_arn(role_arn)
             .role_session_name(session_name)
-            .duration_seconds(duration_seconds)
-            .send()
-            .await
-            .map_err(sdk_error)?;
+            .duration_seconds(duration_seconds))?;
         let c = out.credentials().ok_or_else(|| {
             IamError::new(
                 ErrorKind::Other,

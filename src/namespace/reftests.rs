@@ -50,6 +50,7 @@ use crate::document;
 use crate::error::{ErrorKind, IamError};
 use crate::iam::faulty::{Call, Fault, Faulty, Injected, Rule};
 use crate::iam::memory::MemoryIam;
+use crate::iam::Operation;
 use crate::iam::{collect_pages, Iam, Kind, PolicyScope, Tag};
 use crate::node::{kind_dir, Node};
 
@@ -3041,7 +3042,7 @@ async fn vim_saves_with_a_zero_ttl() {
 /// does not say; reported as questionable.)
 #[tokio::test]
 async fn an_unlinked_open_draft_is_not_saved_on_close() {
-    let (mem, ns) = namespace_over(Duration::from_secs(60));
+    let (_, ns) = namespace_over(Duration::from_secs(60));
     let dir = Node::PoliciesDir(PolicyScope::Local);
     let Created::Document(node, draft) = ns.create(&dir, "p3.json", 0o644).await.unwrap() else {
         unreachable!()
@@ -3052,7 +3053,7 @@ async fn an_unlinked_open_draft_is_not_saved_on_close() {
     let closed = ns.commit(&node, &draft).await;
     ns.release_draft(&node, &draft);
     assert_eq!(
-        mem.calls().get("CreatePolicy"),
+        ns.api_calls().get(Operation::CreatePolicy),
         0,
         "close after rm made p3 ({closed:?})"
     );

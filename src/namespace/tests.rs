@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::iam::memory::MemoryIam;
+use crate::iam::Operation;
 use crate::namespace::write::Created;
 
 const DOC: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
@@ -77,17 +78,17 @@ async fn walk(ns: &Namespace, node: Node) -> usize {
 
 #[tokio::test]
 async fn nothing_is_fetched_until_asked() {
-    let (iam, ns) = namespace(account(3));
+    let (_, ns) = namespace(account(3));
     assert_eq!(names(&ns, &Node::Root).await.len(), 6);
-    assert_eq!(iam.calls().total(), 0);
+    assert_eq!(ns.api_calls().total(), 0);
 }
 
 #[tokio::test]
 async fn second_readdir_makes_no_call() {
-    let (iam, ns) = namespace(account(5));
+    let (_, ns) = namespace(account(5));
     let roles = Node::KindDir(Kind::Role);
     let first = names(&ns, &roles).await;
-    let after_first = iam.calls().total();
+    let after_first = ns.api_calls().total();
     assert!(after_first > 0);
     for (name, _) in ns.children(&roles).await.unwrap() {
         let node = ns.lookup(&roles, &name).await.unwrap();
@@ -95,10 +96,10 @@ async fn second_readdir_makes_no_call() {
     }
     assert_eq!(names(&ns, &roles).await, first);
     assert_eq!(
-        iam.calls().total(),
+        ns.api_calls().total(),
         after_first,
         "{:?}",
-        iam.calls().snapshot()
+        ns.api_calls().snapshot()
     );
 }
 
@@ -117,7 +118,7 @@ async fn every_list_follows_markers_across_pages() {
         iam.add_to_group(&format!("user{i}"), "group0");
     }
     iam.add_policy("AWSThing", "/aws/", DOC);
-    let (iam, ns) = namespace(iam);
+    let (_, ns) = namespace(iam);
     for kind in Kind::ALL {
         assert_eq!(names(&ns, &Node::KindDir(kind)).await.len(), 10);
     }
@@ -141,13 +142,13 @@ async fn every_list_follows_markers_across_pages() {
         names(&ns, &Node::PoliciesDir(PolicyScope::Aws)).await,
         ["AWSThing.json"]
     );
-    let calls = iam.calls();
-    assert_eq!(calls.get("ListRoles"), 4);
-    assert_eq!(calls.get("ListRolePolicies"), 4);
-    assert_eq!(calls.get("ListAttachedRolePolicies"), 4);
-    assert_eq!(calls.get("ListGroupsForUser"), 4);
-    assert_eq!(calls.get("GetGroup"), 4);
-    assert_eq!(calls.get("ListPolicies"), 4 + 1);
+    let calls = ns.api_calls();
+    assert_eq!(calls.get(Operation::ListRoles), 4);
+    assert_eq!(calls.get(Operation::ListRolePolicies), 4);
+    assert_eq!(calls.get(Operation::ListAttachedRolePolicies), 4);
+    assert_eq!(calls.get(Operation::ListGroupsForUser), 4);
+    assert_eq!(calls.get(Operation::GetGroup), 4);
+    assert_eq!(calls.get(Operation::ListPolicies), 4 + 1);
 }
 
 #[tokio::test]
@@ -186,20 +187,20 @@ async fn whole_account_walk_costs_pages_not_entities() {
     let n = 300;
     let mut iam = account(n);
     iam.page_size = 100;
-    let (iam, ns) = namespace(iam);
+    let (_, ns) = namespace(iam);
     let files = walk(&ns, Node::KindDir(Kind::Role)).await;
     assert_eq!(files, n * 5); // role.json, trust, tags, 2 inline
     walk(&ns, Node::PoliciesDir(PolicyScope::Local)).await;
-    let calls = iam.calls();
-    assert!(calls.get("GetAccountAuthorizationDetails") > 0);
+    let calls = ns.api_calls();
+    assert!(calls.get(Operation::GetAccountAuthorizationDetails) > 0);
     // Everything after the threshold comes from the bulk read.
     assert!(
-        calls.get("GetRole") < BULK_THRESHOLD as u64 + 1,
+        calls.get(Operation::GetRole) < BULK_THRESHOLD as u64 + 1,
         "{:?}",
         calls.snapshot()
     );
-    assert!(calls.get("GetRolePolicy") < 2 * BULK_THRESHOLD as u64 + 1);
-    assert!(calls.get("GetPolicyVersion") < BULK_THRESHOLD as u64 + 1);
+    assert!(calls.get(Operation::GetRolePolicy) < 2 * BULK_THRESHOLD as u64 + 1);
+    assert!(calls.get(Operation::GetPolicyVersion) < BULK_THRESHOLD as u64 + 1);
     // The naive way is one call per file (1500 here); this is pages of GAAD
     // (12) and of the listings, plus the few calls before the bulk read.
     assert!(calls.total() <= 50, "{:?}", calls.snapshot());
@@ -223,13 +224,13 @@ async fn a_walk_reads_the_details_of_what_it_walks_only() {
         ]
     );
     // The groups' read held every user's groups: members need no more calls.
-    let before = iam.calls().total();
+    let before = ns.api_calls().total();
     let members = ns
         .children(&Node::LinksDir(Kind::Group, "group7".into()))
         .await
         .unwrap();
     assert_eq!(members.len(), 1);
-    assert_eq!(iam.calls().total(), before);
+    assert_eq!(ns.api_calls().total(), before);
 }
 
 #[tokio::test]
@@ -254,12 +255,12 @@ async fn denied_bulk_read_falls_back_to_concurrent_calls() {
     let mut iam = account(40);
     iam.deny_account_details = true;
     iam.latency = Duration::from_millis(20);
-    let (iam, ns) = namespace(iam);
+    let (_, ns) = namespace(iam);
     let started = std::time::Instant::now();
     let files = walk(&ns, Node::KindDir(Kind::Role)).await;
     let elapsed = started.elapsed();
-    let calls = iam.calls();
-    assert_eq!(calls.get("GetAccountAuthorizationDetails"), 1);
+    let calls = ns.api_calls();
+    assert_eq!(calls.get(Operation::GetAccountAuthorizationDetails), 1);
     // 40 roles x (GetRole + ListRolePolicies + 2 GetRolePolicy + ListAttached) = 200
     // calls of 20 ms: sequentially 4 s; the fan-out runs FAN_OUT at once.
     let sequential = Duration::from_millis(20) * calls.total() as u32;
@@ -389,7 +390,7 @@ async fn sizes_and_times_match_content_and_iam_dates() {
 async fn concurrent_reads_of_one_document_make_one_call() {
     let mut iam = account(1);
     iam.latency = Duration::from_millis(30);
-    let (iam, ns) = namespace(iam);
+    let (_, ns) = namespace(iam);
     let ns = Arc::new(ns);
     let node = Node::Inline(Kind::User, "user0".into(), "inline-a".into());
     let tasks: Vec<_> = (0..10)
@@ -401,7 +402,7 @@ async fn concurrent_reads_of_one_document_make_one_call() {
     for t in tasks {
         t.await.unwrap();
     }
-    assert_eq!(iam.calls().get("GetUserPolicy"), 1);
+    assert_eq!(ns.api_calls().get(Operation::GetUserPolicy), 1);
 }
 
 #[tokio::test]
@@ -424,7 +425,7 @@ async fn credentials_resolve_by_name_but_are_not_listed() {
     assert!(String::from_utf8(env.to_vec())
         .unwrap()
         .starts_with("export AWS_ACCESS_KEY_ID='ASIA"));
-    assert_eq!(iam.calls().get("sts:AssumeRole"), 1);
+    assert_eq!(ns.api_calls().get(Operation::AssumeRole), 1);
     let (session, secs) = iam.last_assume.lock().clone().unwrap();
     assert_eq!((session.as_str(), secs), ("iamfs-tester", 3600));
 }
@@ -433,7 +434,7 @@ async fn credentials_resolve_by_name_but_are_not_listed() {
 async fn concurrent_first_reads_assume_the_role_once() {
     let mut iam = account(1);
     iam.latency = Duration::from_millis(20);
-    let (iam, ns) = namespace(iam);
+    let (_, ns) = namespace(iam);
     let ns = Arc::new(ns);
     let tasks: Vec<_> = (0..8)
         .map(|_| {
@@ -451,7 +452,7 @@ async fn concurrent_first_reads_assume_the_role_once() {
         seen.push(t.await.unwrap());
     }
     assert!(seen.windows(2).all(|w| w[0] == w[1]));
-    assert_eq!(iam.calls().get("sts:AssumeRole"), 1);
+    assert_eq!(ns.api_calls().get(Operation::AssumeRole), 1);
 }
 
 #[tokio::test]
@@ -496,8 +497,8 @@ async fn save(ns: &Namespace, node: &Node, bytes: &str, truncate: bool) -> Resul
     ns.commit(node, &draft).await
 }
 
-fn iam_writes(iam: &MemoryIam) -> u64 {
-    iam.calls()
+fn iam_writes(ns: &Namespace) -> u64 {
+    ns.api_calls()
         .snapshot()
         .iter()
         .filter(|(op, _)| {
@@ -506,7 +507,7 @@ fn iam_writes(iam: &MemoryIam) -> u64 {
                 "Remove",
             ]
             .iter()
-            .any(|p| op.starts_with(p))
+            .any(|p| op.name().starts_with(p))
         })
         .map(|(_, n)| n)
         .sum()
@@ -517,7 +518,7 @@ async fn saving_a_managed_policy_makes_a_default_version_and_reads_back_at_once(
     let (iam, ns) = namespace(account(1));
     let node = Node::Policy(PolicyScope::Local, "managed0".into());
     save(&ns, &node, DOC2, true).await.unwrap();
-    assert_eq!(iam.calls().get("CreatePolicyVersion"), 1);
+    assert_eq!(ns.api_calls().get(Operation::CreatePolicyVersion), 1);
     assert_eq!(&ns.read(&node).await.unwrap()[..], DOC2.as_bytes());
     let raw = iam
         .get_policy_version("arn:aws:iam::123456789012:policy/managed0", "v2")
@@ -528,21 +529,21 @@ async fn saving_a_managed_policy_makes_a_default_version_and_reads_back_at_once(
 
 #[tokio::test]
 async fn the_sixth_version_replaces_the_oldest_non_default_one() {
-    let (iam, ns) = namespace(account(1));
+    let (_, ns) = namespace(account(1));
     let node = Node::Policy(PolicyScope::Local, "managed0".into());
     for action in ["s3:A", "s3:B", "s3:C", "s3:D", "s3:E", "s3:F"] {
         let doc = DOC.replace("s3:GetObject", action);
         save(&ns, &node, &doc, true).await.unwrap();
     }
-    assert_eq!(iam.calls().get("CreatePolicyVersion"), 6);
-    assert_eq!(iam.calls().get("DeletePolicyVersion"), 2);
+    assert_eq!(ns.api_calls().get(Operation::CreatePolicyVersion), 6);
+    assert_eq!(ns.api_calls().get(Operation::DeletePolicyVersion), 2);
     let text = String::from_utf8(ns.read(&node).await.unwrap().to_vec()).unwrap();
     assert!(text.contains("s3:F"));
 }
 
 #[tokio::test]
 async fn a_semantically_equal_save_makes_no_call() {
-    let (iam, ns) = namespace(account(1));
+    let (_, ns) = namespace(account(1));
     let pretty = String::from_utf8(document::render(&serde_json::from_str(DOC).unwrap())).unwrap();
     for node in [
         Node::Policy(PolicyScope::Local, "managed0".into()),
@@ -561,12 +562,12 @@ async fn a_semantically_equal_save_makes_no_call() {
     )
     .await
     .unwrap();
-    assert_eq!(iam_writes(&iam), 0, "{:?}", iam.calls().snapshot());
+    assert_eq!(iam_writes(&ns), 0, "{:?}", ns.api_calls());
 }
 
 #[tokio::test]
 async fn a_refused_save_changes_nothing_and_reads_as_iam_has_it() {
-    let (iam, ns) = namespace(account(1));
+    let (_, ns) = namespace(account(1));
     let node = Node::Inline(Kind::User, "user0".into(), "inline-a".into());
     let before = ns.read(&node).await.unwrap().to_vec();
     for bad in [
@@ -586,23 +587,23 @@ async fn a_refused_save_changes_nothing_and_reads_as_iam_has_it() {
         ErrorKind::InvalidInput,
         "a trust policy needs a Principal"
     );
-    assert_eq!(iam_writes(&iam), 0);
+    assert_eq!(iam_writes(&ns), 0);
 }
 
 #[tokio::test]
 async fn a_flush_after_a_failed_fsync_reports_the_error_again_without_a_call() {
-    let (iam, ns) = namespace(account(1));
+    let (_, ns) = namespace(account(1));
     let node = Node::Policy(PolicyScope::Local, "managed0".into());
     let draft = ns.open_document(&node, true).await.unwrap();
     Namespace::draft_write(&node, &draft, 0, b"{").unwrap();
     assert!(ns.commit(&node, &draft).await.is_err());
     assert!(ns.commit(&node, &draft).await.is_err());
-    assert_eq!(iam_writes(&iam), 0);
+    assert_eq!(iam_writes(&ns), 0);
 }
 
 #[tokio::test]
 async fn new_documents_are_created_and_invalid_names_refused() {
-    let (iam, ns) = namespace(account(1));
+    let (_, ns) = namespace(account(1));
     let dir = Node::PoliciesDir(PolicyScope::Local);
     let Created::Document(node, draft) = ns.create(&dir, "fresh.json", 0o644).await.unwrap() else {
         panic!("a .json name in policies/ is a document");
@@ -613,7 +614,7 @@ async fn new_documents_are_created_and_invalid_names_refused() {
     );
     Namespace::draft_write(&node, &draft, 0, DOC.as_bytes()).unwrap();
     ns.commit(&node, &draft).await.unwrap();
-    assert_eq!(iam.calls().get("CreatePolicy"), 1);
+    assert_eq!(ns.api_calls().get(Operation::CreatePolicy), 1);
     assert!(names(&ns, &dir).await.contains(&"fresh.json".to_string()));
 
     let inline = Node::InlineDir(Kind::Role, "role0".into());
@@ -623,7 +624,7 @@ async fn new_documents_are_created_and_invalid_names_refused() {
     };
     Namespace::draft_write(&node, &draft, 0, DOC.as_bytes()).unwrap();
     ns.commit(&node, &draft).await.unwrap();
-    assert_eq!(iam.calls().get("PutRolePolicy"), 1);
+    assert_eq!(ns.api_calls().get(Operation::PutRolePolicy), 1);
     let err = ns
         .mkdir(&Node::KindDir(Kind::User), "bad name")
         .await
@@ -633,7 +634,7 @@ async fn new_documents_are_created_and_invalid_names_refused() {
 
 #[tokio::test]
 async fn editor_files_stay_in_memory() {
-    let (iam, ns) = namespace(account(1));
+    let (_, ns) = namespace(account(1));
     let dir = Node::PoliciesDir(PolicyScope::Local);
     for name in ["4913", ".managed0.json.swp", "managed0.json~", "sedX1Y2"] {
         let Created::Scratch(node) = ns.create(&dir, name, 0o600).await.unwrap() else {
@@ -647,12 +648,12 @@ async fn editor_files_stay_in_memory() {
     for name in ["4913", ".managed0.json.swp", "managed0.json~", "sedX1Y2"] {
         ns.unlink(&dir, name).await.unwrap();
     }
-    assert_eq!(iam_writes(&iam), 0);
+    assert_eq!(iam_writes(&ns), 0);
 }
 
 #[tokio::test]
 async fn vim_style_backup_rename_then_create_commits_as_an_update() {
-    let (iam, ns) = namespace(account(1));
+    let (_, ns) = namespace(account(1));
     let dir = Node::PoliciesDir(PolicyScope::Local);
     let node = Node::Policy(PolicyScope::Local, "managed0".into());
     let old = ns.read(&node).await.unwrap().to_vec();
@@ -663,7 +664,7 @@ async fn vim_style_backup_rename_then_create_commits_as_an_update() {
     assert!(ns.lookup(&dir, "managed0.json").await.is_err());
     let backup = ns.lookup(&dir, "managed0.json~").await.unwrap();
     assert_eq!(ns.read(&backup).await.unwrap().to_vec(), old);
-    assert_eq!(iam_writes(&iam), 0);
+    assert_eq!(iam_writes(&ns), 0);
     // open(X.json, O_WRONLY|O_CREAT) without O_TRUNC, a shorter document.
     let Created::Document(n, draft) = ns.create(&dir, "managed0.json", 0o644).await.unwrap() else {
         panic!();
@@ -673,14 +674,14 @@ async fn vim_style_backup_rename_then_create_commits_as_an_update() {
     Namespace::draft_write(&n, &draft, 0, short.as_bytes()).unwrap();
     ns.commit(&n, &draft).await.unwrap();
     ns.unlink(&dir, "managed0.json~").await.unwrap();
-    assert_eq!(iam.calls().get("CreatePolicyVersion"), 1);
-    assert_eq!(iam.calls().get("CreatePolicy"), 0);
+    assert_eq!(ns.api_calls().get(Operation::CreatePolicyVersion), 1);
+    assert_eq!(ns.api_calls().get(Operation::CreatePolicy), 0);
     assert_eq!(&ns.read(&node).await.unwrap()[..], short.as_bytes());
 }
 
 #[tokio::test]
 async fn a_temp_file_renamed_over_a_document_is_the_save() {
-    let (iam, ns) = namespace(account(1));
+    let (_, ns) = namespace(account(1));
     let dir = Node::InlineDir(Kind::Group, "group0".into());
     let Created::Scratch(tmp) = ns.create(&dir, "inline-a.json.tmp", 0o644).await.unwrap() else {
         panic!();
@@ -700,7 +701,7 @@ async fn a_temp_file_renamed_over_a_document_is_the_save() {
     ns.rename(&dir, "inline-a.json.tmp", &dir, "inline-a.json")
         .await
         .unwrap();
-    assert_eq!(iam.calls().get("PutGroupPolicy"), 1);
+    assert_eq!(ns.api_calls().get(Operation::PutGroupPolicy), 1);
     assert!(ns.lookup(&dir, "inline-a.json.tmp").await.is_err());
 }
 
@@ -722,8 +723,8 @@ async fn tags_are_saved_as_the_difference() {
     )
     .await
     .unwrap();
-    assert_eq!(iam.calls().get("UntagRole"), 1);
-    assert_eq!(iam.calls().get("TagRole"), 1);
+    assert_eq!(ns.api_calls().get(Operation::UntagRole), 1);
+    assert_eq!(ns.api_calls().get(Operation::TagRole), 1);
     let fresh = iam
         .get_entity(Kind::Role, "role0")
         .await
@@ -757,7 +758,7 @@ async fn install(ns: &Namespace, dir: &Node, name: &str, bytes: &[u8]) -> Result
 
 #[tokio::test]
 async fn install_is_an_update_that_keeps_the_policy_and_its_versions() {
-    let (iam, ns) = namespace(account(1));
+    let (_, ns) = namespace(account(1));
     let policies = Node::PoliciesDir(PolicyScope::Local);
     install(&ns, &policies, "managed0.json", DOC2.as_bytes())
         .await
@@ -770,17 +771,17 @@ async fn install_is_an_update_that_keeps_the_policy_and_its_versions() {
         .await
         .unwrap();
     assert!(settle_all(&ns).await.is_empty(), "nothing left to delete");
-    let calls = iam.calls();
-    assert_eq!(calls.get("CreatePolicyVersion"), 1);
-    assert_eq!(calls.get("PutRolePolicy"), 1);
-    assert_eq!(calls.get("UpdateAssumeRolePolicy"), 1);
+    let calls = ns.api_calls();
+    assert_eq!(calls.get(Operation::CreatePolicyVersion), 1);
+    assert_eq!(calls.get(Operation::PutRolePolicy), 1);
+    assert_eq!(calls.get(Operation::UpdateAssumeRolePolicy), 1);
     for deleting in [
-        "DeletePolicy",
-        "CreatePolicy",
-        "DeleteRolePolicy",
-        "DeletePolicyVersion",
+        Operation::DeletePolicy,
+        Operation::CreatePolicy,
+        Operation::DeleteRolePolicy,
+        Operation::DeletePolicyVersion,
     ] {
-        assert_eq!(calls.get(deleting), 0, "{deleting}");
+        assert_eq!(calls.get(deleting), 0, "{deleting:?}");
     }
     let node = Node::Policy(PolicyScope::Local, "managed0".into());
     assert_eq!(&ns.read(&node).await.unwrap()[..], DOC2.as_bytes());
@@ -788,28 +789,28 @@ async fn install_is_an_update_that_keeps_the_policy_and_its_versions() {
 
 #[tokio::test]
 async fn rm_deletes_after_its_grace_unless_a_save_replaces_it() {
-    let (iam, ns) = namespace(account(1));
+    let (_, ns) = namespace(account(1));
     let inline = Node::InlineDir(Kind::Role, "role0".into());
     let name = names(&ns, &inline).await[0].clone();
     ns.unlink(&inline, &name).await.unwrap();
     assert!(!names(&ns, &inline).await.contains(&name), "hidden at once");
-    assert_eq!(iam_writes(&iam), 0);
+    assert_eq!(iam_writes(&ns), 0);
     assert!(ns
         .settle_pending_deletes(std::time::Instant::now())
         .await
         .is_empty());
     assert_eq!(settle_all(&ns).await.len(), 1);
-    assert_eq!(iam.calls().get("DeleteRolePolicy"), 1);
+    assert_eq!(ns.api_calls().get(Operation::DeleteRolePolicy), 1);
     assert!(!names(&ns, &inline).await.contains(&name));
 
     // A refused replacement deletes nothing: the old document stays.
-    let (iam, ns) = namespace(account(1));
+    let (_, ns) = namespace(account(1));
     let err = install(&ns, &inline, &name, b"{ not json")
         .await
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::InvalidInput);
     settle_all(&ns).await;
-    assert_eq!(iam_writes(&iam), 0);
+    assert_eq!(iam_writes(&ns), 0);
     assert!(names(&ns, &inline).await.contains(&name));
 
     // rm then an empty create (touch): the rm goes ahead.
@@ -820,10 +821,10 @@ async fn rm_deletes_after_its_grace_unless_a_save_replaces_it() {
     ns.commit(&node, &draft).await.unwrap();
     ns.release_draft(&node, &draft);
     settle_all(&ns).await;
-    assert_eq!(iam.calls().get("DeleteRolePolicy"), 1);
+    assert_eq!(ns.api_calls().get(Operation::DeleteRolePolicy), 1);
 
     // rmdir carries out an rm still in its grace before it looks.
-    let (iam, ns) = namespace(account(1));
+    let (_, ns) = namespace(account(1));
     let users = Node::KindDir(Kind::User);
     let user_inline = Node::InlineDir(Kind::User, "user0".into());
     for name in names(&ns, &user_inline).await {
@@ -831,12 +832,12 @@ async fn rm_deletes_after_its_grace_unless_a_save_replaces_it() {
     }
     let err = ns.rmdir(&users, "user0").await.unwrap_err();
     assert!(!err.message.contains("inline"), "{err}");
-    assert!(iam.calls().get("DeleteUserPolicy") > 0);
+    assert!(ns.api_calls().get(Operation::DeleteUserPolicy) > 0);
 }
 
 #[tokio::test]
 async fn folders_are_removed_only_when_empty_and_attached_policies_are_kept() {
-    let (iam, ns) = namespace(account(1));
+    let (_, ns) = namespace(account(1));
     let users = Node::KindDir(Kind::User);
     let err = ns.rmdir(&users, "user0").await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::NotEmpty);
@@ -847,7 +848,7 @@ async fn folders_are_removed_only_when_empty_and_attached_policies_are_kept() {
     ns.unlink(&policies, "managed0.json").await.unwrap();
     assert!(ns.lookup(&policies, "managed0.json").await.is_err());
     settle_all(&ns).await;
-    assert_eq!(iam_writes(&iam), 0);
+    assert_eq!(iam_writes(&ns), 0);
     assert!(ns.lookup(&policies, "managed0.json").await.is_ok());
     let errors = String::from_utf8(ns.errors.render()).unwrap();
     assert!(
@@ -889,7 +890,7 @@ async fn folders_are_removed_only_when_empty_and_attached_policies_are_kept() {
 
 #[tokio::test]
 async fn roles_and_policies_cannot_be_renamed_but_users_can() {
-    let (iam, ns) = namespace(account(1));
+    let (_, ns) = namespace(account(1));
     let roles = Node::KindDir(Kind::Role);
     assert_eq!(
         ns.rename(&roles, "role0", &roles, "r")
@@ -908,7 +909,7 @@ async fn roles_and_policies_cannot_be_renamed_but_users_can() {
     );
     let users = Node::KindDir(Kind::User);
     ns.rename(&users, "user0", &users, "renamed").await.unwrap();
-    assert_eq!(iam.calls().get("UpdateUser"), 1);
+    assert_eq!(ns.api_calls().get(Operation::UpdateUser), 1);
     assert!(ns.lookup(&users, "renamed").await.is_ok());
 }
 
@@ -976,15 +977,15 @@ async fn listing_aws_policies_with_sizes_reads_them_in_bulk() {
     for i in 0..300 {
         iam.add_policy(&format!("AwsPolicy{i}"), "/aws/", DOC);
     }
-    let (iam, ns) = namespace(iam);
+    let (_, ns) = namespace(iam);
     let dir = Node::PoliciesDir(PolicyScope::Aws);
     for (name, _) in ns.children(&dir).await.unwrap() {
         let node = ns.lookup(&dir, &name).await.unwrap();
         assert!(ns.attr(&node).await.unwrap().size > 0);
     }
-    let calls = iam.calls();
+    let calls = ns.api_calls();
     assert!(
-        calls.get("GetPolicyVersion") <= BULK_THRESHOLD as u64,
+        calls.get(Operation::GetPolicyVersion) <= BULK_THRESHOLD as u64,
         "{:?}",
         calls.snapshot()
     );
@@ -993,7 +994,7 @@ async fn listing_aws_policies_with_sizes_reads_them_in_bulk() {
 
 #[tokio::test]
 async fn vim_recovering_from_a_refused_save_leaves_iam_alone() {
-    let (iam, ns) = namespace(account(1));
+    let (_, ns) = namespace(account(1));
     let dir = Node::PoliciesDir(PolicyScope::Local);
     let node = Node::Policy(PolicyScope::Local, "managed0".into());
     let old = ns.read(&node).await.unwrap().to_vec();
@@ -1011,7 +1012,7 @@ async fn vim_recovering_from_a_refused_save_leaves_iam_alone() {
     ns.rename(&dir, "managed0.json~", &dir, "managed0.json")
         .await
         .unwrap();
-    assert_eq!(iam_writes(&iam), 0, "{:?}", iam.calls().snapshot());
+    assert_eq!(iam_writes(&ns), 0, "{:?}", ns.api_calls());
     assert_eq!(ns.read(&node).await.unwrap().to_vec(), old);
 }
 
@@ -1020,7 +1021,7 @@ async fn reading_every_users_access_keys_never_reads_the_account_in_bulk() {
     let mut iam = account(80);
     iam.latency = Duration::from_millis(10);
     iam.page_size = 100;
-    let (iam, ns) = namespace(iam);
+    let (_, ns) = namespace(iam);
     let started = std::time::Instant::now();
     for i in 0..80 {
         ns.read(&Node::AccessKeys(format!("user{i}")))
@@ -1028,10 +1029,14 @@ async fn reading_every_users_access_keys_never_reads_the_account_in_bulk() {
             .unwrap();
     }
     let elapsed = started.elapsed();
-    assert_eq!(iam.calls().get("GetAccountAuthorizationDetails"), 0);
+    assert_eq!(
+        ns.api_calls()
+            .get(Operation::GetAccountAuthorizationDetails),
+        0
+    );
     // One ListAccessKeys and one GetAccessKeyLastUsed per user, no more.
-    assert_eq!(iam.calls().get("ListAccessKeys"), 80);
-    assert_eq!(iam.calls().get("GetAccessKeyLastUsed"), 80);
+    assert_eq!(ns.api_calls().get(Operation::ListAccessKeys), 80);
+    assert_eq!(ns.api_calls().get(Operation::GetAccessKeyLastUsed), 80);
     // After a run of misses the rest are fetched FAN_OUT at a time: 160
     // calls of 10 ms take 1.6 s one by one.
     let sequential = Duration::from_millis(10) * 160;
@@ -1068,7 +1073,7 @@ async fn a_listed_folder_is_dated_by_its_listing() {
     tokio::time::sleep(Duration::from_millis(5)).await;
     let (b, _) = ns.attr_with_lifetime(&roles).await.unwrap();
     assert!(b.mtime > a.mtime, "a stand-in is the time of asking");
-    assert_eq!(ns.iam.calls().total(), 0);
+    assert_eq!(ns.api_calls().total(), 0);
     // Fetched: dated by the fetch, the same on every stat until it expires.
     ns.children(&roles).await.unwrap();
     let (c, life) = ns.attr_with_lifetime(&roles).await.unwrap();
@@ -1100,4 +1105,27 @@ async fn entity_files_are_rendered_once_per_fetch() {
     let after = ns.read(&role_json).await.unwrap();
     assert_ne!(*after, **a, "role.json shows the new tags");
     assert!(String::from_utf8_lossy(&after).contains("blue"));
+}
+
+#[tokio::test]
+async fn status_counts_requests_by_api_name() {
+    let (_, ns) = namespace(account(1));
+    ns.read(&Node::Credentials("role0".into())).await.unwrap();
+    ns.read(&Node::Inline(Kind::Role, "role0".into(), "inline-a".into()))
+        .await
+        .unwrap();
+    ns.read(&Node::Inline(Kind::Role, "role0".into(), "inline-b".into()))
+        .await
+        .unwrap();
+    let status = ns.read(&Node::Control(ControlFile::Status)).await.unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&status).unwrap();
+    let calls = serde_json::json!({
+        "api_calls": v["api_calls"],
+        "api_calls_total": v["api_calls_total"],
+        "sts_calls": v["sts_calls"],
+    });
+    assert_eq!(
+        calls.to_string(),
+        r#"{"api_calls":{"GetRole":1,"GetRolePolicy":2},"api_calls_total":3,"sts_calls":{"AssumeRole":1,"GetCallerIdentity":1}}"#
+    );
 }

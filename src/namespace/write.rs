@@ -11,7 +11,7 @@ use super::{CachedEntity, Content, Detached, Listing, Namespace};
 use crate::cache::Key;
 use crate::document;
 use crate::error::{ErrorKind, IamError, Result};
-use crate::iam::{collect_pages, Kind, ManagedPolicy, PolicyScope, Tag};
+use crate::iam::{collect_pages, Iam, Kind, ManagedPolicy, PolicyScope, Tag};
 use crate::node::{Node, JSON};
 use crate::policy::{self, DocumentKind, NameKind};
 use crate::scratch::{is_scratch_name, write_at, ScratchFile};
