@@ -239,6 +239,22 @@ struct BulkState {
     filling: bool,
 }
 
+#[cfg(test)]
+impl Settings {
+    /// Settings for tests over the in-memory backend.
+    pub fn for_tests(cache_ttl: Duration) -> Self {
+        Self {
+            endpoint: "memory".into(),
+            region: "us-east-1".into(),
+            read_only: false,
+            cache_ttl,
+            cache_entries: 10_000,
+            session_duration: 3600,
+            session_name: "iamfs-tester".into(),
+        }
+    }
+}
+
 /// Who asks: the user who mounted, or another local user (`--allow-other`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Caller {

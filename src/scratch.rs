@@ -161,6 +161,34 @@ impl ScratchStore {
         }
     }
 
+    /// Changes a file through `change`, which leaves it `new_len(old)`
+    /// bytes long, within the limits, keeping the total in step. `touch`:
+    /// its bytes change, so its mtime is now (before `change`, which may
+    /// set another).
+    fn change(
+        &self,
+        dir: &Node,
+        name: &str,
+        new_len: impl FnOnce(u64) -> u64,
+        touch: bool,
+        change: impl FnOnce(&mut ScratchFile),
+    ) -> Result<()> {
+        let mut guard = self.files.lock();
+        let files = &mut *guard;
+        let file = files
+            .by_name
+            .get_mut(&(dir.clone(), name.to_string()))
+            .ok_or_else(|| missing(name))?;
+        let old = file.data.len() as u64;
+        check_growth(name, files.used, old, new_len(old))?;
+        if touch {
+            file.mtime = SystemTime::now();
+        }
+        change(file);
+        files.used = files.used - old + file.data.len() as u64;
+        Ok(())
+    }
+
     /// Changes a file's mode, size or mtime (chmod, truncate, utimes).
     pub fn set(
         &self,
@@ -170,42 +198,29 @@ impl ScratchStore {
         size: Option<u64>,
         mtime: Option<SystemTime>,
     ) -> Result<()> {
-        let mut guard = self.files.lock();
-        let files = &mut *guard;
-        let file = files
-            .by_name
-            .get_mut(&(dir.clone(), name.to_string()))
-            .ok_or_else(|| missing(name))?;
-        if let Some(size) = size {
-            let old = file.data.len() as u64;
-            check_growth(name, files.used, old, size)?;
-            file.data.resize(size as usize, 0);
-            files.used = files.used - old + size;
-            file.mtime = SystemTime::now();
-        }
-        if let Some(perm) = perm {
-            file.perm = perm;
-        }
-        if let Some(t) = mtime {
-            file.mtime = t;
-        }
-        Ok(())
+        let new_len = |old| size.unwrap_or(old);
+        self.change(dir, name, new_len, size.is_some(), |file| {
+            if let Some(size) = size {
+                file.data.resize(size as usize, 0);
+            }
+            if let Some(perm) = perm {
+                file.perm = perm;
+            }
+            if let Some(t) = mtime {
+                file.mtime = t;
+            }
+        })
     }
 
     pub fn write(&self, dir: &Node, name: &str, offset: u64, data: &[u8]) -> Result<()> {
-        let mut guard = self.files.lock();
-        let files = &mut *guard;
-        let file = files
-            .by_name
-            .get_mut(&(dir.clone(), name.to_string()))
-            .ok_or_else(|| missing(name))?;
-        let old = file.data.len() as u64;
         let end = offset.saturating_add(data.len() as u64);
-        check_growth(name, files.used, old, end.max(old))?;
-        write_at(&mut file.data, offset, data);
-        files.used = files.used - old + file.data.len() as u64;
-        file.mtime = SystemTime::now();
-        Ok(())
+        self.change(
+            dir,
+            name,
+            |old| end.max(old),
+            true,
+            |file| write_at(&mut file.data, offset, data),
+        )
     }
 
     pub fn take(&self, dir: &Node, name: &str) -> Option<ScratchFile> {

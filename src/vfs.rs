@@ -394,13 +394,7 @@ impl Fs {
         fh
     }
 
-    fn attributes(
-        self: &Arc<Self>,
-        ino: u64,
-        attr: Attr,
-        ttl: Duration,
-        flight: Option<AttrFlight>,
-    ) -> Attributes {
+    fn attributes(ino: u64, attr: Attr, ttl: Duration, flight: Option<AttrFlight>) -> Attributes {
         Attributes {
             ino,
             attr,
@@ -419,7 +413,7 @@ impl Fs {
         flight: AttrFlight,
     ) -> Attributes {
         let ino = self.inodes.lock().looked_up(node);
-        self.attributes(ino, attr, ttl, Some(flight))
+        Self::attributes(ino, attr, ttl, Some(flight))
     }
 
     /// The entry of a node just made (mkdir, symlink).
@@ -582,7 +576,7 @@ impl Fs {
             attr.size = size;
             ttl = Duration::ZERO;
         }
-        Ok(self.attributes(ino, attr, ttl, Some(flight)))
+        Ok(Self::attributes(ino, attr, ttl, Some(flight)))
     }
 
     /// chmod, truncate, utimes. Documents accept chmod, chown and utimes
@@ -633,7 +627,7 @@ impl Fs {
             }
             None => Some(flight),
         };
-        Ok(self.attributes(ino, attr, ttl, flight))
+        Ok(Self::attributes(ino, attr, ttl, flight))
     }
 
     pub async fn readlink(self: Arc<Self>, ino: u64) -> FsResult<String> {
@@ -771,7 +765,7 @@ impl Fs {
         };
         let fh = self.add_handle(handle);
         Ok(CreatedFile {
-            entry: self.attributes(ino, attr, ttl, None),
+            entry: Self::attributes(ino, attr, ttl, None),
             opened: Opened {
                 fh,
                 mode: OpenMode {

@@ -838,15 +838,7 @@ struct Harness {
 }
 
 fn settings(ttl: Duration) -> Settings {
-    Settings {
-        endpoint: "memory".into(),
-        region: "us-east-1".into(),
-        read_only: false,
-        cache_ttl: ttl,
-        cache_entries: 10_000,
-        session_duration: 3600,
-        session_name: "iamfs-reftest".into(),
-    }
+    Settings::for_tests(ttl)
 }
 
 fn kind_of(result: &Result<impl Sized, IamError>) -> Outcome {

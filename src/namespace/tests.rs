@@ -9,15 +9,7 @@ const DOC: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Act
 const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
 
 fn settings() -> Settings {
-    Settings {
-        endpoint: "memory".into(),
-        region: "us-east-1".into(),
-        read_only: false,
-        cache_ttl: Duration::from_secs(60),
-        cache_entries: 10_000,
-        session_duration: 3600,
-        session_name: "iamfs-tester".into(),
-    }
+    Settings::for_tests(Duration::from_secs(60))
 }
 
 /// An account with `n` of each principal, inline and managed policies.

@@ -44,15 +44,7 @@ fn filesystem() -> (Arc<MemoryIam>, Arc<Fs>, Arc<Recorder>) {
     let iam = Arc::new(iam);
     let ns = Namespace::new(
         iam.clone() as Arc<dyn Iam>,
-        Settings {
-            endpoint: "memory".into(),
-            region: "us-east-1".into(),
-            read_only: false,
-            cache_ttl: Duration::from_secs(60),
-            cache_entries: 10_000,
-            session_duration: 3600,
-            session_name: "iamfs-tester".into(),
-        },
+        Settings::for_tests(Duration::from_secs(60)),
     );
     let fs = Fs::new(Arc::new(ns), OWNER);
     let recorder = Arc::new(Recorder::default());
