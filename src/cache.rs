@@ -3,15 +3,16 @@
 
 use std::any::Any;
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::future::Future;
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use lru::LruCache;
 use parking_lot::Mutex;
+
+use crate::keyed::KeyedLocks;
 
 use crate::error::Result;
 use crate::iam::{Kind, PolicyScope};
@@ -99,19 +100,12 @@ pub fn note_unknown() {
     note(|s| s.unknown = true);
 }
 
-/// A fetch of one key under way.
-#[derive(Default)]
-struct Flight {
-    /// One fetch of a key at a time.
-    gate: tokio::sync::Mutex<()>,
-    /// The key was written or dropped meanwhile: what the fetch brings
-    /// may be older than that, and is not kept.
-    overtaken: std::sync::atomic::AtomicBool,
-}
-
 pub struct Cache {
     entries: Mutex<LruCache<Key, Entry>>,
-    in_flight: Mutex<HashMap<Key, Arc<Flight>>>,
+    /// Fetches under way, one per key. The state says the key was written
+    /// or dropped meanwhile: what the fetch brings may be older than that,
+    /// and is not kept.
+    in_flight: KeyedLocks<Key, AtomicBool>,
     ttl: Duration,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -130,7 +124,7 @@ impl Cache {
             entries: Mutex::new(LruCache::new(
                 NonZeroUsize::new(capacity.max(1)).expect("capacity is at least 1"),
             )),
-            in_flight: Mutex::default(),
+            in_flight: KeyedLocks::default(),
             ttl,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -179,9 +173,8 @@ impl Cache {
     }
 
     fn overtake(&self, key: &Key) {
-        if let Some(flight) = self.in_flight.lock().get(key) {
-            flight.overtaken.store(true, Ordering::Relaxed);
-        }
+        self.in_flight
+            .with_state(key, |overtaken| overtaken.store(true, Ordering::Relaxed));
     }
 
     fn put<T: Any + Send + Sync>(&self, key: Key, value: T) -> Arc<T> {
@@ -229,9 +222,8 @@ impl Cache {
     }
 
     pub fn clear(&self) {
-        for flight in self.in_flight.lock().values() {
-            flight.overtaken.store(true, Ordering::Relaxed);
-        }
+        self.in_flight
+            .each_state(|overtaken| overtaken.store(true, Ordering::Relaxed));
         self.entries.lock().clear();
     }
 
@@ -254,28 +246,14 @@ impl Cache {
         if let Some(v) = self.get(&key) {
             return Ok(v);
         }
-        let flight = self
-            .in_flight
-            .lock()
-            .entry(key.clone())
-            .or_default()
-            .clone();
-        let _held = flight.gate.lock().await;
+        let flight = self.in_flight.lock(&key).await;
         if let Some(v) = self.peek(&key) {
             return Ok(v);
         }
-        flight.overtaken.store(false, Ordering::Relaxed);
-        // Registered again: an earlier fetch of the key may have removed it.
-        self.in_flight.lock().insert(key.clone(), flight.clone());
-        let result = fetch().await;
-        {
-            let mut in_flight = self.in_flight.lock();
-            if in_flight.get(&key).is_some_and(|f| Arc::ptr_eq(f, &flight)) {
-                in_flight.remove(&key);
-            }
-        }
-        let value = result?;
-        if flight.overtaken.load(Ordering::Relaxed) {
+        let overtaken = flight.state();
+        overtaken.store(false, Ordering::Relaxed);
+        let value = fetch().await?;
+        if overtaken.load(Ordering::Relaxed) {
             // A change through the mount (or a refresh) came while IAM was
             // asked: keep what it left, answer this caller with the fetch.
             return Ok(Arc::new(value));

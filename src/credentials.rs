@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 use crate::document::timestamp;
 use crate::error::Result;
 use crate::iam::Iam;
+use crate::keyed::KeyedLocks;
 pub use crate::model::RoleCredentials;
 use crate::policy::is_name_char;
 
@@ -136,10 +137,11 @@ pub fn session_seconds(wanted: u64, role_max: Option<i32>, chained: bool) -> i32
     secs.max(MIN_DURATION) as i32
 }
 
-type Slot = Arc<tokio::sync::Mutex<Option<Arc<RoleCredentials>>>>;
-
+/// Role sessions by role ARN, each fetched by one AssumeRole however
+/// many readers ask at once.
 pub struct CredentialCache {
-    slots: Mutex<HashMap<String, Slot>>,
+    sessions: Mutex<HashMap<String, Arc<RoleCredentials>>>,
+    assuming: KeyedLocks<String>,
     session_name: String,
     duration: u64,
 }
@@ -147,23 +149,25 @@ pub struct CredentialCache {
 impl CredentialCache {
     pub fn new(session_name: String, duration: u64) -> Self {
         Self {
-            slots: Mutex::default(),
+            sessions: Mutex::default(),
+            assuming: KeyedLocks::default(),
             session_name,
             duration,
         }
     }
 
     pub fn clear(&self) {
-        self.slots.lock().clear();
+        self.sessions.lock().clear();
     }
 
     /// The role's credentials if cached and fresh; never an AssumeRole.
     pub fn peek(&self, role_arn: &str) -> Option<Arc<RoleCredentials>> {
-        let slot = self.slots.lock().get(role_arn)?.clone();
-        let held = slot.try_lock().ok()?;
-        held.as_ref()
-            .filter(|c| c.fresh(SystemTime::now()))
-            .cloned()
+        let mut sessions = self.sessions.lock();
+        let now = SystemTime::now();
+        // Expired sessions go as they are looked at: the map holds at most
+        // the roles whose sessions are still usable, and those looked at.
+        sessions.retain(|_, c| c.fresh(now));
+        sessions.get(role_arn).cloned()
     }
 
     /// The role's cached credentials, or new ones from one AssumeRole even
@@ -175,20 +179,19 @@ impl CredentialCache {
         role_max: Option<i32>,
         chained: bool,
     ) -> Result<Arc<RoleCredentials>> {
-        let slot = self
-            .slots
-            .lock()
-            .entry(role_arn.to_string())
-            .or_default()
-            .clone();
-        let mut held = slot.lock().await;
-        if let Some(creds) = held.as_ref().filter(|c| c.fresh(SystemTime::now())) {
-            return Ok(creds.clone());
+        if let Some(creds) = self.peek(role_arn) {
+            return Ok(creds);
+        }
+        let _one_assume_role = self.assuming.lock(&role_arn.to_string()).await;
+        if let Some(creds) = self.peek(role_arn) {
+            return Ok(creds); // another reader's AssumeRole, while we waited
         }
         let secs = session_seconds(self.duration, role_max, chained);
         let creds = Arc::new(iam.assume_role(role_arn, &self.session_name, secs).await?);
         tracing::info!(role = role_arn, expiration = %timestamp(creds.expiration), "assumed role");
-        *held = Some(creds.clone());
+        self.sessions
+            .lock()
+            .insert(role_arn.to_string(), creds.clone());
         Ok(creds)
     }
 }

@@ -10,6 +10,7 @@ pub mod fuse;
 pub mod iam;
 pub mod kernel;
 pub mod kernel_requests;
+pub mod keyed;
 pub mod model;
 pub mod mountpoint;
 pub mod namespace;

@@ -22,8 +22,10 @@ use crate::iam::{
     Counted, DetailsFilter, Entity, Iam, Kind, ManagedPolicy, PolicyScope,
 };
 use crate::kernel_requests::KernelRequests;
+use crate::keyed::KeyedLocks;
 use crate::node::{policy_link_target, ControlFile, FileKind, Node};
 use crate::scratch::ScratchStore;
+use edits::Edits;
 
 /// Distinct entities of one kind fetched one by one before the whole account
 /// is read in bulk (a tree walk, not a single `cat`).
@@ -193,17 +195,6 @@ impl<T> std::ops::Deref for Listing<T> {
     }
 }
 
-/// A document name emptied by an editor's backup rename.
-#[derive(Debug, Clone)]
-struct Detached {
-    at: Instant,
-    /// Where the content went: (folder, scratch name).
-    backup: (Node, String),
-}
-
-/// Bytes last saved to a document, and when.
-type SavedBytes = (Arc<Vec<u8>>, Instant);
-
 /// Which bulk read a cache miss counts toward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum BulkScope {
@@ -279,24 +270,10 @@ pub struct Namespace {
     identity: tokio::sync::OnceCell<CallerIdentity>,
     credentials: CredentialCache,
     scratch: ScratchStore,
-    /// Documents created and open, not yet saved: visible by name.
-    drafts: Mutex<HashMap<Node, DraftRef>>,
-    /// Documents renamed away by an editor's backup step: absent until
-    /// written again or until the cache TTL passes.
-    detached: Mutex<HashMap<Node, Detached>>,
-    /// Documents whose editor save was refused after the backup rename: while
-    /// the backup exists, an unlink empties the name again instead of
-    /// deleting in IAM (the editor's recovery).
-    recovering: Mutex<HashMap<Node, Detached>>,
-    /// What was last saved to a document, shown until the cache TTL passes.
-    overrides: Mutex<HashMap<Node, SavedBytes>>,
-    /// Documents removed by rm, by when: hidden at once, deleted in IAM
-    /// once UNLINK_GRACE has passed without a create of the same name.
-    pending_deletes: Mutex<HashMap<Node, Instant>>,
-    /// Documents created again while their delete was pending (`install`,
-    /// `cp --remove-destination`): their save is an update.
-    replacing: Mutex<HashSet<Node>>,
-    commit_locks: Mutex<HashMap<Node, Arc<tokio::sync::Mutex<()>>>>,
+    /// Documents as editing leaves them, over IAM's.
+    edits: Edits,
+    /// One save of a document at a time.
+    commit_locks: KeyedLocks<Node>,
     /// By folder: a hash of the names last listed, and since when they
     /// are as they are (the folder's ctime).
     dir_changes: Mutex<HashMap<Node, (u64, SystemTime)>>,
@@ -307,6 +284,7 @@ impl Namespace {
         Self {
             iam: Counted::new(iam),
             cache: Cache::new(settings.cache_ttl, settings.cache_entries),
+            edits: Edits::new(settings.cache_ttl),
             bulk: Mutex::default(),
             bulk_gate: tokio::sync::Mutex::new(()),
             errors: ErrorLog::default(),
@@ -319,13 +297,7 @@ impl Namespace {
             mounted_at: SystemTime::now(),
             identity: tokio::sync::OnceCell::new(),
             scratch: ScratchStore::default(),
-            drafts: Mutex::default(),
-            detached: Mutex::default(),
-            recovering: Mutex::default(),
-            overrides: Mutex::default(),
-            pending_deletes: Mutex::default(),
-            replacing: Mutex::default(),
-            commit_locks: Mutex::default(),
+            commit_locks: KeyedLocks::default(),
             dir_changes: Mutex::default(),
         }
     }
@@ -347,9 +319,7 @@ impl Namespace {
     pub fn refresh(&self) {
         self.cache.clear();
         self.credentials.clear();
-        self.overrides.lock().clear();
-        self.detached.lock().clear();
-        self.recovering.lock().clear();
+        self.edits.refresh();
         let mut bulk = self.bulk.lock();
         bulk.misses.clear();
     }
@@ -713,7 +683,7 @@ impl Namespace {
     async fn check_exists(&self, node: &Node) -> Result<()> {
         let missing = || Err(IamError::no_such_entity(node.path()));
         match node {
-            Node::Entity(kind, name) => self.entity_date(*kind, name).await.map(|_| ()),
+            Node::EntityDir(kind, name) => self.entity_date(*kind, name).await.map(|_| ()),
             Node::Inline(kind, name, policy) => {
                 if self.inline_names(*kind, name).await?.contains(policy) {
                     Ok(())
@@ -745,34 +715,10 @@ impl Namespace {
         }
     }
 
-    fn is_detached(&self, node: &Node) -> bool {
-        let mut detached = self.detached.lock();
-        // At least as long as an editor takes between its backup rename
-        // and writing the name again, whatever the cache TTL.
-        let lifetime = self.settings.cache_ttl.max(write::DETACHED_MIN);
-        match detached.get(node) {
-            Some(d) if d.at.elapsed() < lifetime => true,
-            Some(_) => {
-                detached.remove(node);
-                false
-            }
-            None => false,
-        }
-    }
-
     fn fresh_override(&self, node: &Node) -> Option<Arc<Vec<u8>>> {
-        let mut overrides = self.overrides.lock();
-        match overrides.get(node) {
-            Some((bytes, at)) if at.elapsed() < self.settings.cache_ttl => {
-                crate::cache::note_read(*at);
-                Some(bytes.clone())
-            }
-            Some(_) => {
-                overrides.remove(node);
-                None
-            }
-            None => None,
-        }
+        let (bytes, at) = self.edits.saved(node)?;
+        crate::cache::note_read(at);
+        Some(bytes)
     }
 
     /// The child `name` of `parent`, if it exists.
@@ -786,10 +732,10 @@ impl Namespace {
         }
         let missing = || IamError::no_such_entity(format!("{}/{name}", parent.path()));
         let node = parent.child(name).ok_or_else(missing)?;
-        if self.drafts.lock().contains_key(&node) {
+        if self.edits.has_draft(&node) {
             return Ok(node);
         }
-        if self.is_detached(&node) || self.is_pending_delete(&node) {
+        if self.edits.is_hidden(&node) {
             return Err(missing());
         }
         self.check_exists(&node).await?;
@@ -802,7 +748,6 @@ impl Namespace {
             .static_children()
             .into_iter()
             .filter(|(_, node)| node.is_listed())
-            .map(|(n, node)| (n.to_string(), node))
             .collect();
         let named = |names: &[String], make: &dyn Fn(&str) -> Node| -> Vec<(String, Node)> {
             names.iter().map(|n| (n.clone(), make(n))).collect()
@@ -812,10 +757,10 @@ impl Namespace {
                 let list = self.entities(*kind).await?;
                 out.extend(
                     list.iter()
-                        .map(|e| (e.name.clone(), Node::Entity(*kind, e.name.clone()))),
+                        .map(|e| (e.name.clone(), Node::EntityDir(*kind, e.name.clone()))),
                 );
             }
-            Node::Entity(kind, name) => {
+            Node::EntityDir(kind, name) => {
                 self.entity_date(*kind, name).await?;
             }
             Node::InlineDir(kind, e) => {
@@ -851,14 +796,10 @@ impl Namespace {
             }
             _ => {}
         }
-        out.retain(|(_, node)| !self.is_detached(node) && !self.is_pending_delete(node));
-        let drafts: Vec<Node> = self
-            .drafts
-            .lock()
-            .keys()
-            .filter(|n| n.parent_and_name().is_some_and(|(p, _)| &p == dir))
-            .cloned()
-            .collect();
+        out.retain(|(_, node)| !self.edits.is_hidden(node));
+        let drafts = self
+            .edits
+            .drafts_where(|n| n.parent_and_name().is_some_and(|(p, _)| &p == dir));
         for node in drafts {
             if !out.iter().any(|(_, n)| *n == node) {
                 let (_, name) = node.parent_and_name().expect("filtered above");
@@ -909,7 +850,7 @@ impl Namespace {
 
     /// A file's whole content.
     pub async fn read(&self, node: &Node) -> Result<Content> {
-        if let Some(draft) = self.drafts.lock().get(node) {
+        if let Some(draft) = self.edits.draft(node) {
             return Ok(draft.lock().data.clone().into());
         }
         if let Some(bytes) = self.fresh_override(node) {
@@ -987,7 +928,7 @@ impl Namespace {
 
     async fn mtime(&self, node: &Node) -> Result<SystemTime> {
         Ok(match node {
-            Node::Entity(kind, name)
+            Node::EntityDir(kind, name)
             | Node::EntityJson(kind, name)
             | Node::Inline(kind, name, _)
             | Node::Attached(kind, name, _)
@@ -1045,7 +986,7 @@ impl Namespace {
                 ctime: file.mtime,
             });
         }
-        if self.drafts.lock().contains_key(node) {
+        if self.edits.has_draft(node) {
             let size = self.read(node).await?.len() as u64;
             let now = SystemTime::now();
             return Ok(Attr {
@@ -1143,7 +1084,7 @@ impl Namespace {
         if node.is_volatile() {
             Duration::ZERO
         } else if matches!(node, Node::Scratch(..) | Node::ScratchLink(..))
-            || self.drafts.lock().contains_key(node)
+            || self.edits.has_draft(node)
         {
             fresh.min(CHANGING_FILE_LIFETIME)
         } else {
@@ -1190,13 +1131,15 @@ impl Namespace {
     }
 }
 
+mod edits;
 #[cfg(test)]
 mod reftests;
 #[cfg(test)]
 mod tests;
 mod write;
 
-pub use write::{Created, Draft, DraftRef, DOCUMENT_MAX, UNLINK_GRACE};
+pub use edits::{Draft, DraftRef, UNLINK_GRACE};
+pub use write::{Created, DOCUMENT_MAX};
 
 /// Compile-time guard: the FUSE adapter spawns these futures on the runtime.
 #[cfg(test)]

@@ -9,6 +9,14 @@ pub enum ControlFile {
     Refresh,
 }
 
+impl ControlFile {
+    pub const ALL: [ControlFile; 3] = [
+        ControlFile::Status,
+        ControlFile::Errors,
+        ControlFile::Refresh,
+    ];
+}
+
 /// A path in the mount, by meaning. Names are IAM names (no `.json`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Node {
@@ -16,7 +24,7 @@ pub enum Node {
     /// users/, groups/, roles/
     KindDir(Kind),
     /// users/X
-    Entity(Kind, String),
+    EntityDir(Kind, String),
     /// users/X/user.json
     EntityJson(Kind, String),
     /// users/X/policies/
@@ -92,7 +100,7 @@ impl Node {
         match self {
             Node::Root
             | Node::KindDir(_)
-            | Node::Entity(..)
+            | Node::EntityDir(..)
             | Node::InlineDir(..)
             | Node::AttachedDir(..)
             | Node::LinksDir(..)
@@ -120,12 +128,15 @@ impl Node {
 
     /// The folder this node is in, and its name there.
     pub fn parent_and_name(&self) -> Option<(Node, String)> {
-        let path = self.path();
-        let (_, name) = path.rsplit_once('/')?;
-        let parent = match self {
+        Some((self.parent()?, self.name()))
+    }
+
+    /// The folder this node is in.
+    pub fn parent(&self) -> Option<Node> {
+        Some(match self {
             Node::Scratch(dir, _) | Node::ScratchLink(dir, _) => (**dir).clone(),
             Node::KindDir(_) | Node::PoliciesDir(_) | Node::ControlDir => Node::Root,
-            Node::Entity(kind, _) => Node::KindDir(*kind),
+            Node::EntityDir(kind, _) => Node::KindDir(*kind),
             Node::Inline(kind, e, _) => Node::InlineDir(*kind, e.clone()),
             Node::Attached(kind, e, _) => Node::AttachedDir(*kind, e.clone()),
             Node::Link(kind, e, _) => Node::LinksDir(*kind, e.clone()),
@@ -135,14 +146,13 @@ impl Node {
             | Node::InlineDir(kind, e)
             | Node::AttachedDir(kind, e)
             | Node::LinksDir(kind, e)
-            | Node::Tags(kind, e) => Node::Entity(*kind, e.clone()),
-            Node::AccessKeys(e) => Node::Entity(Kind::User, e.clone()),
+            | Node::Tags(kind, e) => Node::EntityDir(*kind, e.clone()),
+            Node::AccessKeys(e) => Node::EntityDir(Kind::User, e.clone()),
             Node::TrustPolicy(e) | Node::Credentials(e) | Node::Env(e) => {
-                Node::Entity(Kind::Role, e.clone())
+                Node::EntityDir(Kind::Role, e.clone())
             }
             Node::Root => return None,
-        };
-        Some((parent, name.to_string()))
+        })
     }
 
     /// The entities and policies whose state this node shows: a change to
@@ -150,7 +160,7 @@ impl Node {
     /// membership link shows both of its ends.
     pub fn owners(&self) -> impl Iterator<Item = Owner<'_>> {
         let (first, second) = match self {
-            Node::Entity(kind, e)
+            Node::EntityDir(kind, e)
             | Node::EntityJson(kind, e)
             | Node::InlineDir(kind, e)
             | Node::Inline(kind, e, _)
@@ -200,47 +210,38 @@ impl Node {
         matches!(self, Node::Credentials(_) | Node::Env(_) | Node::Control(_))
     }
 
-    /// The fixed children of a directory node, by name.
-    pub fn static_children(&self) -> Vec<(&'static str, Node)> {
+    /// The fixed children of a directory node.
+    fn fixed_children(&self) -> Vec<Node> {
         match self {
             Node::Root => vec![
-                ("users", Node::KindDir(Kind::User)),
-                ("groups", Node::KindDir(Kind::Group)),
-                ("roles", Node::KindDir(Kind::Role)),
-                ("policies", Node::PoliciesDir(PolicyScope::Local)),
-                ("aws-policies", Node::PoliciesDir(PolicyScope::Aws)),
-                (".iamfs", Node::ControlDir),
+                Node::KindDir(Kind::User),
+                Node::KindDir(Kind::Group),
+                Node::KindDir(Kind::Role),
+                Node::PoliciesDir(PolicyScope::Local),
+                Node::PoliciesDir(PolicyScope::Aws),
+                Node::ControlDir,
             ],
-            Node::ControlDir => vec![
-                ("status", Node::Control(ControlFile::Status)),
-                ("errors", Node::Control(ControlFile::Errors)),
-                ("refresh", Node::Control(ControlFile::Refresh)),
-            ],
-            Node::Entity(kind, name) => {
+            Node::ControlDir => ControlFile::ALL.map(Node::Control).to_vec(),
+            Node::EntityDir(kind, name) => {
                 let n = || name.clone();
-                let json: &'static str = match kind {
-                    Kind::User => "user.json",
-                    Kind::Group => "group.json",
-                    Kind::Role => "role.json",
-                };
                 let mut v = vec![
-                    (json, Node::EntityJson(*kind, n())),
-                    ("policies", Node::InlineDir(*kind, n())),
-                    ("attached", Node::AttachedDir(*kind, n())),
+                    Node::EntityJson(*kind, n()),
+                    Node::InlineDir(*kind, n()),
+                    Node::AttachedDir(*kind, n()),
                 ];
                 match kind {
-                    Kind::User => {
-                        v.push(("groups", Node::LinksDir(*kind, n())));
-                        v.push(("access-keys.json", Node::AccessKeys(n())));
-                        v.push(("tags.json", Node::Tags(*kind, n())));
-                    }
-                    Kind::Group => v.push(("members", Node::LinksDir(*kind, n()))),
-                    Kind::Role => {
-                        v.push(("trust-policy.json", Node::TrustPolicy(n())));
-                        v.push(("tags.json", Node::Tags(*kind, n())));
-                        v.push(("credentials", Node::Credentials(n())));
-                        v.push(("env", Node::Env(n())));
-                    }
+                    Kind::User => v.extend([
+                        Node::LinksDir(*kind, n()),
+                        Node::AccessKeys(n()),
+                        Node::Tags(*kind, n()),
+                    ]),
+                    Kind::Group => v.push(Node::LinksDir(*kind, n())),
+                    Kind::Role => v.extend([
+                        Node::TrustPolicy(n()),
+                        Node::Tags(*kind, n()),
+                        Node::Credentials(n()),
+                        Node::Env(n()),
+                    ]),
                 }
                 v
             }
@@ -248,15 +249,23 @@ impl Node {
         }
     }
 
+    /// The fixed children of a directory node, by name.
+    pub fn static_children(&self) -> Vec<(String, Node)> {
+        self.fixed_children()
+            .into_iter()
+            .map(|node| (node.name(), node))
+            .collect()
+    }
+
     /// The node a name in this directory would be, if it exists in IAM.
     pub fn child(&self, name: &str) -> Option<Node> {
-        if let Some((_, node)) = self.static_children().into_iter().find(|(n, _)| *n == name) {
+        if let Some(node) = self.fixed_children().into_iter().find(|n| n.name() == name) {
             return Some(node);
         }
         let json_name = || name.strip_suffix(JSON).filter(|n| !n.is_empty());
         let s = name.to_string();
         match self {
-            Node::KindDir(kind) => Some(Node::Entity(*kind, s)),
+            Node::KindDir(kind) => Some(Node::EntityDir(*kind, s)),
             Node::InlineDir(kind, e) => {
                 json_name().map(|p| Node::Inline(*kind, e.clone(), p.into()))
             }
@@ -267,53 +276,55 @@ impl Node {
         }
     }
 
+    /// Its name in its folder: the one place each fixed name is spelled.
+    pub fn name(&self) -> String {
+        let fixed = match self {
+            Node::Root => "/",
+            Node::KindDir(k) => kind_dir(*k),
+            Node::PoliciesDir(s) => scope_dir(*s),
+            Node::ControlDir => ".iamfs",
+            Node::Control(ControlFile::Status) => "status",
+            Node::Control(ControlFile::Errors) => "errors",
+            Node::Control(ControlFile::Refresh) => "refresh",
+            Node::EntityJson(Kind::User, _) => "user.json",
+            Node::EntityJson(Kind::Group, _) => "group.json",
+            Node::EntityJson(Kind::Role, _) => "role.json",
+            Node::InlineDir(..) => "policies",
+            Node::AttachedDir(..) => "attached",
+            Node::LinksDir(k, _) => links_dir(*k),
+            Node::AccessKeys(_) => "access-keys.json",
+            Node::Tags(..) => "tags.json",
+            Node::TrustPolicy(_) => "trust-policy.json",
+            Node::Credentials(_) => "credentials",
+            Node::Env(_) => "env",
+            Node::EntityDir(_, name)
+            | Node::Attached(_, _, name)
+            | Node::Link(_, _, name)
+            | Node::Scratch(_, name)
+            | Node::ScratchLink(_, name) => return name.clone(),
+            Node::Inline(_, _, name) | Node::Policy(_, name) => return format!("{name}{JSON}"),
+        };
+        fixed.to_string()
+    }
+
     /// The path below the mount point, for messages and `.iamfs/errors`.
     pub fn path(&self) -> String {
-        let entity = |kind: Kind, name: &str| format!("{}/{name}", kind_dir(kind));
-        match self {
-            Node::Root => "/".into(),
-            Node::KindDir(k) => kind_dir(*k).into(),
-            Node::Entity(k, n) => entity(*k, n),
-            Node::EntityJson(k, n) => {
-                format!("{}/{}.json", entity(*k, n), k.api().to_lowercase())
-            }
-            Node::InlineDir(k, n) => format!("{}/policies", entity(*k, n)),
-            Node::Inline(k, n, p) => format!("{}/policies/{p}{JSON}", entity(*k, n)),
-            Node::AttachedDir(k, n) => format!("{}/attached", entity(*k, n)),
-            Node::Attached(k, n, p) => format!("{}/attached/{p}", entity(*k, n)),
-            Node::LinksDir(k, n) => format!("{}/{}", entity(*k, n), links_dir(*k)),
-            Node::Link(k, n, l) => format!("{}/{}/{l}", entity(*k, n), links_dir(*k)),
-            Node::AccessKeys(n) => format!("{}/access-keys.json", entity(Kind::User, n)),
-            Node::Tags(k, n) => format!("{}/tags.json", entity(*k, n)),
-            Node::TrustPolicy(n) => format!("{}/trust-policy.json", entity(Kind::Role, n)),
-            Node::Credentials(n) => format!("{}/credentials", entity(Kind::Role, n)),
-            Node::Env(n) => format!("{}/env", entity(Kind::Role, n)),
-            Node::PoliciesDir(s) => scope_dir(*s).into(),
-            Node::Policy(s, p) => format!("{}/{p}{JSON}", scope_dir(*s)),
-            Node::ControlDir => ".iamfs".into(),
-            Node::Scratch(dir, name) | Node::ScratchLink(dir, name) => {
-                format!("{}/{name}", dir.path())
-            }
-            Node::Control(c) => format!(
-                ".iamfs/{}",
-                match c {
-                    ControlFile::Status => "status",
-                    ControlFile::Errors => "errors",
-                    ControlFile::Refresh => "refresh",
-                }
-            ),
+        match self.parent() {
+            None => "/".into(),
+            Some(Node::Root) => self.name(),
+            Some(parent) => format!("{}/{}", parent.path(), self.name()),
         }
     }
 }
 
 /// Where a managed policy's file is, relative to an entity's attached/ folder.
 pub fn policy_link_target(policy_name: &str, aws_managed: bool) -> String {
-    let dir = if aws_managed {
-        "aws-policies"
+    let scope = if aws_managed {
+        PolicyScope::Aws
     } else {
-        "policies"
+        PolicyScope::Local
     };
-    format!("../../../{dir}/{policy_name}{JSON}")
+    format!("../../../{}/{policy_name}{JSON}", scope_dir(scope))
 }
 
 #[cfg(test)]
@@ -343,7 +354,7 @@ mod tests {
 
     #[test]
     fn children_round_trip_through_paths() {
-        let role = Node::Entity(Kind::Role, "r1".into());
+        let role = Node::EntityDir(Kind::Role, "r1".into());
         assert_eq!(
             role.child("trust-policy.json"),
             Some(Node::TrustPolicy("r1".into()))
@@ -366,7 +377,7 @@ mod tests {
             "groups/g/members/u"
         );
         assert_eq!(
-            Node::Entity(Kind::Group, "g".into()).child("tags.json"),
+            Node::EntityDir(Kind::Group, "g".into()).child("tags.json"),
             None
         );
     }

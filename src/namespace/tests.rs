@@ -114,12 +114,16 @@ async fn every_list_follows_markers_across_pages() {
     for kind in Kind::ALL {
         assert_eq!(names(&ns, &Node::KindDir(kind)).await.len(), 10);
     }
-    let role0 = |n: &str| Node::Entity(Kind::Role, "role0".into()).child(n).unwrap();
+    let role0 = |n: &str| {
+        Node::EntityDir(Kind::Role, "role0".into())
+            .child(n)
+            .unwrap()
+    };
     assert_eq!(names(&ns, &role0("policies")).await.len(), 12);
     assert_eq!(names(&ns, &role0("attached")).await.len(), 11);
-    let user0 = Node::Entity(Kind::User, "user0".into());
+    let user0 = Node::EntityDir(Kind::User, "user0".into());
     assert_eq!(names(&ns, &user0.child("groups").unwrap()).await.len(), 10);
-    let group0 = Node::Entity(Kind::Group, "group0".into());
+    let group0 = Node::EntityDir(Kind::Group, "group0".into());
     assert_eq!(
         names(&ns, &group0.child("members").unwrap()).await.len(),
         10
@@ -371,7 +375,7 @@ async fn sizes_and_times_match_content_and_iam_dates() {
     );
     let role = ns.entity(Kind::Role, "role1").await.unwrap();
     let dir = ns
-        .attr(&Node::Entity(Kind::Role, "role1".into()))
+        .attr(&Node::EntityDir(Kind::Role, "role1".into()))
         .await
         .unwrap();
     assert_eq!(dir.mtime, role.create_date);
@@ -400,7 +404,7 @@ async fn concurrent_reads_of_one_document_make_one_call() {
 #[tokio::test]
 async fn credentials_resolve_by_name_but_are_not_listed() {
     let (iam, ns) = namespace(account(1));
-    let role = Node::Entity(Kind::Role, "role0".into());
+    let role = Node::EntityDir(Kind::Role, "role0".into());
     let listed = names(&ns, &role).await;
     assert!(
         !listed.iter().any(|n| n == "credentials" || n == "env"),
@@ -758,7 +762,7 @@ async fn install_is_an_update_that_keeps_the_policy_and_its_versions() {
     let inline = Node::InlineDir(Kind::Role, "role0".into());
     let name = names(&ns, &inline).await[0].clone();
     install(&ns, &inline, &name, DOC2.as_bytes()).await.unwrap();
-    let role = Node::Entity(Kind::Role, "role0".into());
+    let role = Node::EntityDir(Kind::Role, "role0".into());
     install(&ns, &role, "trust-policy.json", TRUST.as_bytes())
         .await
         .unwrap();

@@ -7,27 +7,15 @@ use std::time::{Instant, SystemTime};
 use parking_lot::Mutex;
 use serde_json::Value;
 
-use super::{CachedEntity, Content, Detached, Listing, Namespace};
+use super::edits::{Draft, DraftRef};
+use super::{CachedEntity, Content, Listing, Namespace};
 use crate::cache::Key;
 use crate::document;
 use crate::error::{ErrorKind, IamError, Result};
 use crate::iam::{collect_pages, Iam, Kind, ManagedPolicy, PolicyScope, Tag};
 use crate::node::{Node, JSON};
-use crate::policy::{self, DocumentKind, NameKind};
+use crate::policy::{self, DocumentKind, NameRule};
 use crate::scratch::{is_scratch_name, write_at, ScratchFile};
-
-/// How long a document removed by rm waits before it is deleted in IAM: a
-/// create of the same name within it (`install`, `cp --remove-destination`
-/// unlink and create at once) makes the save an update that keeps the
-/// policy's id and versions.
-pub const UNLINK_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// Shortest time a name emptied by an editor's backup rename stays empty.
-pub const DETACHED_MIN: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// How long after a refused save an editor's cleanup unlink counts as
-/// recovery rather than a request to delete (editors recover at once).
-const RECOVERY_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Largest document a draft may hold. IAM's largest is a role's inline
 /// policies at 10,240 characters; pretty-printing and whitespace make a
@@ -45,21 +33,6 @@ fn too_large(node: &Node, size: u64) -> IamError {
     )
 }
 
-/// A document's bytes while it is open for writing.
-#[derive(Debug, Default)]
-pub struct Draft {
-    pub data: Vec<u8>,
-    /// Written to since the last commit.
-    pub dirty: bool,
-    /// The last commit's error, returned again by a flush with nothing new.
-    pub failed: Option<IamError>,
-    /// Its name was removed or renamed away while it was open: like writes
-    /// to an unlinked file, what it holds is saved nowhere.
-    pub nameless: bool,
-}
-
-pub type DraftRef = Arc<Mutex<Draft>>;
-
 /// What `create` made.
 pub enum Created {
     Document(Node, DraftRef),
@@ -72,14 +45,6 @@ fn not_permitted(message: String) -> IamError {
 
 fn invalid(message: String) -> IamError {
     IamError::new(ErrorKind::InvalidInput, "InvalidInput", message)
-}
-
-fn name_kind(kind: Kind) -> NameKind {
-    match kind {
-        Kind::User => NameKind::User,
-        Kind::Group => NameKind::Group,
-        Kind::Role => NameKind::Role,
-    }
 }
 
 /// The document a name in a folder would be, if the name is not an editor's
@@ -143,11 +108,9 @@ impl Namespace {
         if let Some(node) = document_node(dir, name) {
             self.check_writable(&node)?;
             let draft: DraftRef = Arc::default();
-            if self.pending_deletes.lock().remove(&node).is_some() {
-                // unlink then create: the save replaces the document.
-                self.replacing.lock().insert(node.clone());
-            }
-            self.drafts.lock().insert(node.clone(), draft.clone());
+            // Over a name rm removed (unlink then create), the save replaces
+            // the document.
+            self.edits.created(&node, draft.clone());
             return Ok(Created::Document(node, draft));
         }
         if matches!(dir, Node::PoliciesDir(PolicyScope::Aws)) && !is_scratch_name(name) {
@@ -168,38 +131,14 @@ impl Namespace {
     /// An unsaved created document disappears when its last handle closes;
     /// if it replaced one removed by rm, that removal goes ahead.
     pub fn release_draft(&self, node: &Node, draft: &DraftRef) {
-        let mut drafts = self.drafts.lock();
-        if drafts.get(node).is_some_and(|d| Arc::ptr_eq(d, draft)) {
-            drafts.remove(node);
-            drop(drafts);
-            if self.replacing.lock().remove(node) {
-                self.pending_deletes
-                    .lock()
-                    .insert(node.clone(), Instant::now());
-            }
-        }
-    }
-
-    pub(super) fn is_pending_delete(&self, node: &Node) -> bool {
-        self.pending_deletes.lock().contains_key(node)
+        self.edits.released(node, draft);
     }
 
     /// Deletes in IAM the documents removed by rm at or before `due` -
     /// UNLINK_GRACE and not created again since. Returns the nodes settled;
     /// a refusal goes to `.iamfs/errors` (the rm itself already returned).
     pub async fn settle_pending_deletes(&self, now: Instant) -> Vec<Node> {
-        let due: Vec<Node> = {
-            let mut pending = self.pending_deletes.lock();
-            let due: Vec<Node> = pending
-                .iter()
-                .filter(|(_, at)| now.saturating_duration_since(**at) >= UNLINK_GRACE)
-                .map(|(n, _)| n.clone())
-                .collect();
-            for n in &due {
-                pending.remove(n);
-            }
-            due
-        };
+        let due = self.edits.take_due_deletes(now, None);
         for node in &due {
             if let Err(e) = self.delete_document(node).await {
                 self.delete_refused(node, e);
@@ -223,25 +162,17 @@ impl Namespace {
 
     /// Settles now the pending deletes of documents inside `entity`'s folder.
     async fn settle_pending_of(&self, kind: Kind, entity: &str) {
-        let mine: Vec<Node> = self
-            .pending_deletes
-            .lock()
-            .keys()
-            .filter(|n| matches!(n, Node::Inline(k, e, _) if *k == kind && e == entity))
-            .cloned()
-            .collect();
-        for node in mine {
-            if self.pending_deletes.lock().remove(&node).is_some() {
-                if let Err(e) = self.delete_document(&node).await {
-                    self.delete_refused(&node, e);
-                }
+        let inside = |n: &Node| matches!(n, Node::Inline(k, e, _) if *k == kind && e == entity);
+        for node in self.edits.take_due_deletes(Instant::now(), Some(&inside)) {
+            if let Err(e) = self.delete_document(&node).await {
+                self.delete_refused(&node, e);
             }
         }
     }
 
     /// Whether any rm is waiting for its grace to pass.
     pub fn has_pending_deletes(&self) -> bool {
-        !self.pending_deletes.lock().is_empty()
+        self.edits.has_pending_deletes()
     }
 
     /// Commits a draft if it was written to: once, and only if it changed
@@ -249,7 +180,7 @@ impl Namespace {
     pub async fn commit(&self, node: &Node, draft: &DraftRef) -> Result<()> {
         let bytes = {
             let mut d = draft.lock();
-            if d.nameless || self.is_pending_delete(node) {
+            if d.nameless || self.edits.is_pending_delete(node) {
                 d.dirty = false;
                 return Ok(());
             }
@@ -258,14 +189,8 @@ impl Namespace {
             }
             d.data.clone()
         };
-        let gate = self
-            .commit_locks
-            .lock()
-            .entry(node.clone())
-            .or_default()
-            .clone();
         let result = {
-            let _one_at_a_time = gate.lock().await;
+            let _one_at_a_time = self.commit_locks.lock(node).await;
             self.save(node, &bytes).await
         };
         {
@@ -274,31 +199,8 @@ impl Namespace {
             d.failed = result.clone().err();
         }
         match &result {
-            Ok(()) => {
-                // The name now holds what IAM holds: no local copy remains.
-                self.replacing.lock().remove(node);
-                self.pending_deletes.lock().remove(node);
-                self.drafts.lock().remove(node);
-                self.detached.lock().remove(node);
-                self.recovering.lock().remove(node);
-                self.overrides
-                    .lock()
-                    .insert(node.clone(), (Arc::new(bytes), Instant::now()));
-            }
-            Err(_) => {
-                // A refused replacement leaves the document as IAM holds it.
-                self.replacing.lock().remove(node);
-                self.release_draft(node, draft);
-                self.overrides.lock().remove(node);
-                // A refused save on a name an editor emptied (renamed to its
-                // backup): the name reads as IAM's document again, and the
-                // editor's recovery (unlink it, rename the backup back) must
-                // not reach IAM.
-                if let Some(mut emptied) = self.detached.lock().remove(node) {
-                    emptied.at = Instant::now();
-                    self.recovering.lock().insert(node.clone(), emptied);
-                }
-            }
+            Ok(()) => self.edits.saved_to_iam(node, bytes),
+            Err(_) => self.edits.save_refused(node, draft),
         }
         result
     }
@@ -346,7 +248,7 @@ impl Namespace {
         let compact = doc.to_string();
         let existing = self.policies(PolicyScope::Local).await?.get(name).cloned();
         let Some(existing) = existing else {
-            policy::check_name(name, NameKind::Policy)?;
+            policy::check_name(name, NameRule::POLICY)?;
             let created = self.iam.create_policy(name, &compact).await?;
             self.cache.insert(
                 Key::PolicyDoc(created.arn.clone(), created.default_version_id.clone()),
@@ -409,7 +311,7 @@ impl Namespace {
             Ok(raw) if policy::same_policy(&document::decode_policy(&raw), &doc) => return Ok(()),
             Ok(_) => {}
             Err(e) if e.kind == ErrorKind::NoSuchEntity => {
-                policy::check_name(name, NameKind::Policy)?;
+                policy::check_name(name, NameRule::POLICY)?;
             }
             Err(e) => return Err(e),
         }
@@ -592,7 +494,7 @@ impl Namespace {
                 dir.path()
             )));
         };
-        policy::check_name(name, name_kind(*kind))?;
+        policy::check_name(name, NameRule::entity(*kind))?;
         let trust = if *kind == Kind::Role {
             let account = self.identity().await?.account.clone();
             Some(
@@ -625,14 +527,14 @@ impl Namespace {
         );
         self.cache
             .insert(Key::Entity(*kind, name.into()), CachedEntity::from(entity));
-        Ok(Node::Entity(*kind, name.into()))
+        Ok(Node::EntityDir(*kind, name.into()))
     }
 
     /// rmdir of an entity: only when its folder is empty in the filesystem's sense.
     pub async fn rmdir(&self, dir: &Node, name: &str) -> Result<()> {
         self.check_mutable(&format!("{}/{name}", dir.path()))?;
         let node = self.lookup(dir, name).await?;
-        let Node::Entity(kind, entity) = &node else {
+        let Node::EntityDir(kind, entity) = &node else {
             return Err(not_permitted(format!("{} cannot be removed", node.path())));
         };
         let (kind, entity) = (*kind, entity.as_str());
@@ -667,10 +569,9 @@ impl Namespace {
             }
         }
         let unsaved: Vec<String> = self
-            .drafts
-            .lock()
-            .keys()
-            .filter(|n| matches!(n, Node::Inline(k, e, _) if *k == kind && e == entity))
+            .edits
+            .drafts_where(|n| matches!(n, Node::Inline(k, e, _) if *k == kind && e == entity))
+            .iter()
             .map(Node::path)
             .collect();
         if !unsaved.is_empty() {
@@ -716,21 +617,14 @@ impl Namespace {
         }
         // A created document not saved yet exists only here; if it
         // replaced one removed by rm, that removal goes ahead.
-        if let Some(draft) = self.drafts.lock().remove(&node) {
-            draft.lock().nameless = true;
-            if self.replacing.lock().remove(&node) {
-                self.pending_deletes
-                    .lock()
-                    .insert(node.clone(), Instant::now());
-            }
+        if self.edits.unlink_draft(&node) {
             return Ok(node);
         }
         // An editor cleaning up after a refused save: empty the name again.
-        let recovering = self.recovering.lock().remove(&node);
-        if let Some(emptied) = recovering.filter(|r| {
-            r.at.elapsed() < RECOVERY_WINDOW && self.scratch.contains(&r.backup.0, &r.backup.1)
-        }) {
-            self.detached.lock().insert(node.clone(), emptied);
+        if self
+            .edits
+            .recover(&node, |(dir, name)| self.scratch.contains(dir, name))
+        {
             return Ok(node);
         }
         self.check_mutable(&node.path())?;
@@ -772,10 +666,7 @@ impl Namespace {
         }
         // A document: hidden now, deleted after UNLINK_GRACE unless a create
         // of the name replaces it first (install's unlink + create).
-        self.overrides.lock().remove(&node);
-        self.pending_deletes
-            .lock()
-            .insert(node.clone(), Instant::now());
+        self.edits.removed(&node);
         Ok(node)
     }
 
@@ -799,7 +690,7 @@ impl Namespace {
                 )))
             }
         }
-        self.overrides.lock().remove(node);
+        self.edits.deleted(node);
         Ok(())
     }
 
@@ -942,10 +833,7 @@ impl Namespace {
                     // A temp file renamed over a document: this is the save
                     // (over a name rm removed, a save of the same policy).
                     self.check_writable(&doc)?;
-                    let removed_at = self.pending_deletes.lock().remove(&doc);
-                    if removed_at.is_some() {
-                        self.replacing.lock().insert(doc.clone());
-                    }
+                    let removed_at = self.edits.renamed_over(&doc);
                     let file = self
                         .scratch
                         .get(d, n)
@@ -957,9 +845,7 @@ impl Namespace {
                     }));
                     if let Err(e) = self.commit(&doc, &draft).await {
                         // A refused rename changes nothing: an rm before it stands.
-                        if let Some(at) = removed_at {
-                            self.pending_deletes.lock().insert(doc.clone(), at);
-                        }
+                        self.edits.rename_refused(&doc, removed_at);
                         return Err(e);
                     }
                     self.scratch.remove(d, n)?;
@@ -977,26 +863,16 @@ impl Namespace {
                 // An editor's backup step: the content moves to the scratch
                 // name and the document's name is empty until it is written.
                 let content: Content = self.read(doc).await?;
-                // A created document still open goes with it.
-                if let Some(draft) = self.drafts.lock().remove(doc) {
-                    draft.lock().nameless = true;
-                }
                 let mut file = ScratchFile::new(0o644, None);
                 file.data = content.to_vec();
                 self.scratch.put(new_dir, new_name, file);
-                self.detached.lock().insert(
-                    doc.clone(),
-                    Detached {
-                        at: Instant::now(),
-                        backup: (new_dir.clone(), new_name.to_string()),
-                    },
-                );
-                self.overrides.lock().remove(doc);
+                self.edits
+                    .backed_up(doc, (new_dir.clone(), new_name.to_string()));
                 Ok(scratch_target(false))
             }
-            Node::Entity(kind @ (Kind::User | Kind::Group), entity) if new_dir == dir => {
+            Node::EntityDir(kind @ (Kind::User | Kind::Group), entity) if new_dir == dir => {
                 self.check_mutable(&from.path())?;
-                policy::check_name(new_name, name_kind(*kind))?;
+                policy::check_name(new_name, NameRule::entity(*kind))?;
                 if self.lookup(new_dir, new_name).await.is_ok() {
                     return Err(IamError::new(
                         ErrorKind::EntityAlreadyExists,
@@ -1010,9 +886,9 @@ impl Namespace {
                 self.iam.rename_entity(*kind, entity, new_name).await?;
                 // Names appear in links across the tree: start afresh.
                 self.cache.clear();
-                Ok(Node::Entity(*kind, new_name.into()))
+                Ok(Node::EntityDir(*kind, new_name.into()))
             }
-            Node::Entity(Kind::Role, _) | Node::Policy(..) => Err(not_permitted(format!(
+            Node::EntityDir(Kind::Role, _) | Node::Policy(..) => Err(not_permitted(format!(
                 "{}: IAM cannot rename roles or managed policies; create a new one instead",
                 from.path()
             ))),

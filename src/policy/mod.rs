@@ -30,7 +30,7 @@ use crate::iam::Kind;
 
 pub use limits::policy_size;
 pub(crate) use names::is_name_char;
-pub use names::{check_name, NameKind};
+pub use names::{check_name, NameRule};
 pub use same::same_policy;
 pub use tags::check_tags;
 
@@ -163,7 +163,7 @@ mod tests {
                 let _ = check_policy(text.as_bytes(), kind);
             }
             let _ = check_tags(text.as_bytes());
-            let _ = check_name(&text, NameKind::Policy);
+            let _ = check_name(&text, NameRule::POLICY);
             let _ = policy_size(&text);
         }
 

@@ -2,30 +2,36 @@
 
 use super::message::{describe_char, input_error, quoted};
 use crate::error::Result;
+use crate::model::Kind;
 
-/// Which IAM name rule applies.
+/// What a name names, for IAM's length limit and the message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NameKind {
-    User,
-    Group,
-    Role,
-    Policy,
+pub struct NameRule {
+    noun: &'static str,
+    max_len: usize,
 }
 
-impl NameKind {
-    fn max_len(self) -> usize {
-        match self {
-            NameKind::User | NameKind::Role => 64,
-            NameKind::Group | NameKind::Policy => 128,
-        }
-    }
+impl NameRule {
+    pub const POLICY: NameRule = NameRule {
+        noun: "policy",
+        max_len: 128,
+    };
 
-    fn noun(self) -> &'static str {
-        match self {
-            NameKind::User => "user",
-            NameKind::Group => "group",
-            NameKind::Role => "role",
-            NameKind::Policy => "policy",
+    /// The rule for a user's, group's or role's name.
+    pub fn entity(kind: Kind) -> NameRule {
+        match kind {
+            Kind::User => NameRule {
+                noun: "user",
+                max_len: 64,
+            },
+            Kind::Group => NameRule {
+                noun: "group",
+                max_len: 128,
+            },
+            Kind::Role => NameRule {
+                noun: "role",
+                max_len: 64,
+            },
         }
     }
 }
@@ -38,8 +44,8 @@ pub(crate) fn is_name_char(c: char) -> bool {
 
 /// IAM name rules for new entities and policies: [\w+=,.@-]+ (\w = ASCII letters, digits, underscore),
 /// lengths: user 64, group 128, role 64, policy 128. Returns InvalidInput naming the rule.
-pub fn check_name(name: &str, kind: NameKind) -> Result<()> {
-    let noun = kind.noun();
+pub fn check_name(name: &str, rule: NameRule) -> Result<()> {
+    let noun = rule.noun;
     if name.is_empty() {
         return Err(input_error(format!("a {noun} name cannot be empty")));
     }
@@ -51,12 +57,12 @@ pub fn check_name(name: &str, kind: NameKind) -> Result<()> {
         )));
     }
     // Only ASCII is left, so bytes are characters.
-    if name.len() > kind.max_len() {
+    if name.len() > rule.max_len {
         return Err(input_error(format!(
             "{noun} name {} is {} characters; IAM allows at most {} for a {noun} name",
             quoted(name),
             name.len(),
-            kind.max_len()
+            rule.max_len
         )));
     }
     Ok(())
@@ -70,21 +76,21 @@ mod tests {
 
     #[test]
     fn name_lengths_by_kind() {
-        for (kind, max) in [
-            (NameKind::User, 64),
-            (NameKind::Group, 128),
-            (NameKind::Role, 64),
-            (NameKind::Policy, 128),
+        for (rule, max) in [
+            (NameRule::entity(Kind::User), 64),
+            (NameRule::entity(Kind::Group), 128),
+            (NameRule::entity(Kind::Role), 64),
+            (NameRule::POLICY, 128),
         ] {
-            check_name(&"a".repeat(max), kind).unwrap();
-            let err = check_name(&"a".repeat(max + 1), kind).unwrap_err();
+            check_name(&"a".repeat(max), rule).unwrap();
+            let err = check_name(&"a".repeat(max + 1), rule).unwrap_err();
             assert_eq!(err.kind, ErrorKind::InvalidInput);
             assert_mentions(
                 &err.message,
                 &[
                     &format!("{} characters", max + 1),
                     &format!("at most {max}"),
-                    kind.noun(),
+                    rule.noun,
                 ],
             );
         }
@@ -92,7 +98,11 @@ mod tests {
 
     #[test]
     fn name_characters() {
-        check_name("Alice_Smith+ops=1,x.y@example-2", NameKind::User).unwrap();
+        check_name(
+            "Alice_Smith+ops=1,x.y@example-2",
+            NameRule::entity(Kind::User),
+        )
+        .unwrap();
         for bad in [
             "has space",
             "slash/name",
@@ -101,14 +111,16 @@ mod tests {
             "colon:",
             "star*",
         ] {
-            let err = check_name(bad, NameKind::Role).unwrap_err();
+            let err = check_name(bad, NameRule::entity(Kind::Role)).unwrap_err();
             assert_mentions(
                 &err.message,
                 &["is not allowed", "ASCII letters, digits and _ + = , . @ -"],
             );
         }
         assert_mentions(
-            &check_name("", NameKind::Group).unwrap_err().message,
+            &check_name("", NameRule::entity(Kind::Group))
+                .unwrap_err()
+                .message,
             &["group name cannot be empty"],
         );
     }
