@@ -33,8 +33,10 @@ pub enum Key {
     /// Rendered access-keys.json.
     AccessKeys(String),
     Policies(PolicyScope),
-    /// Rendered default version of a managed policy, by ARN and version.
+    /// Rendered version of a managed policy, by ARN and version.
     PolicyDoc(String, String),
+    /// A customer-managed policy's versions (ListPolicyVersions), by name.
+    Versions(String),
 }
 
 impl Key {
@@ -47,7 +49,11 @@ impl Key {
             | Key::InlineDoc(k, n, _)
             | Key::Attached(k, n)
             | Key::Links(k, n) => Some((*k, n)),
-            Key::Entities(_) | Key::Policies(_) | Key::PolicyDoc(..) | Key::AccessKeys(_) => None,
+            Key::Entities(_)
+            | Key::Policies(_)
+            | Key::PolicyDoc(..)
+            | Key::Versions(_)
+            | Key::AccessKeys(_) => None,
         }
     }
 }

@@ -98,6 +98,14 @@ pub fn render_tags(tags: &[Tag]) -> Vec<u8> {
     render(&Value::Object(m))
 }
 
+/// A role's settings.json: what UpdateRole sets.
+pub fn render_role_settings(description: &str, max_session_duration: i32) -> Vec<u8> {
+    render(&serde_json::json!({
+        "Description": description,
+        "MaxSessionDuration": max_session_duration,
+    }))
+}
+
 /// access-keys.json: key ids, status and last use; never secrets.
 pub fn render_access_keys(keys: &[(AccessKey, AccessKeyLastUsed)]) -> Vec<u8> {
     let list = keys

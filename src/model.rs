@@ -62,6 +62,9 @@ pub struct RoleLastUsed {
     pub region: Option<String>,
 }
 
+/// The path of service-linked roles, which only their AWS service may change.
+pub const SERVICE_ROLE_PATH: &str = "/aws-service-role/";
+
 /// An IAM user, group or role with what IAM's Get/List calls return.
 /// Fields a list call does not return are `None`; `complete` says every
 /// field a Get call returns is present.
@@ -178,6 +181,8 @@ pub struct EntityDetail {
 pub struct PolicyDetail {
     pub policy: ManagedPolicy,
     pub default_document: Option<String>,
+    /// Every version, with its raw document where the answer has it.
+    pub versions: Vec<(PolicyVersion, Option<String>)>,
 }
 
 /// What to ask GetAccountAuthorizationDetails for: a walk of one folder

@@ -19,7 +19,7 @@ use crate::error_log::ErrorLog;
 use crate::iam::counted::Service;
 use crate::iam::{
     collect_pages, AccessKey, AccessKeyLastUsed, AttachedPolicy, CallCounts, CallerIdentity,
-    Counted, DetailsFilter, Entity, Iam, Kind, ManagedPolicy, PolicyScope,
+    Counted, DetailsFilter, Entity, Iam, Kind, ManagedPolicy, PolicyScope, PolicyVersion,
 };
 use crate::kernel_requests::KernelRequests;
 use crate::keyed::KeyedLocks;
@@ -332,6 +332,7 @@ impl Namespace {
                 Some((BulkScope::AwsPolicies, arn.clone()))
             }
             Key::PolicyDoc(arn, _) => Some((BulkScope::ManagedPolicies, arn.clone())),
+            Key::Versions(name) => Some((BulkScope::ManagedPolicies, name.clone())),
             Key::AccessKeys(user) => Some((BulkScope::AccessKeys, user.clone())),
             _ => key
                 .bulk_entity()
@@ -490,6 +491,20 @@ impl Namespace {
                         Key::PolicyDoc(p.policy.arn.clone(), p.policy.default_version_id.clone()),
                         document::render_policy(raw),
                     );
+                }
+                // policy-versions/ reads from the same answer.
+                for (version, raw) in &p.versions {
+                    if let Some(raw) = raw.as_ref().filter(|_| !version.is_default) {
+                        self.cache.insert(
+                            Key::PolicyDoc(p.policy.arn.clone(), version.id.clone()),
+                            document::render_policy(raw),
+                        );
+                    }
+                }
+                if !p.policy.is_aws_managed() && !p.versions.is_empty() {
+                    let versions: Vec<PolicyVersion> =
+                        p.versions.into_iter().map(|(v, _)| v).collect();
+                    self.cache.insert(Key::Versions(p.policy.name), versions);
                 }
             }
         }
@@ -668,6 +683,48 @@ impl Namespace {
         .await
     }
 
+    /// A customer-managed policy's versions, in IAM's order.
+    async fn versions(&self, policy: &str) -> Result<Arc<Vec<PolicyVersion>>> {
+        let p = self.policy(PolicyScope::Local, policy).await?;
+        self.cached(Key::Versions(policy.into()), || {
+            collect_pages(|m| self.iam.list_policy_versions(&p.arn, m))
+        })
+        .await
+    }
+
+    async fn version(&self, policy: &str, id: &str) -> Result<PolicyVersion> {
+        self.versions(policy)
+            .await?
+            .iter()
+            .find(|v| v.id == id)
+            .cloned()
+            .ok_or_else(|| {
+                IamError::no_such_entity(format!(
+                    "policy-versions/{policy}/{id}{}",
+                    crate::node::JSON
+                ))
+            })
+    }
+
+    async fn version_document(&self, policy: &str, id: &str) -> Result<Arc<Vec<u8>>> {
+        let p = self.policy(PolicyScope::Local, policy).await?;
+        self.cached(Key::PolicyDoc(p.arn.clone(), id.into()), || async {
+            Ok(document::render_policy(
+                &self.iam.get_policy_version(&p.arn, id).await?,
+            ))
+        })
+        .await
+    }
+
+    /// Where an entity's boundary link points, if it has a boundary.
+    async fn boundary_target(&self, kind: Kind, name: &str) -> Result<Option<String>> {
+        let e = self.entity(kind, name).await?;
+        Ok(e.permissions_boundary.as_ref().map(|b| {
+            let policy = b.arn.rsplit('/').next().unwrap_or_default();
+            crate::node::policy_path_from(2, policy, crate::iam::is_aws_managed_arn(&b.arn))
+        }))
+    }
+
     /// The entity's create date, from the listing when it is cached; one not
     /// in the listing is asked of IAM (it may be newer than the listing).
     async fn entity_date(&self, kind: Kind, name: &str) -> Result<SystemTime> {
@@ -711,6 +768,12 @@ impl Namespace {
                 }
             }
             Node::Policy(scope, name) => self.policy(*scope, name).await.map(|_| ()),
+            Node::Boundary(kind, name) => match self.boundary_target(*kind, name).await? {
+                Some(_) => Ok(()),
+                None => missing(),
+            },
+            Node::VersionsDir(policy) => self.policy(PolicyScope::Local, policy).await.map(|_| ()),
+            Node::Version(policy, id) => self.version(policy, id).await.map(|_| ()),
             _ => Ok(()),
         }
     }
@@ -762,6 +825,23 @@ impl Namespace {
             }
             Node::EntityDir(kind, name) => {
                 self.entity_date(*kind, name).await?;
+                if *kind != Kind::Group && self.boundary_target(*kind, name).await?.is_none() {
+                    out.retain(|(_, n)| !matches!(n, Node::Boundary(..)));
+                }
+            }
+            Node::VersionsRoot => {
+                let list = self.policies(PolicyScope::Local).await?;
+                out.extend(
+                    list.iter()
+                        .map(|p| (p.name.clone(), Node::VersionsDir(p.name.clone()))),
+                );
+            }
+            Node::VersionsDir(policy) => {
+                let versions = self.versions(policy).await?;
+                out.extend(versions.iter().map(|v| {
+                    let node = Node::Version(policy.clone(), v.id.clone());
+                    (node.name(), node)
+                }));
             }
             Node::InlineDir(kind, e) => {
                 let names = self.inline_names(*kind, e).await?;
@@ -871,6 +951,15 @@ impl Namespace {
                 let policy = self.policy(*scope, name).await?;
                 Ok(self.policy_document(&policy).await?.into())
             }
+            Node::Version(policy, id) => Ok(self.version_document(policy, id).await?.into()),
+            Node::RoleSettings(role) => {
+                let e = self.entity(Kind::Role, role).await?;
+                Ok(document::render_role_settings(
+                    e.description.as_deref().unwrap_or_default(),
+                    e.max_session_duration.unwrap_or(3600),
+                )
+                .into())
+            }
             Node::Control(ControlFile::Status) => Ok(self.status().await.into()),
             Node::Control(ControlFile::Errors) => Ok(self.errors.render().into()),
             Node::Control(ControlFile::Refresh) => Ok(Vec::new().into()),
@@ -913,6 +1002,18 @@ impl Namespace {
                 "../../../{}/{other}",
                 crate::node::kind_dir(kind.linked())
             )),
+            Node::Boundary(kind, name) => self
+                .boundary_target(*kind, name)
+                .await?
+                .ok_or_else(|| IamError::no_such_entity(node.path())),
+            Node::DefaultVersion(policy) => {
+                let versions = self.versions(policy).await?;
+                let default = versions
+                    .iter()
+                    .find(|v| v.is_default)
+                    .ok_or_else(|| IamError::no_such_entity(node.path()))?;
+                Ok(Node::Version(policy.clone(), default.id.clone()).name())
+            }
             Node::ScratchLink(dir, name) => self
                 .scratch
                 .get(dir, name)
@@ -933,12 +1034,15 @@ impl Namespace {
             | Node::Inline(kind, name, _)
             | Node::Attached(kind, name, _)
             | Node::Link(kind, name, _)
+            | Node::Boundary(kind, name)
             | Node::Tags(kind, name) => self.entity_date(*kind, name).await?,
             Node::AccessKeys(n) => self.entity_date(Kind::User, n).await?,
-            Node::TrustPolicy(n) | Node::Credentials(n) | Node::Env(n) => {
+            Node::TrustPolicy(n) | Node::RoleSettings(n) | Node::Credentials(n) | Node::Env(n) => {
                 self.entity_date(Kind::Role, n).await?
             }
             Node::Policy(scope, name) => self.policy(*scope, name).await?.update_date,
+            Node::DefaultVersion(name) => self.policy(PolicyScope::Local, name).await?.update_date,
+            Node::Version(policy, id) => self.version(policy, id).await?.create_date,
             _ => self.listing_date(node).unwrap_or(self.mounted_at),
         })
     }
@@ -956,6 +1060,8 @@ impl Namespace {
             Node::InlineDir(kind, name) => Key::InlineNames(*kind, name.clone()),
             Node::AttachedDir(kind, name) => Key::Attached(*kind, name.clone()),
             Node::LinksDir(kind, name) => Key::Links(*kind, name.clone()),
+            Node::VersionsRoot => Key::Policies(PolicyScope::Local),
+            Node::VersionsDir(name) => Key::Versions(name.clone()),
             _ => return None,
         };
         Some(self.cache.fetched_at(&key).unwrap_or_else(|| {

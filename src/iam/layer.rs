@@ -33,7 +33,8 @@ calls! {
     RenameEntity, PutInlinePolicy, DeleteInlinePolicy, AttachPolicy, DetachPolicy,
     AddUserToGroup, RemoveUserFromGroup, UpdateTrustPolicy, TagEntity, UntagEntity,
     CreatePolicy, CreatePolicyVersion, ListPolicyVersions, DeletePolicyVersion, DeletePolicy,
-    ListEntitiesForPolicy, CallerIdentity, AssumeRole,
+    ListEntitiesForPolicy, SetDefaultPolicyVersion, UpdateRole, PutPermissionsBoundary,
+    DeletePermissionsBoundary, CallerIdentity, AssumeRole,
 }
 
 /// What a wrapper does with each call: `call` names the method, `kind` the
@@ -174,6 +175,39 @@ impl<I: Iam + ?Sized, H: Hook> Iam for Layer<I, H> {
     async fn delete_entity(&self, kind: Kind, name: &str) -> Result<()> {
         let op = self.inner.delete_entity(kind, name);
         self.hook.around(Call::DeleteEntity, Some(kind), op).await
+    }
+
+    async fn set_default_policy_version(&self, arn: &str, version_id: &str) -> Result<()> {
+        let op = self.inner.set_default_policy_version(arn, version_id);
+        self.hook
+            .around(Call::SetDefaultPolicyVersion, None, op)
+            .await
+    }
+
+    async fn update_role(
+        &self,
+        role: &str,
+        description: &str,
+        max_session_duration: i32,
+    ) -> Result<()> {
+        let op = self
+            .inner
+            .update_role(role, description, max_session_duration);
+        self.hook.around(Call::UpdateRole, None, op).await
+    }
+
+    async fn put_permissions_boundary(&self, kind: Kind, name: &str, arn: &str) -> Result<()> {
+        let op = self.inner.put_permissions_boundary(kind, name, arn);
+        self.hook
+            .around(Call::PutPermissionsBoundary, Some(kind), op)
+            .await
+    }
+
+    async fn delete_permissions_boundary(&self, kind: Kind, name: &str) -> Result<()> {
+        let op = self.inner.delete_permissions_boundary(kind, name);
+        self.hook
+            .around(Call::DeletePermissionsBoundary, Some(kind), op)
+            .await
     }
 
     async fn rename_entity(&self, kind: Kind, name: &str, new_name: &str) -> Result<()> {

@@ -10,8 +10,8 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
 use super::{
     AccessKey, AccessKeyLastUsed, AccountDetails, AttachedPolicy, CallerIdentity, DetailsFilter,
-    Entity, EntityDetail, Iam, Kind, ManagedPolicy, Page, PolicyDetail, PolicyScope, PolicyVersion,
-    Tag,
+    Entity, EntityDetail, Iam, Kind, ManagedPolicy, Page, PermissionsBoundary, PolicyDetail,
+    PolicyScope, PolicyVersion, Tag,
 };
 use crate::error::{ErrorKind, IamError, Result};
 use crate::model::RoleCredentials;
@@ -216,6 +216,14 @@ impl MemoryIam {
         self
     }
 
+    /// Moves an entity to another path (`/aws-service-role/...`).
+    pub fn set_path(&self, kind: Kind, name: &str, path: &str) -> &Self {
+        self.with(kind, name, |p| {
+            p.entity.as_mut().unwrap().path = path.into()
+        });
+        self
+    }
+
     pub fn remove_entity(&self, kind: Kind, name: &str) {
         self.state
             .lock()
@@ -346,17 +354,26 @@ impl Iam for MemoryIam {
         Ok(page(&all, marker, self.page_size))
     }
 
-    async fn get_policy_version(&self, arn: &str, _version_id: &str) -> Result<String> {
+    async fn get_policy_version(&self, arn: &str, version_id: &str) -> Result<String> {
         self.call().await;
-        let doc = self
-            .state
-            .lock()
-            .policies
-            .values()
-            .find(|(p, _)| p.arn == arn)
-            .map(|(_, d)| d.clone());
-        doc.map(|d| self.encode(&d))
-            .ok_or_else(|| IamError::from_code("NoSuchEntity", format!("Policy {arn} not found")))
+        let state = self.state.lock();
+        let name = policy_name(&state, arn)?;
+        let (policy, doc) = &state.policies[&name];
+        let doc = if policy.default_version_id == version_id {
+            Some(doc.clone())
+        } else {
+            state
+                .old_versions
+                .get(&name)
+                .and_then(|v| v.iter().find(|(id, _, _)| id == version_id))
+                .map(|(_, d, _)| d.clone())
+        };
+        doc.map(|d| self.encode(&d)).ok_or_else(|| {
+            IamError::from_code(
+                "NoSuchEntity",
+                format!("Policy {arn} version {version_id} does not exist."),
+            )
+        })
     }
 
     async fn list_access_keys(
@@ -433,9 +450,26 @@ impl Iam for MemoryIam {
                 .values()
                 .filter(|(p, _)| filter.policies() == Some(p.is_aws_managed()))
                 .map(|(p, d)| {
+                    let default = PolicyVersion {
+                        id: p.default_version_id.clone(),
+                        is_default: true,
+                        create_date: p.update_date,
+                    };
+                    let old = state.old_versions.get(&p.name).into_iter().flatten();
+                    let versions = std::iter::once((default, Some(self.encode(d))))
+                        .chain(old.map(|(id, doc, at)| {
+                            let version = PolicyVersion {
+                                id: id.clone(),
+                                is_default: false,
+                                create_date: *at,
+                            };
+                            (version, Some(self.encode(doc)))
+                        }))
+                        .collect();
                     Item::M(PolicyDetail {
                         policy: p.clone(),
                         default_document: Some(self.encode(d)),
+                        versions,
                     })
                 });
             principals.chain(policies).collect()
@@ -734,6 +768,84 @@ impl Iam for MemoryIam {
             ));
         }
         state.policies.remove(&name);
+        Ok(())
+    }
+
+    async fn set_default_policy_version(&self, arn: &str, version_id: &str) -> Result<()> {
+        self.call().await;
+        let mut state = self.state.lock();
+        let name = policy_name(&state, arn)?;
+        if state.policies[&name].0.default_version_id == version_id {
+            return Ok(());
+        }
+        let versions = state.old_versions.entry(name.clone()).or_default();
+        let at = versions
+            .iter()
+            .position(|(id, _, _)| id == version_id)
+            .ok_or_else(|| {
+                IamError::from_code(
+                    "NoSuchEntity",
+                    format!("Policy {arn} version {version_id} does not exist."),
+                )
+            })?;
+        let (id, doc, created) = versions.remove(at);
+        let (policy, current) = state.policies.get_mut(&name).unwrap();
+        let old = (
+            std::mem::replace(&mut policy.default_version_id, id),
+            std::mem::replace(current, doc),
+            std::mem::replace(&mut policy.update_date, created),
+        );
+        state.old_versions.get_mut(&name).unwrap().push(old);
+        Ok(())
+    }
+
+    async fn update_role(
+        &self,
+        role: &str,
+        description: &str,
+        max_session_duration: i32,
+    ) -> Result<()> {
+        self.call().await;
+        self.principal(Kind::Role, role)?;
+        if !(3600..=43200).contains(&max_session_duration) {
+            return Err(IamError::from_code(
+                "ValidationError",
+                "MaxSessionDuration must be between 3600 and 43200",
+            ));
+        }
+        self.with(Kind::Role, role, |p| {
+            let e = p.entity.as_mut().unwrap();
+            e.description = Some(description.into());
+            e.max_session_duration = Some(max_session_duration);
+        });
+        Ok(())
+    }
+
+    async fn put_permissions_boundary(&self, kind: Kind, name: &str, arn: &str) -> Result<()> {
+        self.call().await;
+        self.principal(kind, name)?;
+        if kind == Kind::Group {
+            return Err(IamError::from_code(
+                "InvalidInput",
+                "groups have no boundary",
+            ));
+        }
+        policy_name(&self.state.lock(), arn)?;
+        self.with(kind, name, |p| {
+            p.entity.as_mut().unwrap().permissions_boundary = Some(PermissionsBoundary {
+                kind: "Policy".into(),
+                arn: arn.into(),
+            })
+        });
+        Ok(())
+    }
+
+    async fn delete_permissions_boundary(&self, kind: Kind, name: &str) -> Result<()> {
+        self.call().await;
+        self.principal(kind, name)?;
+        self.with(kind, name, |p| {
+            p.entity.as_mut().unwrap().permissions_boundary = None
+        });
         Ok(())
     }
 

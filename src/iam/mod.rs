@@ -104,6 +104,19 @@ pub trait Iam: Send + Sync + 'static {
     ) -> Result<Page<PolicyVersion>>;
     async fn delete_policy_version(&self, arn: &str, version_id: &str) -> Result<()>;
     async fn delete_policy(&self, arn: &str) -> Result<()>;
+    /// SetDefaultPolicyVersion.
+    async fn set_default_policy_version(&self, arn: &str, version_id: &str) -> Result<()>;
+    /// UpdateRole: the role's description and maximum session duration.
+    async fn update_role(
+        &self,
+        role: &str,
+        description: &str,
+        max_session_duration: i32,
+    ) -> Result<()>;
+    /// PutUserPermissionsBoundary/PutRolePermissionsBoundary.
+    async fn put_permissions_boundary(&self, kind: Kind, name: &str, arn: &str) -> Result<()>;
+    /// DeleteUserPermissionsBoundary/DeleteRolePermissionsBoundary.
+    async fn delete_permissions_boundary(&self, kind: Kind, name: &str) -> Result<()>;
     /// ListEntitiesForPolicy: who has the policy attached.
     async fn list_entities_for_policy(
         &self,

@@ -119,6 +119,14 @@ fn groups_have_no_tags() -> IamError {
     )
 }
 
+fn groups_have_no_boundary() -> IamError {
+    IamError::new(
+        ErrorKind::InvalidInput,
+        "InvalidInput",
+        "IAM groups have no permissions boundary",
+    )
+}
+
 fn time(dt: &DateTime) -> SystemTime {
     SystemTime::try_from(*dt).unwrap_or(SystemTime::UNIX_EPOCH)
 }
@@ -381,7 +389,20 @@ fn account_details(
             .find(|v| v.is_default_version() || v.version_id() == Some(&default_version_id))
             .and_then(|v| v.document())
             .map(str::to_string);
+        let versions = p
+            .policy_version_list()
+            .iter()
+            .map(|v| {
+                let version = PolicyVersion {
+                    id: v.version_id().unwrap_or_default().to_string(),
+                    is_default: v.is_default_version(),
+                    create_date: opt_time(v.create_date()).unwrap_or(create_date),
+                };
+                (version, v.document().map(str::to_string))
+            })
+            .collect();
         details.policies.push(PolicyDetail {
+            versions,
             policy: ManagedPolicy {
                 // Some endpoints (moto) leave PolicyName out here; the ARN ends with it.
                 name: p
@@ -717,6 +738,53 @@ impl Iam for SdkIam {
             [untag_user, -, untag_role].set_tag_keys(Some(keys.to_vec())),
             |_done| Ok(()),
             else groups_have_no_tags()
+        )
+    }
+
+    async fn set_default_policy_version(&self, arn: &str, version_id: &str) -> Result<()> {
+        send!(self
+            .iam
+            .set_default_policy_version()
+            .policy_arn(arn)
+            .version_id(version_id))?;
+        Ok(())
+    }
+
+    async fn update_role(
+        &self,
+        role: &str,
+        description: &str,
+        max_session_duration: i32,
+    ) -> Result<()> {
+        send!(self
+            .iam
+            .update_role()
+            .role_name(role)
+            .description(description)
+            .max_session_duration(max_session_duration))?;
+        Ok(())
+    }
+
+    async fn put_permissions_boundary(&self, kind: Kind, name: &str, arn: &str) -> Result<()> {
+        per_kind!(
+            self.iam,
+            kind,
+            name: name,
+            [put_user_permissions_boundary, -, put_role_permissions_boundary]
+                .permissions_boundary(arn),
+            |_done| Ok(()),
+            else groups_have_no_boundary()
+        )
+    }
+
+    async fn delete_permissions_boundary(&self, kind: Kind, name: &str) -> Result<()> {
+        per_kind!(
+            self.iam,
+            kind,
+            name: name,
+            [delete_user_permissions_boundary, -, delete_role_permissions_boundary],
+            |_done| Ok(()),
+            else groups_have_no_boundary()
         )
     }
 

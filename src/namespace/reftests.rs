@@ -616,6 +616,7 @@ fn static_names(kind: Kind) -> Vec<&'static str> {
             "policies",
             "attached",
             "trust-policy.json",
+            "settings.json",
             "tags.json",
         ],
     }

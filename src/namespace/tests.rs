@@ -71,7 +71,7 @@ async fn walk(ns: &Namespace, node: Node) -> usize {
 #[tokio::test]
 async fn nothing_is_fetched_until_asked() {
     let (_, ns) = namespace(account(3));
-    assert_eq!(names(&ns, &Node::Root).await.len(), 6);
+    assert_eq!(names(&ns, &Node::Root).await.len(), 7);
     assert_eq!(ns.api_calls().total(), 0);
 }
 
@@ -185,7 +185,7 @@ async fn whole_account_walk_costs_pages_not_entities() {
     iam.page_size = 100;
     let (_, ns) = namespace(iam);
     let files = walk(&ns, Node::KindDir(Kind::Role)).await;
-    assert_eq!(files, n * 5); // role.json, trust, tags, 2 inline
+    assert_eq!(files, n * 6); // role.json, trust, settings, tags, 2 inline
     walk(&ns, Node::PoliciesDir(PolicyScope::Local)).await;
     let calls = ns.api_calls();
     assert!(calls.get(Operation::GetAccountAuthorizationDetails) > 0);
@@ -261,7 +261,7 @@ async fn denied_bulk_read_falls_back_to_concurrent_calls() {
     // calls of 20 ms: sequentially 4 s; the fan-out runs FAN_OUT at once.
     let sequential = Duration::from_millis(20) * calls.total() as u32;
     assert!(elapsed * 3 < sequential, "{elapsed:?} vs {sequential:?}");
-    assert_eq!(files, 40 * 5);
+    assert_eq!(files, 40 * 6);
 }
 
 #[tokio::test]
@@ -500,7 +500,7 @@ fn iam_writes(ns: &Namespace) -> u64 {
         .filter(|(op, _)| {
             [
                 "Put", "Create", "Delete", "Update", "Tag", "Untag", "Attach", "Detach", "Add",
-                "Remove",
+                "Remove", "Set",
             ]
             .iter()
             .any(|p| op.name().starts_with(p))
@@ -1124,4 +1124,232 @@ async fn status_counts_requests_by_api_name() {
         calls.to_string(),
         r#"{"api_calls":{"GetRole":1,"GetRolePolicy":2},"api_calls_total":3,"sts_calls":{"AssumeRole":1,"GetCallerIdentity":1}}"#
     );
+}
+
+// ---- role settings, boundaries, policy versions, service-linked roles -------
+
+async fn read_json(ns: &Namespace, node: &Node) -> serde_json::Value {
+    serde_json::from_slice(&ns.read(node).await.unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn role_settings_save_with_one_update_role_after_local_checks() {
+    let (iam, ns) = namespace(account(1));
+    let settings = Node::RoleSettings("role0".into());
+    let roles = Node::EntityDir(Kind::Role, "role0".into());
+    assert!(names(&ns, &roles)
+        .await
+        .contains(&"settings.json".to_string()));
+    assert_eq!(read_json(&ns, &settings).await["MaxSessionDuration"], 3600);
+
+    let wanted = r#"{"Description": "deploys", "MaxSessionDuration": 7200}"#;
+    save(&ns, &settings, wanted, true).await.unwrap();
+    assert_eq!(ns.api_calls().get(Operation::UpdateRole), 1);
+    let role = iam.get_entity(Kind::Role, "role0").await.unwrap();
+    assert_eq!(role.description.as_deref(), Some("deploys"));
+    assert_eq!(role.max_session_duration, Some(7200));
+    let shown = read_json(&ns, &Node::EntityJson(Kind::Role, "role0".into())).await;
+    assert_eq!(shown["MaxSessionDuration"], 7200);
+
+    // Equal: no call. Out of range or unknown keys: refused, IAM unchanged.
+    save(&ns, &settings, wanted, true).await.unwrap();
+    for bad in [
+        r#"{"MaxSessionDuration": 60}"#,
+        r#"{"MaxSessionDuration": 7200, "RoleName": "x"}"#,
+        "not json",
+    ] {
+        let err = save(&ns, &settings, bad, true).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidInput, "{bad}: {err}");
+    }
+    assert_eq!(ns.api_calls().get(Operation::UpdateRole), 1);
+    let role = iam.get_entity(Kind::Role, "role0").await.unwrap();
+    assert_eq!(role.max_session_duration, Some(7200));
+}
+
+#[tokio::test]
+async fn a_boundary_is_a_link_set_by_ln_and_removed_by_rm() {
+    let (iam, ns) = namespace(account(1));
+    let user = Node::EntityDir(Kind::User, "user0".into());
+    let boundary = Node::Boundary(Kind::User, "user0".into());
+    assert!(!names(&ns, &user).await.contains(&"boundary".to_string()));
+    assert!(ns.lookup(&user, "boundary").await.is_err());
+
+    ns.symlink(&user, "boundary", "../../policies/managed0.json")
+        .await
+        .unwrap();
+    let e = iam.get_entity(Kind::User, "user0").await.unwrap();
+    assert!(e
+        .permissions_boundary
+        .unwrap()
+        .arn
+        .ends_with(":policy/managed0"));
+    assert!(names(&ns, &user).await.contains(&"boundary".to_string()));
+    assert_eq!(
+        ns.readlink(&boundary).await.unwrap(),
+        "../../policies/managed0.json"
+    );
+
+    // Not a policy, or no such policy: refused, the boundary stays.
+    for bad in ["../../roles/role0", "../../policies/nope.json", "managed0"] {
+        assert!(ns.symlink(&user, "boundary", bad).await.is_err(), "{bad}");
+    }
+    assert_eq!(ns.api_calls().get(Operation::PutUserPermissionsBoundary), 1);
+
+    ns.unlink(&user, "boundary").await.unwrap();
+    let e = iam.get_entity(Kind::User, "user0").await.unwrap();
+    assert!(e.permissions_boundary.is_none());
+    assert!(ns.lookup(&user, "boundary").await.is_err());
+    // Groups have none.
+    let group = Node::EntityDir(Kind::Group, "group0".into());
+    assert!(ns
+        .symlink(&group, "boundary", "../../policies/managed0.json")
+        .await
+        .is_err());
+    assert_eq!(iam_writes(&ns), 2);
+}
+
+#[tokio::test]
+async fn ln_sfn_over_a_boundary_replaces_it_in_one_call() {
+    let (iam, ns) = namespace(account(2));
+    let role = Node::EntityDir(Kind::Role, "role0".into());
+    ns.symlink(&role, "boundary", "../../policies/managed0.json")
+        .await
+        .unwrap();
+    // GNU ln -sfn: a link made under a temporary name, renamed over.
+    ns.symlink(&role, "CuTmp123", "../../policies/managed1.json")
+        .await
+        .unwrap();
+    ns.rename(&role, "CuTmp123", &role, "boundary")
+        .await
+        .unwrap();
+    let e = iam.get_entity(Kind::Role, "role0").await.unwrap();
+    assert!(e.permissions_boundary.unwrap().arn.ends_with("/managed1"));
+    assert!(!names(&ns, &role).await.contains(&"CuTmp123".to_string()));
+    assert_eq!(ns.api_calls().get(Operation::PutRolePermissionsBoundary), 2);
+}
+
+#[tokio::test]
+async fn policy_versions_list_read_and_roll_back() {
+    let (iam, ns) = namespace(account(1));
+    let policy = Node::Policy(PolicyScope::Local, "managed0".into());
+    let v2 = DOC.replace("s3:GetObject", "s3:PutObject");
+    save(&ns, &policy, &v2, true).await.unwrap();
+
+    let dir = Node::VersionsDir("managed0".into());
+    assert!(names(&ns, &Node::VersionsRoot)
+        .await
+        .contains(&"managed0".to_string()));
+    let mut listed = names(&ns, &dir).await;
+    listed.sort();
+    assert_eq!(listed, ["default", "v1.json", "v2.json"]);
+    let default = Node::DefaultVersion("managed0".into());
+    assert_eq!(ns.readlink(&default).await.unwrap(), "v2.json");
+    let v1 = Node::Version("managed0".into(), "v1".into());
+    assert!(String::from_utf8(ns.read(&v1).await.unwrap().to_vec())
+        .unwrap()
+        .contains("s3:GetObject"));
+    assert_eq!(v1.perm(), 0o444);
+
+    // Rollback: ln -sfn v1.json default (a temporary link renamed over).
+    ns.symlink(&dir, "CuX", "v1.json").await.unwrap();
+    ns.rename(&dir, "CuX", &dir, "default").await.unwrap();
+    assert_eq!(ns.api_calls().get(Operation::SetDefaultPolicyVersion), 1);
+    assert_eq!(ns.readlink(&default).await.unwrap(), "v1.json");
+    assert!(String::from_utf8(ns.read(&policy).await.unwrap().to_vec())
+        .unwrap()
+        .contains("s3:GetObject"));
+    let listed = collect_pages(|m| {
+        let arn = format!(
+            "arn:aws:iam::{}:policy/managed0",
+            crate::iam::memory::ACCOUNT
+        );
+        let iam = iam.clone();
+        async move { iam.list_policy_versions(&arn, m).await }
+    })
+    .await
+    .unwrap();
+    assert!(listed.iter().any(|v| v.id == "v1" && v.is_default));
+
+    // To a version that does not exist, or not a version: refused, no call.
+    for bad in ["v9.json", "../managed0/v1.json", "v1"] {
+        ns.symlink(&dir, "CuY", bad).await.unwrap();
+        assert!(
+            ns.rename(&dir, "CuY", &dir, "default").await.is_err(),
+            "{bad}"
+        );
+        ns.unlink(&dir, "CuY").await.unwrap();
+    }
+    assert_eq!(ns.api_calls().get(Operation::SetDefaultPolicyVersion), 1);
+
+    // The default cannot go; another can; the link itself cannot.
+    let err = ns.unlink(&dir, "v1.json").await.unwrap_err();
+    assert_eq!(crate::error::errno(err.kind, true), libc::EBUSY, "{err}");
+    assert_eq!(
+        ns.unlink(&dir, "default").await.unwrap_err().kind,
+        ErrorKind::NotPermitted
+    );
+    ns.unlink(&dir, "v2.json").await.unwrap();
+    assert_eq!(ns.api_calls().get(Operation::DeletePolicyVersion), 1);
+    assert_eq!(names(&ns, &dir).await, ["default", "v1.json"]);
+}
+
+#[tokio::test]
+async fn a_walk_of_policy_versions_costs_pages_not_versions() {
+    let n = 40;
+    let mut iam = account(n);
+    iam.page_size = 100;
+    let (_, ns) = namespace(iam);
+    let files = walk(&ns, Node::VersionsRoot).await;
+    assert_eq!(files, n);
+    let calls = ns.api_calls();
+    assert!(
+        calls.get(Operation::ListPolicyVersions) <= BULK_THRESHOLD as u64,
+        "{:?}",
+        calls.snapshot()
+    );
+    assert!(
+        calls.total() <= 2 * BULK_THRESHOLD as u64 + 4,
+        "{:?}",
+        calls.snapshot()
+    );
+}
+
+#[tokio::test]
+async fn service_linked_roles_read_like_others_and_refuse_every_change() {
+    let iam = account(1);
+    iam.set_path(Kind::Role, "role0", "/aws-service-role/ec2.amazonaws.com/");
+    let (_, ns) = namespace(iam);
+    let role = Node::EntityDir(Kind::Role, "role0".into());
+    assert!(!ns
+        .read(&Node::TrustPolicy("role0".into()))
+        .await
+        .unwrap()
+        .is_empty());
+    let refusals = [
+        save(&ns, &Node::TrustPolicy("role0".into()), TRUST, true)
+            .await
+            .unwrap_err(),
+        save(
+            &ns,
+            &Node::RoleSettings("role0".into()),
+            r#"{"MaxSessionDuration": 7200}"#,
+            true,
+        )
+        .await
+        .unwrap_err(),
+        ns.unlink(&Node::AttachedDir(Kind::Role, "role0".into()), "managed0")
+            .await
+            .unwrap_err(),
+        ns.symlink(&role, "boundary", "../../policies/managed0.json")
+            .await
+            .unwrap_err(),
+        ns.rmdir(&Node::KindDir(Kind::Role), "role0")
+            .await
+            .unwrap_err(),
+    ];
+    for err in refusals {
+        assert_eq!(err.kind, ErrorKind::Unmodifiable, "{err}");
+        assert!(err.message.contains("service-linked"), "{err}");
+    }
+    assert_eq!(iam_writes(&ns), 0);
 }

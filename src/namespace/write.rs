@@ -12,8 +12,8 @@ use super::{CachedEntity, Content, Listing, Namespace};
 use crate::cache::Key;
 use crate::document;
 use crate::error::{ErrorKind, IamError, Result};
-use crate::iam::{collect_pages, Iam, Kind, ManagedPolicy, PolicyScope, Tag};
-use crate::node::{Node, JSON};
+use crate::iam::{collect_pages, Iam, Kind, ManagedPolicy, PolicyScope, Tag, SERVICE_ROLE_PATH};
+use crate::node::{is_version_id, Node, Owner, JSON};
 use crate::policy::{self, DocumentKind, NameRule};
 use crate::scratch::{is_scratch_name, write_at, ScratchFile};
 
@@ -208,7 +208,9 @@ impl Namespace {
     /// Saves a document's bytes to IAM after the local checks.
     async fn save(&self, node: &Node, bytes: &[u8]) -> Result<()> {
         self.check_writable(node)?;
+        self.check_not_service_linked(node).await?;
         match node {
+            Node::RoleSettings(role) => self.save_settings(role, bytes).await,
             Node::Policy(_, name) => self.save_managed(name, bytes).await,
             Node::Inline(kind, entity, name) => self.save_inline(*kind, entity, name, bytes).await,
             Node::TrustPolicy(role) => self.save_trust(role, bytes).await,
@@ -285,6 +287,7 @@ impl Namespace {
             .iam
             .create_policy_version(&existing.arn, &compact)
             .await?;
+        self.cache.remove(&Key::Versions(name.into()));
         self.cache.insert(
             Key::PolicyDoc(existing.arn.clone(), version.clone()),
             document::render(&doc),
@@ -340,6 +343,47 @@ impl Namespace {
         let compact = doc.to_string();
         self.iam.update_trust_policy(role, &compact).await?;
         self.edit_entity(Kind::Role, role, |e| e.trust_policy = Some(compact));
+        Ok(())
+    }
+
+    async fn save_settings(&self, role: &str, bytes: &[u8]) -> Result<()> {
+        let wanted = policy::check_role_settings(bytes)?;
+        let current = self.iam.get_entity(Kind::Role, role).await?;
+        if current.description.as_deref().unwrap_or_default() == wanted.description
+            && current.max_session_duration == Some(wanted.max_session_duration)
+        {
+            return Ok(());
+        }
+        self.iam
+            .update_role(role, &wanted.description, wanted.max_session_duration)
+            .await?;
+        self.edit_entity(Kind::Role, role, |e| {
+            e.description = Some(wanted.description);
+            e.max_session_duration = Some(wanted.max_session_duration);
+        });
+        // The listing carries both too, and a bulk read merges it in.
+        self.cache.remove(&Key::Entities(Kind::Role));
+        Ok(())
+    }
+
+    /// IAM lets only its AWS service change a service-linked role
+    /// (UnmodifiableEntity): refused here before any call.
+    async fn check_not_service_linked(&self, node: &Node) -> Result<()> {
+        for owner in node.owners() {
+            if let Owner::Entity(Kind::Role, role) = owner {
+                let e = self.entity(Kind::Role, role).await?;
+                if e.path.starts_with(SERVICE_ROLE_PATH) {
+                    return Err(IamError::new(
+                        ErrorKind::Unmodifiable,
+                        "UnmodifiableEntity",
+                        format!(
+                            "roles/{role} is a service-linked role (path {}): only the AWS service that owns it can change it",
+                            e.path
+                        ),
+                    ));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -537,6 +581,7 @@ impl Namespace {
         let Node::EntityDir(kind, entity) = &node else {
             return Err(not_permitted(format!("{} cannot be removed", node.path())));
         };
+        self.check_not_service_linked(&node).await?;
         let (kind, entity) = (*kind, entity.as_str());
         // An rm inside it not yet sent to IAM would keep IAM's folder full.
         self.settle_pending_of(kind, entity).await;
@@ -628,10 +673,25 @@ impl Namespace {
             return Ok(node);
         }
         self.check_mutable(&node.path())?;
+        self.check_not_service_linked(&node).await?;
         match &node {
             // Whether an attached policy may go is checked once the grace
             // has passed: `install` over an attached policy is a save.
-            Node::Inline(..) | Node::TrustPolicy(_) | Node::Tags(..) => {}
+            Node::Inline(..) | Node::TrustPolicy(_) | Node::RoleSettings(_) | Node::Tags(..) => {}
+            Node::Boundary(kind, entity) => {
+                self.iam.delete_permissions_boundary(*kind, entity).await?;
+                self.edit_entity(*kind, entity, |e| e.permissions_boundary = None);
+                return Ok(node);
+            }
+            Node::Version(policy, id) => {
+                self.delete_version(policy, id).await?;
+                return Ok(node);
+            }
+            Node::DefaultVersion(_) => return Err(not_permitted(format!(
+                "{}: a policy always has a default version; choose another with ln -sfn vN.json {}",
+                node.path(),
+                node.name()
+            ))),
             Node::Policy(PolicyScope::Local, _) => {}
             Node::Attached(kind, entity, policy) => {
                 let arn = self
@@ -690,7 +750,7 @@ impl Namespace {
                 )))
             }
         }
-        self.edits.deleted(node);
+        self.edits.drop_saved(node);
         Ok(())
     }
 
@@ -725,12 +785,25 @@ impl Namespace {
         }
         self.iam.delete_policy(&policy.arn).await?;
         self.edit_policies(|list| list.retain(|p| p.name != name));
+        self.cache.remove(&Key::Versions(name.into()));
         Ok(())
     }
 
     /// ln -s: attaches a policy, adds a user to a group, or makes a scratch link.
     pub async fn symlink(&self, dir: &Node, name: &str, target: &str) -> Result<Node> {
         self.check_mutable(&format!("{}/{name}", dir.path()))?;
+        self.check_not_service_linked(dir).await?;
+        if let Some(link @ (Node::Boundary(..) | Node::DefaultVersion(_))) = dir.child(name) {
+            return self.set_link(&link, target).await;
+        }
+        if let Node::EntityDir(Kind::Group, group) = dir {
+            if name == Node::Boundary(Kind::Group, group.clone()).name() {
+                return Err(invalid(format!(
+                    "{}/{name}: IAM groups have no permissions boundary (users and roles do)",
+                    dir.path()
+                )));
+            }
+        }
         let mut parts = target.trim_end_matches('/').rsplit('/');
         let last = parts.next().unwrap_or_default();
         let folder = parts.next().unwrap_or_default();
@@ -816,6 +889,20 @@ impl Namespace {
         };
         match from {
             Node::Scratch(d, n) | Node::ScratchLink(d, n) => {
+                if let Some(link @ (Node::Boundary(..) | Node::DefaultVersion(_))) =
+                    new_dir.child(new_name)
+                {
+                    // `ln -sfn`: a new link made aside, renamed over the old.
+                    let target =
+                        self.scratch.get(d, n).and_then(|f| f.link).ok_or_else(|| {
+                            invalid(format!("{}: not a symbolic link", from.path()))
+                        })?;
+                    self.check_mutable(&link.path())?;
+                    self.check_not_service_linked(&link).await?;
+                    let node = self.set_link(&link, &target).await?;
+                    self.scratch.remove(d, n)?;
+                    return Ok(node);
+                }
                 if let Some(target) = new_dir.child(new_name) {
                     // A name IAM owns that no save can change (user.json, a user).
                     if !target.is_editable() && self.check_exists(&target).await.is_ok() {
@@ -898,6 +985,93 @@ impl Namespace {
                 new_dir.path()
             ))),
         }
+    }
+
+    /// `ln -s` (or `ln -sfn`) of a link IAM holds one of: an entity's
+    /// permissions boundary, a policy's default version.
+    async fn set_link(&self, link: &Node, target: &str) -> Result<Node> {
+        match link {
+            Node::Boundary(kind, entity) => {
+                let arn = self.boundary_policy(target).await?;
+                self.iam
+                    .put_permissions_boundary(*kind, entity, &arn)
+                    .await?;
+                self.edit_entity(*kind, entity, |e| {
+                    e.permissions_boundary = Some(crate::model::PermissionsBoundary {
+                        kind: "PermissionsBoundaryPolicy".into(),
+                        arn,
+                    })
+                });
+            }
+            Node::DefaultVersion(policy) => {
+                let id = target
+                    .strip_prefix("./")
+                    .unwrap_or(target)
+                    .strip_suffix(JSON)
+                    .filter(|id| is_version_id(id))
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "{}: link to a version file in the same folder, such as v2.json (not {target})",
+                            link.path()
+                        ))
+                    })?;
+                let version = self.version(policy, id).await?;
+                if !version.is_default {
+                    let arn = self.policy(PolicyScope::Local, policy).await?.arn;
+                    self.iam.set_default_policy_version(&arn, id).await?;
+                    self.cache.remove(&Key::Versions(policy.clone()));
+                    self.cache.remove(&Key::Policies(PolicyScope::Local));
+                    self.edits
+                        .drop_saved(&Node::Policy(PolicyScope::Local, policy.clone()));
+                }
+            }
+            _ => {
+                return Err(not_permitted(format!(
+                    "{} is not a link iamfs can set",
+                    link.path()
+                )))
+            }
+        }
+        Ok(link.clone())
+    }
+
+    /// The ARN of the managed policy a boundary link points to: a file in
+    /// policies/ or aws-policies/.
+    async fn boundary_policy(&self, target: &str) -> Result<String> {
+        let mut parts = target.trim_end_matches('/').rsplit('/');
+        let file = parts.next().unwrap_or_default();
+        let scope = match parts.next() {
+            Some("policies") => PolicyScope::Local,
+            Some("aws-policies") => PolicyScope::Aws,
+            _ => {
+                return Err(invalid(format!(
+                    "{target}: a boundary is a managed policy; link to ../../policies/<Name>.json or ../../aws-policies/<Name>.json"
+                )))
+            }
+        };
+        let name = file
+            .strip_suffix(JSON)
+            .ok_or_else(|| invalid(format!("{target}: a policy file's name ends in {JSON}")))?;
+        Ok(self.policy(scope, name).await?.arn)
+    }
+
+    /// rm policy-versions/P/vN.json: DeletePolicyVersion, never the default.
+    async fn delete_version(&self, policy: &str, id: &str) -> Result<()> {
+        let version = self.version(policy, id).await?;
+        if version.is_default {
+            return Err(IamError::new(
+                ErrorKind::Busy,
+                "DeleteConflict",
+                format!(
+                    "policy-versions/{policy}/{id}{JSON} is the default version; make another the default first (ln -sfn vN{JSON} default)"
+                ),
+            ));
+        }
+        let arn = self.policy(PolicyScope::Local, policy).await?.arn;
+        self.iam.delete_policy_version(&arn, id).await?;
+        self.cache.remove(&Key::Versions(policy.into()));
+        self.cache.remove(&Key::PolicyDoc(arn, id.into()));
+        Ok(())
     }
 }
 

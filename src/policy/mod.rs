@@ -9,13 +9,14 @@
 //! A policy passes through `text` (bytes to text, IAM's character set), then
 //! serde_json, `grammar` (the top level) and `statement` (each statement's
 //! elements), then `limits` (its size); `same` tells whether a save changes
-//! anything. `tags` and `names` check the other files; `message` holds the
+//! anything. `tags`, `names` and `role_settings` check the other files; `message` holds the
 //! wording all of them share.
 
 mod grammar;
 mod limits;
 mod message;
 mod names;
+mod role_settings;
 mod same;
 mod statement;
 mod tags;
@@ -31,6 +32,7 @@ use crate::iam::Kind;
 pub use limits::policy_size;
 pub(crate) use names::is_name_char;
 pub use names::{check_name, NameRule};
+pub use role_settings::{check_role_settings, RoleSettings};
 pub use same::same_policy;
 pub use tags::check_tags;
 
