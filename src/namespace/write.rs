@@ -113,6 +113,15 @@ impl Namespace {
             self.edits.created(&node, draft.clone());
             return Ok(Created::Document(node, draft));
         }
+        if let Some(Node::Version(policy, _)) = dir.child(name) {
+            return Err(IamError::new(
+                ErrorKind::AccessDenied,
+                "ReadOnlyFolder",
+                format!(
+                    "policy versions are made by saving policies/{policy}{JSON}, not created here"
+                ),
+            ));
+        }
         if matches!(dir, Node::PoliciesDir(PolicyScope::Aws)) && !is_scratch_name(name) {
             return Err(IamError::new(
                 ErrorKind::AccessDenied,

@@ -1,0 +1,184 @@
+"""The rest of IAM as files (issue 13, first part), through a real mount
+against moto_server, checked in IAM with boto3: a role's settings.json
+(UpdateRole), permissions boundaries as links (role boundaries: moto has
+no user boundaries, the unit tests cover those), policy-versions/ with
+the default link (rollback by `ln -sfn`) and rm of versions, and
+service-linked roles refused locally. Bad input changes nothing in IAM."""
+
+from __future__ import annotations
+
+import errno
+import json
+
+import pytest
+
+from iamfs_harness import ls
+
+from write_helpers import *  # noqa: F401,F403
+
+pytestmark = pytest.mark.fresh_mount
+
+
+def role_settings(wiam, role: str) -> tuple[str, int]:
+    r = wiam.get_role(RoleName=role)["Role"]
+    return r.get("Description", ""), r["MaxSessionDuration"]
+
+
+def role_boundary(wiam, role: str) -> str | None:
+    r = wiam.get_role(RoleName=role)["Role"]
+    return r.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn")
+
+
+def default_version(wiam, arn: str) -> str:
+    return wiam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+
+
+def refused(args, want: int) -> str:
+    """Runs a tool that must fail with `want`; returns its stderr."""
+    p = run(args)
+    assert p.returncode != 0, f"{args} succeeded"
+    assert os.strerror(want) in p.stderr, f"{args}: {p.stderr!r}, expected {os.strerror(want)}"
+    return p.stderr
+
+
+def test_role_settings_edit_with_sed_and_bad_values_change_nothing(wmount, wiam, wraw, fx):
+    path = wmount.p(f"roles/{fx.role}/settings.json")
+    assert "settings.json" in ls(wmount.p(f"roles/{fx.role}"))
+    shown = json.loads(cat_bytes(path))
+    assert shown == {"Description": "", "MaxSessionDuration": 3600}
+    assert ok(["stat", "-c", "%a", path]).strip() == "644"
+
+    ok(["sed", "-i", "s/3600/7200/", path])
+    assert role_settings(wiam, fx.role)[1] == 7200
+    ok(["jq", "-e", ".MaxSessionDuration == 7200", path])
+    ok(["jq", "-e", ".MaxSessionDuration == 7200", wmount.p(f"roles/{fx.role}/role.json")])
+
+    # Description through tee, as a script would write it.
+    doc = json.dumps({"Description": "deploys the app", "MaxSessionDuration": 7200})
+    ok(["tee", path], input=doc)
+    assert role_settings(wiam, fx.role) == ("deploys the app", 7200)
+
+    before = snapshot(wraw)
+    settings_before = role_settings(wiam, fx.role)
+    calls = wmount.api_calls()
+    for bad in ['{"MaxSessionDuration": 60}', '{"MaxSessionDuration": 99999}',
+                '{"MaxSessionDuration": 7200, "RoleName": "x"}', "not json"]:
+        p = run(["tee", path], input=bad)
+        assert p.returncode != 0, bad
+        assert os.strerror(errno.EINVAL) in p.stderr, p.stderr
+    assert "UpdateRole" not in new_calls(calls, wmount.api_calls())
+    assert role_settings(wiam, fx.role) == settings_before
+    assert_unchanged(wraw, before, "refused settings")
+    assert "MaxSessionDuration" in wmount.errors_text()
+
+
+def test_a_role_boundary_is_set_replaced_and_removed_with_ln_and_rm(wmount, wiam, wraw, fx):
+    other = uniq("wt-bnd-")
+    wiam.create_policy(PolicyName=other, PolicyDocument=json.dumps(identity_doc()))
+    role_dir = wmount.p(f"roles/{fx.role}")
+    link = wmount.p(f"roles/{fx.role}/boundary")
+    assert "boundary" not in ls(role_dir)
+
+    ok(["ln", "-s", f"../../policies/{fx.policy}.json", link])
+    assert role_boundary(wiam, fx.role) == policy_arn(fx.policy)
+    assert ok(["readlink", link]).strip() == f"../../policies/{fx.policy}.json"
+    assert "boundary" in ls(role_dir)
+    # The link resolves inside the mount: cat shows the boundary policy.
+    assert cat_bytes(link) == cat_bytes(wmount.p(f"policies/{fx.policy}.json"))
+
+    # ln -sfn: GNU ln makes a temporary link and renames it over the old.
+    ok(["ln", "-sfn", f"../../policies/{other}.json", link])
+    assert role_boundary(wiam, fx.role) == policy_arn(other)
+    assert sorted(n for n in ls(role_dir, "-A") if n.startswith("Cu")) == []
+
+    before = snapshot(wraw)
+    for bad in [f"../../roles/{fx.role}", "../../policies/no-such-policy.json"]:
+        p = run(["ln", "-sfn", bad, link])
+        assert p.returncode != 0, bad
+    assert role_boundary(wiam, fx.role) == policy_arn(other)
+    assert_unchanged(wraw, before, "refused boundaries")
+
+    ok(["rm", link])
+    assert role_boundary(wiam, fx.role) is None
+    assert "boundary" not in ls(role_dir)
+    refused(["ln", "-s", f"../../policies/{fx.policy}.json",
+             wmount.p(f"groups/{fx.group}/boundary")], errno.EINVAL)
+
+
+def test_policy_versions_roll_back_with_ln_sfn_and_rm_a_version(wmount, wiam, wraw, fx):
+    arn = policy_arn(fx.policy)
+    doc = wmount.p(f"policies/{fx.policy}.json")
+    ok(["sed", "-i", f"s/{TOKEN}/{NEW_TOKEN}/", doc])
+    ok(["sed", "-i", "s/s3:GetObject/s3:PutObject/", doc])
+    assert version_ids(wiam, arn) == ["v1", "v2", "v3"]
+
+    vdir = wmount.p(f"policy-versions/{fx.policy}")
+    assert fx.policy in ls(wmount.p("policy-versions"))
+    assert sorted(ls(vdir)) == ["default", "v1.json", "v2.json", "v3.json"]
+    assert ok(["readlink", f"{vdir}/default"]).strip() == "v3.json"
+    assert ok(["stat", "-c", "%a", f"{vdir}/v1.json"]).strip() == "444"
+    assert TOKEN.encode() in cat_bytes(f"{vdir}/v1.json")
+    assert b"s3:PutObject" in cat_bytes(f"{vdir}/default")
+    # Every version reads as IAM holds it.
+    for v in ["v1", "v2", "v3"]:
+        want = wraw.get_policy_version(PolicyArn=arn, VersionId=v)["PolicyVersion"]["Document"]
+        assert json.loads(cat_bytes(f"{vdir}/{v}.json")) == decode_document(want)
+
+    # Rollback in one command.
+    ok(["ln", "-sfn", "v1.json", f"{vdir}/default"])
+    assert default_version(wiam, arn) == "v1"
+    assert cat_bytes(doc) == cat_bytes(f"{vdir}/v1.json")
+    assert TOKEN.encode() in cat_bytes(doc)
+
+    before = snapshot(wraw)
+    refused(["rm", f"{vdir}/v1.json"], errno.EBUSY)  # the default
+    refused(["rm", f"{vdir}/default"], errno.EPERM)
+    for bad in ["v9.json", f"../{fx.policy}/v2.json", "v2"]:
+        p = run(["ln", "-sfn", bad, f"{vdir}/default"])
+        assert p.returncode != 0, bad
+    refused(["touch", f"{vdir}/v9.json"], errno.EACCES)
+    assert_unchanged(wraw, before, "refused version changes")
+    assert "default version" in wmount.errors_text()
+
+    ok(["rm", f"{vdir}/v2.json"])
+    assert version_ids(wiam, arn) == ["v1", "v3"]
+    assert sorted(ls(vdir)) == ["default", "v1.json", "v3.json"]
+
+
+def test_service_linked_roles_read_like_others_and_refuse_changes(wmount, wiam, wraw, fx):
+    name = uniq("wt-slr-")
+    wiam.create_role(RoleName=name, Path="/aws-service-role/ec2.amazonaws.com/",
+                     AssumeRolePolicyDocument=json.dumps(trust_doc()))
+    wiam.put_role_policy(RoleName=name, PolicyName="inl",
+                         PolicyDocument=json.dumps(identity_doc()))
+    rdir = wmount.p(f"roles/{name}")
+    assert json.loads(cat_bytes(f"{rdir}/role.json"))["Path"].startswith("/aws-service-role/")
+    before = snapshot(wraw)
+    refused(["sed", "-i", f"s/{TOKEN}/{NEW_TOKEN}/", f"{rdir}/trust-policy.json"], errno.EPERM)
+    refused(["sed", "-i", "s/3600/7200/", f"{rdir}/settings.json"], errno.EPERM)
+    refused(["rm", f"{rdir}/policies/inl.json"], errno.EPERM)
+    refused(["ln", "-s", f"../../../policies/{fx.policy}.json",
+             f"{rdir}/attached/{fx.policy}"], errno.EPERM)
+    refused(["rmdir", rdir], errno.EPERM)
+    assert_unchanged(wraw, before, "changes to a service-linked role")
+    assert "service-linked" in wmount.errors_text()
+
+
+def test_a_cold_walk_of_policy_versions_costs_pages(make_wmount, wiam):
+    names = [uniq("wt-walk-") for _ in range(12)]
+    for n in names:
+        wiam.create_policy(PolicyName=n, PolicyDocument=json.dumps(identity_doc()))
+        wiam.create_policy_version(PolicyArn=policy_arn(n),
+                                   PolicyDocument=json.dumps(identity_doc(NEW_TOKEN)),
+                                   SetAsDefault=False)
+    m = make_wmount()
+    p = run(["grep", "-r", "-c", NEW_TOKEN, m.p("policy-versions")])
+    assert p.returncode == 0, p.stderr
+    for n in names:
+        assert f"policy-versions/{n}/v2.json:1" in p.stdout
+    calls = m.api_calls()
+    # One list of policies and, past the threshold, one bulk read: not a
+    # ListPolicyVersions and a GetPolicyVersion per policy.
+    assert calls.get("GetAccountAuthorizationDetails", 0) >= 1, calls
+    assert calls.get("ListPolicyVersions", 0) < len(names), calls
+    assert calls.get("GetPolicyVersion", 0) < len(names), calls
