@@ -37,6 +37,15 @@ pub enum Key {
     PolicyDoc(String, String),
     /// A customer-managed policy's versions (ListPolicyVersions), by name.
     Versions(String),
+    /// Rendered users/X/mfa-devices.json and login-profile.json.
+    MfaDevices(String),
+    LoginProfile(String),
+    /// The account's summary, password policy (None: none), aliases, and
+    /// credential report.
+    AccountSummary,
+    PasswordPolicy,
+    Aliases,
+    CredentialReport,
 }
 
 impl Key {
@@ -53,7 +62,13 @@ impl Key {
             | Key::Policies(_)
             | Key::PolicyDoc(..)
             | Key::Versions(_)
-            | Key::AccessKeys(_) => None,
+            | Key::AccessKeys(_)
+            | Key::MfaDevices(_)
+            | Key::LoginProfile(_)
+            | Key::AccountSummary
+            | Key::PasswordPolicy
+            | Key::Aliases
+            | Key::CredentialReport => None,
         }
     }
 }

@@ -246,3 +246,57 @@ pub struct RoleCredentials {
     #[zeroize(skip)]
     pub expiration: SystemTime,
 }
+
+/// The account's password policy, with IAM's field names (the file shows
+/// it as IAM returns it; a save sends it back).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct PasswordPolicy {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_password_length: Option<i32>,
+    #[serde(default)]
+    pub require_symbols: bool,
+    #[serde(default)]
+    pub require_numbers: bool,
+    #[serde(default)]
+    pub require_uppercase_characters: bool,
+    #[serde(default)]
+    pub require_lowercase_characters: bool,
+    #[serde(default)]
+    pub allow_users_to_change_password: bool,
+    /// IAM's own: true when MaxPasswordAge is set. Ignored on a save.
+    #[serde(default)]
+    pub expire_passwords: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_password_age: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_reuse_prevention: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hard_expiry: Option<bool>,
+}
+
+impl PasswordPolicy {
+    /// Whether a save of `self` would change `current` (ExpirePasswords is
+    /// IAM's to compute).
+    pub fn same_as(&self, current: &PasswordPolicy) -> bool {
+        let settable = |p: &PasswordPolicy| PasswordPolicy {
+            expire_passwords: false,
+            ..p.clone()
+        };
+        settable(self) == settable(current)
+    }
+}
+
+/// One of a user's MFA devices (ListMFADevices).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MfaDevice {
+    pub serial_number: String,
+    pub enable_date: SystemTime,
+}
+
+/// A user's console password, without the password (GetLoginProfile).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginProfile {
+    pub create_date: SystemTime,
+    pub password_reset_required: bool,
+}

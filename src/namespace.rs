@@ -19,7 +19,8 @@ use crate::error_log::ErrorLog;
 use crate::iam::counted::Service;
 use crate::iam::{
     collect_pages, AccessKey, AccessKeyLastUsed, AttachedPolicy, CallCounts, CallerIdentity,
-    Counted, DetailsFilter, Entity, Iam, Kind, ManagedPolicy, PolicyScope, PolicyVersion,
+    Counted, DetailsFilter, Entity, Iam, Kind, ManagedPolicy, PasswordPolicy, PolicyScope,
+    PolicyVersion,
 };
 use crate::kernel_requests::KernelRequests;
 use crate::keyed::KeyedLocks;
@@ -201,9 +202,10 @@ enum BulkScope {
     Principals(Kind),
     ManagedPolicies,
     AwsPolicies,
-    /// Users' access keys: in no bulk read IAM has, so a walk of users/
-    /// fetches them for every user, FAN_OUT at a time.
-    AccessKeys,
+    /// Users' access keys, MFA devices and console passwords: in no bulk
+    /// read IAM has, so a walk of users/ fetches them for every user,
+    /// FAN_OUT at a time.
+    SignIn,
 }
 
 impl BulkScope {
@@ -217,7 +219,7 @@ impl BulkScope {
             BulkScope::Principals(Kind::Role) => (DetailsFilter::Roles, Some(Kind::Role)),
             BulkScope::ManagedPolicies => (DetailsFilter::LocalManagedPolicies, None),
             BulkScope::AwsPolicies => (DetailsFilter::AwsManagedPolicies, None),
-            BulkScope::AccessKeys => return None,
+            BulkScope::SignIn => return None,
         })
     }
 }
@@ -252,6 +254,11 @@ pub enum Caller {
     Owner,
     Other,
 }
+
+/// How long a read of the credential report waits for IAM to generate it,
+/// asking every REPORT_POLL.
+const REPORT_WAIT: Duration = Duration::from_secs(20);
+const REPORT_POLL: Duration = Duration::from_secs(1);
 
 /// How long the kernel keeps the attributes of a file that is being written.
 pub const CHANGING_FILE_LIFETIME: Duration = Duration::from_secs(1);
@@ -333,7 +340,9 @@ impl Namespace {
             }
             Key::PolicyDoc(arn, _) => Some((BulkScope::ManagedPolicies, arn.clone())),
             Key::Versions(name) => Some((BulkScope::ManagedPolicies, name.clone())),
-            Key::AccessKeys(user) => Some((BulkScope::AccessKeys, user.clone())),
+            Key::AccessKeys(user) | Key::MfaDevices(user) | Key::LoginProfile(user) => {
+                Some((BulkScope::SignIn, user.clone()))
+            }
             _ => key
                 .bulk_entity()
                 .map(|(kind, name)| (BulkScope::Principals(kind), name.to_string())),
@@ -543,7 +552,7 @@ impl Namespace {
                     .try_collect::<Vec<_>>()
                     .await?;
             }
-            BulkScope::AccessKeys => {
+            BulkScope::SignIn => {
                 let users: Vec<String> = self
                     .entities(Kind::User)
                     .await?
@@ -551,7 +560,11 @@ impl Namespace {
                     .map(|u| u.name.clone())
                     .collect();
                 stream::iter(users)
-                    .map(|user| async move { self.access_keys(&user).await })
+                    .map(|user| async move {
+                        self.access_keys(&user).await?;
+                        self.mfa_devices(&user).await?;
+                        self.login_profile(&user).await
+                    })
                     .buffer_unordered(FAN_OUT)
                     .try_collect::<Vec<_>>()
                     .await?;
@@ -648,6 +661,69 @@ impl Namespace {
             Ok(document::render_access_keys(
                 &keys.into_iter().zip(used).collect::<Vec<_>>(),
             ))
+        })
+        .await
+    }
+
+    async fn mfa_devices(&self, user: &str) -> Result<Arc<Vec<u8>>> {
+        self.cached(Key::MfaDevices(user.into()), || async {
+            let devices = collect_pages(|m| self.iam.list_mfa_devices(user, m)).await?;
+            Ok(document::render_mfa_devices(&devices))
+        })
+        .await
+    }
+
+    async fn login_profile(&self, user: &str) -> Result<Arc<Vec<u8>>> {
+        self.cached(Key::LoginProfile(user.into()), || async {
+            let profile = self.iam.get_login_profile(user).await?;
+            Ok(document::render_login_profile(profile.as_ref()))
+        })
+        .await
+    }
+
+    async fn account_summary(&self) -> Result<Arc<Vec<u8>>> {
+        self.cached(Key::AccountSummary, || async {
+            Ok(document::render_summary(
+                &self.iam.get_account_summary().await?,
+            ))
+        })
+        .await
+    }
+
+    /// The account's password policy; None when it has none.
+    async fn password_policy(&self) -> Result<Arc<Option<PasswordPolicy>>> {
+        self.cached(Key::PasswordPolicy, || self.iam.get_password_policy())
+            .await
+    }
+
+    /// The account's alias, if it has one.
+    async fn alias(&self) -> Result<Option<String>> {
+        let aliases: Arc<Vec<String>> = self
+            .cached(Key::Aliases, || self.iam.list_account_aliases())
+            .await?;
+        Ok(aliases.first().cloned())
+    }
+
+    /// The credential report: generated, then read once IAM has it,
+    /// waiting at most REPORT_WAIT.
+    async fn credential_report(&self) -> Result<Arc<Vec<u8>>> {
+        self.cached(Key::CredentialReport, || async {
+            let deadline = Instant::now() + REPORT_WAIT;
+            loop {
+                if self.iam.generate_credential_report().await? {
+                    if let Some(csv) = self.iam.get_credential_report().await? {
+                        return Ok(csv);
+                    }
+                }
+                if Instant::now() >= deadline {
+                    return Err(IamError::new(
+                        ErrorKind::Throttled,
+                        "ReportInProgress",
+                        "IAM is still generating the credential report; read it again in a minute",
+                    ));
+                }
+                tokio::time::sleep(REPORT_POLL).await;
+            }
         })
         .await
     }
@@ -773,6 +849,8 @@ impl Namespace {
                 None => missing(),
             },
             Node::VersionsDir(policy) => self.policy(PolicyScope::Local, policy).await.map(|_| ()),
+            Node::PasswordPolicy if self.password_policy().await?.is_none() => missing(),
+            Node::AccountAlias if self.alias().await?.is_none() => missing(),
             Node::Version(policy, id) => self.version(policy, id).await.map(|_| ()),
             _ => Ok(()),
         }
@@ -827,6 +905,14 @@ impl Namespace {
                 self.entity_date(*kind, name).await?;
                 if *kind != Kind::Group && self.boundary_target(*kind, name).await?.is_none() {
                     out.retain(|(_, n)| !matches!(n, Node::Boundary(..)));
+                }
+            }
+            Node::AccountDir => {
+                if self.password_policy().await?.is_none() {
+                    out.retain(|(_, n)| *n != Node::PasswordPolicy);
+                }
+                if self.alias().await?.is_none() {
+                    out.retain(|(_, n)| *n != Node::AccountAlias);
                 }
             }
             Node::VersionsRoot => {
@@ -943,6 +1029,18 @@ impl Namespace {
                 Ok(self.inline_document(*kind, name, policy).await?.into())
             }
             Node::AccessKeys(user) => Ok(self.access_keys(user).await?.into()),
+            Node::MfaDevices(user) => Ok(self.mfa_devices(user).await?.into()),
+            Node::LoginProfile(user) => Ok(self.login_profile(user).await?.into()),
+            Node::AccountSummary => Ok(self.account_summary().await?.into()),
+            Node::CredentialReport => Ok(self.credential_report().await?.into()),
+            Node::PasswordPolicy => match self.password_policy().await?.as_ref() {
+                Some(p) => Ok(document::render_password_policy(p).into()),
+                None => Err(IamError::no_such_entity(node.path())),
+            },
+            Node::AccountAlias => match self.alias().await? {
+                Some(alias) => Ok(format!("{alias}\n").into_bytes().into()),
+                None => Err(IamError::no_such_entity(node.path())),
+            },
             Node::Tags(kind, name) => Ok(self.entity(*kind, name).await?.tags().into()),
             Node::TrustPolicy(role) => {
                 Ok(self.entity(Kind::Role, role).await?.trust_policy().into())
@@ -1036,7 +1134,9 @@ impl Namespace {
             | Node::Link(kind, name, _)
             | Node::Boundary(kind, name)
             | Node::Tags(kind, name) => self.entity_date(*kind, name).await?,
-            Node::AccessKeys(n) => self.entity_date(Kind::User, n).await?,
+            Node::AccessKeys(n) | Node::MfaDevices(n) | Node::LoginProfile(n) => {
+                self.entity_date(Kind::User, n).await?
+            }
             Node::TrustPolicy(n) | Node::RoleSettings(n) | Node::Credentials(n) | Node::Env(n) => {
                 self.entity_date(Kind::Role, n).await?
             }

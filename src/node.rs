@@ -52,6 +52,20 @@ pub enum Node {
     RoleSettings(String),
     /// users/X/boundary, roles/X/boundary (symlink to the boundary policy)
     Boundary(Kind, String),
+    /// users/X/mfa-devices.json
+    MfaDevices(String),
+    /// users/X/login-profile.json
+    LoginProfile(String),
+    /// account/
+    AccountDir,
+    /// account/summary.json
+    AccountSummary,
+    /// account/password-policy.json
+    PasswordPolicy,
+    /// account/alias
+    AccountAlias,
+    /// account/credential-report.csv
+    CredentialReport,
     /// policy-versions/
     VersionsRoot,
     /// policy-versions/P/
@@ -72,6 +86,8 @@ pub enum Node {
 pub enum Owner<'a> {
     Entity(Kind, &'a str),
     Policy(PolicyScope, &'a str),
+    /// The account's own settings (account/).
+    Account,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +135,7 @@ impl Node {
             | Node::PoliciesDir(_)
             | Node::VersionsRoot
             | Node::VersionsDir(_)
+            | Node::AccountDir
             | Node::ControlDir => FileKind::Dir,
             Node::Attached(..)
             | Node::Link(..)
@@ -137,6 +154,10 @@ impl Node {
             | Node::AccessKeys(_)
             | Node::Policy(PolicyScope::Aws, _)
             | Node::Version(..)
+            | Node::MfaDevices(_)
+            | Node::LoginProfile(_)
+            | Node::AccountSummary
+            | Node::CredentialReport
             | Node::Control(ControlFile::Status | ControlFile::Errors) => 0o444,
             Node::Control(ControlFile::Refresh) => 0o200,
             _ if self.file_kind() == FileKind::Symlink => 0o777,
@@ -154,9 +175,15 @@ impl Node {
     pub fn parent(&self) -> Option<Node> {
         Some(match self {
             Node::Scratch(dir, _) | Node::ScratchLink(dir, _) => (**dir).clone(),
-            Node::KindDir(_) | Node::PoliciesDir(_) | Node::VersionsRoot | Node::ControlDir => {
-                Node::Root
-            }
+            Node::KindDir(_)
+            | Node::PoliciesDir(_)
+            | Node::VersionsRoot
+            | Node::AccountDir
+            | Node::ControlDir => Node::Root,
+            Node::AccountSummary
+            | Node::PasswordPolicy
+            | Node::AccountAlias
+            | Node::CredentialReport => Node::AccountDir,
             Node::EntityDir(kind, _) => Node::KindDir(*kind),
             Node::Inline(kind, e, _) => Node::InlineDir(*kind, e.clone()),
             Node::Attached(kind, e, _) => Node::AttachedDir(*kind, e.clone()),
@@ -171,7 +198,9 @@ impl Node {
             | Node::LinksDir(kind, e)
             | Node::Boundary(kind, e)
             | Node::Tags(kind, e) => Node::EntityDir(*kind, e.clone()),
-            Node::AccessKeys(e) => Node::EntityDir(Kind::User, e.clone()),
+            Node::AccessKeys(e) | Node::MfaDevices(e) | Node::LoginProfile(e) => {
+                Node::EntityDir(Kind::User, e.clone())
+            }
             Node::TrustPolicy(e) | Node::RoleSettings(e) | Node::Credentials(e) | Node::Env(e) => {
                 Node::EntityDir(Kind::Role, e.clone())
             }
@@ -197,7 +226,13 @@ impl Node {
                 Some(Owner::Entity(*kind, e)),
                 Some(Owner::Entity(kind.linked(), other)),
             ),
-            Node::AccessKeys(e) => (Some(Owner::Entity(Kind::User, e)), None),
+            Node::AccessKeys(e) | Node::MfaDevices(e) | Node::LoginProfile(e) => {
+                (Some(Owner::Entity(Kind::User, e)), None)
+            }
+            Node::AccountSummary
+            | Node::PasswordPolicy
+            | Node::AccountAlias
+            | Node::CredentialReport => (Some(Owner::Account), None),
             Node::TrustPolicy(e) | Node::RoleSettings(e) | Node::Credentials(e) | Node::Env(e) => {
                 (Some(Owner::Entity(Kind::Role, e)), None)
             }
@@ -209,6 +244,7 @@ impl Node {
             | Node::KindDir(_)
             | Node::PoliciesDir(_)
             | Node::VersionsRoot
+            | Node::AccountDir
             | Node::ControlDir
             | Node::Control(_)
             | Node::Scratch(..)
@@ -225,6 +261,8 @@ impl Node {
                 | Node::Inline(..)
                 | Node::TrustPolicy(_)
                 | Node::RoleSettings(_)
+                | Node::PasswordPolicy
+                | Node::AccountAlias
                 | Node::Tags(..)
         )
     }
@@ -250,7 +288,14 @@ impl Node {
                 Node::PoliciesDir(PolicyScope::Local),
                 Node::PoliciesDir(PolicyScope::Aws),
                 Node::VersionsRoot,
+                Node::AccountDir,
                 Node::ControlDir,
+            ],
+            Node::AccountDir => vec![
+                Node::AccountSummary,
+                Node::PasswordPolicy,
+                Node::AccountAlias,
+                Node::CredentialReport,
             ],
             Node::ControlDir => ControlFile::ALL.map(Node::Control).to_vec(),
             Node::VersionsDir(policy) => vec![Node::DefaultVersion(policy.clone())],
@@ -265,6 +310,8 @@ impl Node {
                     Kind::User => v.extend([
                         Node::LinksDir(*kind, n()),
                         Node::AccessKeys(n()),
+                        Node::MfaDevices(n()),
+                        Node::LoginProfile(n()),
                         Node::Tags(*kind, n()),
                         Node::Boundary(*kind, n()),
                     ]),
@@ -323,6 +370,13 @@ impl Node {
             Node::PoliciesDir(s) => scope_dir(*s),
             Node::ControlDir => ".iamfs",
             Node::VersionsRoot => "policy-versions",
+            Node::MfaDevices(_) => "mfa-devices.json",
+            Node::LoginProfile(_) => "login-profile.json",
+            Node::AccountDir => "account",
+            Node::AccountSummary => "summary.json",
+            Node::PasswordPolicy => "password-policy.json",
+            Node::AccountAlias => "alias",
+            Node::CredentialReport => "credential-report.csv",
             Node::RoleSettings(_) => "settings.json",
             Node::Boundary(..) => "boundary",
             Node::DefaultVersion(_) => "default",

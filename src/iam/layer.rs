@@ -10,7 +10,8 @@ use futures::future::BoxFuture;
 
 use super::{
     AccessKey, AccessKeyLastUsed, AccountDetails, AttachedPolicy, CallerIdentity, DetailsFilter,
-    Entity, Iam, Kind, ManagedPolicy, Page, PolicyScope, PolicyVersion, RoleCredentials, Tag,
+    Entity, Iam, Kind, LoginProfile, ManagedPolicy, MfaDevice, Page, PasswordPolicy, PolicyScope,
+    PolicyVersion, RoleCredentials, Tag,
 };
 use crate::error::Result;
 
@@ -34,7 +35,10 @@ calls! {
     AddUserToGroup, RemoveUserFromGroup, UpdateTrustPolicy, TagEntity, UntagEntity,
     CreatePolicy, CreatePolicyVersion, ListPolicyVersions, DeletePolicyVersion, DeletePolicy,
     ListEntitiesForPolicy, SetDefaultPolicyVersion, UpdateRole, PutPermissionsBoundary,
-    DeletePermissionsBoundary, CallerIdentity, AssumeRole,
+    DeletePermissionsBoundary, GetAccountSummary, GetPasswordPolicy, UpdatePasswordPolicy,
+    DeletePasswordPolicy, ListAccountAliases, CreateAccountAlias, DeleteAccountAlias,
+    GenerateCredentialReport, GetCredentialReport, ListMfaDevices, GetLoginProfile,
+    CallerIdentity, AssumeRole,
 }
 
 /// What a wrapper does with each call: `call` names the method, `kind` the
@@ -208,6 +212,67 @@ impl<I: Iam + ?Sized, H: Hook> Iam for Layer<I, H> {
         self.hook
             .around(Call::DeletePermissionsBoundary, Some(kind), op)
             .await
+    }
+
+    async fn get_account_summary(&self) -> Result<Vec<(String, i64)>> {
+        let op = self.inner.get_account_summary();
+        self.hook.around(Call::GetAccountSummary, None, op).await
+    }
+
+    async fn get_password_policy(&self) -> Result<Option<PasswordPolicy>> {
+        let op = self.inner.get_password_policy();
+        self.hook.around(Call::GetPasswordPolicy, None, op).await
+    }
+
+    async fn update_password_policy(&self, policy: &PasswordPolicy) -> Result<()> {
+        let op = self.inner.update_password_policy(policy);
+        self.hook.around(Call::UpdatePasswordPolicy, None, op).await
+    }
+
+    async fn delete_password_policy(&self) -> Result<()> {
+        let op = self.inner.delete_password_policy();
+        self.hook.around(Call::DeletePasswordPolicy, None, op).await
+    }
+
+    async fn list_account_aliases(&self) -> Result<Vec<String>> {
+        let op = self.inner.list_account_aliases();
+        self.hook.around(Call::ListAccountAliases, None, op).await
+    }
+
+    async fn create_account_alias(&self, alias: &str) -> Result<()> {
+        let op = self.inner.create_account_alias(alias);
+        self.hook.around(Call::CreateAccountAlias, None, op).await
+    }
+
+    async fn delete_account_alias(&self, alias: &str) -> Result<()> {
+        let op = self.inner.delete_account_alias(alias);
+        self.hook.around(Call::DeleteAccountAlias, None, op).await
+    }
+
+    async fn generate_credential_report(&self) -> Result<bool> {
+        let op = self.inner.generate_credential_report();
+        self.hook
+            .around(Call::GenerateCredentialReport, None, op)
+            .await
+    }
+
+    async fn get_credential_report(&self) -> Result<Option<Vec<u8>>> {
+        let op = self.inner.get_credential_report();
+        self.hook.around(Call::GetCredentialReport, None, op).await
+    }
+
+    async fn list_mfa_devices(
+        &self,
+        user: &str,
+        marker: Option<String>,
+    ) -> Result<Page<MfaDevice>> {
+        let op = self.inner.list_mfa_devices(user, marker);
+        self.hook.around(Call::ListMfaDevices, None, op).await
+    }
+
+    async fn get_login_profile(&self, user: &str) -> Result<Option<LoginProfile>> {
+        let op = self.inner.get_login_profile(user);
+        self.hook.around(Call::GetLoginProfile, None, op).await
     }
 
     async fn rename_entity(&self, kind: Kind, name: &str, new_name: &str) -> Result<()> {

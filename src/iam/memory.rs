@@ -10,8 +10,8 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
 use super::{
     AccessKey, AccessKeyLastUsed, AccountDetails, AttachedPolicy, CallerIdentity, DetailsFilter,
-    Entity, EntityDetail, Iam, Kind, ManagedPolicy, Page, PermissionsBoundary, PolicyDetail,
-    PolicyScope, PolicyVersion, Tag,
+    Entity, EntityDetail, Iam, Kind, LoginProfile, ManagedPolicy, MfaDevice, Page, PasswordPolicy,
+    PermissionsBoundary, PolicyDetail, PolicyScope, PolicyVersion, Tag,
 };
 use crate::error::{ErrorKind, IamError, Result};
 use crate::model::RoleCredentials;
@@ -26,6 +26,8 @@ struct Principal {
     /// Users: groups; groups: members.
     links: Vec<String>,
     keys: Vec<AccessKey>,
+    mfa: Vec<MfaDevice>,
+    login: Option<LoginProfile>,
 }
 
 #[derive(Debug, Default)]
@@ -35,6 +37,9 @@ struct State {
     /// Non-default versions by policy name: (id, document, created).
     old_versions: BTreeMap<String, Vec<(String, String, SystemTime)>>,
     next_version: BTreeMap<String, u32>,
+    password_policy: Option<PasswordPolicy>,
+    aliases: Vec<String>,
+    report_generated: bool,
 }
 
 pub struct MemoryIam {
@@ -214,6 +219,27 @@ impl MemoryIam {
             })
         });
         self
+    }
+
+    /// Gives a user a console password and an MFA device.
+    pub fn add_login(&self, user: &str, serial: &str) -> &Self {
+        self.with(Kind::User, user, |p| {
+            p.login = Some(LoginProfile {
+                create_date: date(7),
+                password_reset_required: true,
+            });
+            p.mfa.push(MfaDevice {
+                serial_number: serial.into(),
+                enable_date: date(8),
+            });
+        });
+        self
+    }
+
+    /// The account's password policy and alias, as IAM holds them.
+    pub fn account_settings(&self) -> (Option<PasswordPolicy>, Vec<String>) {
+        let state = self.state.lock();
+        (state.password_policy.clone(), state.aliases.clone())
     }
 
     /// Moves an entity to another path (`/aws-service-role/...`).
@@ -847,6 +873,114 @@ impl Iam for MemoryIam {
             p.entity.as_mut().unwrap().permissions_boundary = None
         });
         Ok(())
+    }
+
+    async fn get_account_summary(&self) -> Result<Vec<(String, i64)>> {
+        self.call().await;
+        let state = self.state.lock();
+        let count = |kind| state.principals.keys().filter(|(k, _)| *k == kind).count() as i64;
+        Ok(vec![
+            ("Groups".into(), count(Kind::Group)),
+            ("Policies".into(), state.policies.len() as i64),
+            ("Roles".into(), count(Kind::Role)),
+            ("Users".into(), count(Kind::User)),
+            ("UsersQuota".into(), 5000),
+        ])
+    }
+
+    async fn get_password_policy(&self) -> Result<Option<PasswordPolicy>> {
+        self.call().await;
+        Ok(self.state.lock().password_policy.clone())
+    }
+
+    async fn update_password_policy(&self, policy: &PasswordPolicy) -> Result<()> {
+        self.call().await;
+        let mut policy = policy.clone();
+        policy.expire_passwords = policy.max_password_age.is_some_and(|a| a > 0);
+        self.state.lock().password_policy = Some(policy);
+        Ok(())
+    }
+
+    async fn delete_password_policy(&self) -> Result<()> {
+        self.call().await;
+        match self.state.lock().password_policy.take() {
+            Some(_) => Ok(()),
+            None => Err(IamError::from_code(
+                "NoSuchEntity",
+                "The account has no password policy.",
+            )),
+        }
+    }
+
+    async fn list_account_aliases(&self) -> Result<Vec<String>> {
+        self.call().await;
+        Ok(self.state.lock().aliases.clone())
+    }
+
+    async fn create_account_alias(&self, alias: &str) -> Result<()> {
+        self.call().await;
+        // IAM replaces the alias: an account has one.
+        self.state.lock().aliases = vec![alias.into()];
+        Ok(())
+    }
+
+    async fn delete_account_alias(&self, alias: &str) -> Result<()> {
+        self.call().await;
+        let mut state = self.state.lock();
+        if !state.aliases.iter().any(|a| a == alias) {
+            return Err(IamError::from_code(
+                "NoSuchEntity",
+                format!("The account alias {alias} does not exist."),
+            ));
+        }
+        state.aliases.clear();
+        Ok(())
+    }
+
+    async fn generate_credential_report(&self) -> Result<bool> {
+        self.call().await;
+        let mut state = self.state.lock();
+        // The first call starts it, the next finds it done (as IAM does).
+        let done = state.report_generated;
+        state.report_generated = true;
+        Ok(done)
+    }
+
+    async fn get_credential_report(&self) -> Result<Option<Vec<u8>>> {
+        self.call().await;
+        let state = self.state.lock();
+        if !state.report_generated {
+            return Err(IamError::from_code(
+                "ReportNotPresent",
+                "Credential report not present.",
+            ));
+        }
+        let mut csv = String::from("user,arn,password_enabled,mfa_active\n");
+        for ((kind, name), p) in &state.principals {
+            if *kind == Kind::User {
+                let arn = p.entity.as_ref().map(|e| e.arn.clone()).unwrap_or_default();
+                csv += &format!("{name},{arn},{},{}\n", p.login.is_some(), !p.mfa.is_empty());
+            }
+        }
+        Ok(Some(csv.into_bytes()))
+    }
+
+    async fn list_mfa_devices(
+        &self,
+        user: &str,
+        marker: Option<String>,
+    ) -> Result<Page<MfaDevice>> {
+        self.call().await;
+        Ok(page(
+            &self.principal(Kind::User, user)?.mfa,
+            marker,
+            self.page_size,
+        ))
+    }
+
+    async fn get_login_profile(&self, user: &str) -> Result<Option<LoginProfile>> {
+        self.call().await;
+        Ok(self.principal(Kind::User, user)?.login)
     }
 
     async fn list_entities_for_policy(

@@ -124,6 +124,28 @@ pub trait Iam: Send + Sync + 'static {
         marker: Option<String>,
     ) -> Result<Page<(Kind, String)>>;
 
+    // ---- the account ------------------------------------------------------
+
+    /// GetAccountSummary: IAM's usage and quotas, by IAM's key names.
+    async fn get_account_summary(&self) -> Result<Vec<(String, i64)>>;
+    /// GetAccountPasswordPolicy; None when the account has none.
+    async fn get_password_policy(&self) -> Result<Option<PasswordPolicy>>;
+    async fn update_password_policy(&self, policy: &PasswordPolicy) -> Result<()>;
+    async fn delete_password_policy(&self) -> Result<()>;
+    /// ListAccountAliases (an account has at most one).
+    async fn list_account_aliases(&self) -> Result<Vec<String>>;
+    async fn create_account_alias(&self, alias: &str) -> Result<()>;
+    async fn delete_account_alias(&self, alias: &str) -> Result<()>;
+    /// GenerateCredentialReport: whether the report is complete.
+    async fn generate_credential_report(&self) -> Result<bool>;
+    /// GetCredentialReport: the CSV, or None while it is being generated.
+    async fn get_credential_report(&self) -> Result<Option<Vec<u8>>>;
+    /// ListMFADevices for a user.
+    async fn list_mfa_devices(&self, user: &str, marker: Option<String>)
+        -> Result<Page<MfaDevice>>;
+    /// GetLoginProfile; None when the user has no console password.
+    async fn get_login_profile(&self, user: &str) -> Result<Option<LoginProfile>>;
+
     /// sts:GetCallerIdentity.
     async fn caller_identity(&self) -> Result<CallerIdentity>;
 

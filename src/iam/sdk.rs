@@ -9,8 +9,8 @@ use aws_smithy_types::DateTime;
 
 use super::{
     AccessKey, AccessKeyLastUsed, AccountDetails, AttachedPolicy, CallerIdentity, DetailsFilter,
-    Entity, EntityDetail, Iam, Kind, ManagedPolicy, Page, PermissionsBoundary, PolicyDetail,
-    PolicyScope, PolicyVersion, RoleLastUsed, Tag,
+    Entity, EntityDetail, Iam, Kind, LoginProfile, ManagedPolicy, MfaDevice, Page, PasswordPolicy,
+    PermissionsBoundary, PolicyDetail, PolicyScope, PolicyVersion, RoleLastUsed, Tag,
 };
 use crate::error::{ErrorKind, IamError, Result};
 use crate::model::RoleCredentials;
@@ -786,6 +786,118 @@ impl Iam for SdkIam {
             |_done| Ok(()),
             else groups_have_no_boundary()
         )
+    }
+
+    async fn get_account_summary(&self) -> Result<Vec<(String, i64)>> {
+        let out = send!(self.iam.get_account_summary())?;
+        let mut summary: Vec<(String, i64)> = out
+            .summary_map()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.as_str().to_string(), i64::from(*v)))
+            .collect();
+        summary.sort();
+        Ok(summary)
+    }
+
+    async fn get_password_policy(&self) -> Result<Option<PasswordPolicy>> {
+        let out = match send!(self.iam.get_account_password_policy()) {
+            Ok(out) => out,
+            Err(e) if e.kind == ErrorKind::NoSuchEntity => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        Ok(out.password_policy().map(|p| PasswordPolicy {
+            minimum_password_length: p.minimum_password_length(),
+            require_symbols: p.require_symbols(),
+            require_numbers: p.require_numbers(),
+            require_uppercase_characters: p.require_uppercase_characters(),
+            require_lowercase_characters: p.require_lowercase_characters(),
+            allow_users_to_change_password: p.allow_users_to_change_password(),
+            expire_passwords: p.expire_passwords(),
+            max_password_age: p.max_password_age(),
+            password_reuse_prevention: p.password_reuse_prevention(),
+            hard_expiry: p.hard_expiry(),
+        }))
+    }
+
+    async fn update_password_policy(&self, p: &PasswordPolicy) -> Result<()> {
+        send!(self
+            .iam
+            .update_account_password_policy()
+            .set_minimum_password_length(p.minimum_password_length)
+            .require_symbols(p.require_symbols)
+            .require_numbers(p.require_numbers)
+            .require_uppercase_characters(p.require_uppercase_characters)
+            .require_lowercase_characters(p.require_lowercase_characters)
+            .allow_users_to_change_password(p.allow_users_to_change_password)
+            .set_max_password_age(p.max_password_age)
+            .set_password_reuse_prevention(p.password_reuse_prevention)
+            .set_hard_expiry(p.hard_expiry))?;
+        Ok(())
+    }
+
+    async fn delete_password_policy(&self) -> Result<()> {
+        send!(self.iam.delete_account_password_policy())?;
+        Ok(())
+    }
+
+    async fn list_account_aliases(&self) -> Result<Vec<String>> {
+        let out = send!(self.iam.list_account_aliases())?;
+        Ok(out.account_aliases().to_vec())
+    }
+
+    async fn create_account_alias(&self, alias: &str) -> Result<()> {
+        send!(self.iam.create_account_alias().account_alias(alias))?;
+        Ok(())
+    }
+
+    async fn delete_account_alias(&self, alias: &str) -> Result<()> {
+        send!(self.iam.delete_account_alias().account_alias(alias))?;
+        Ok(())
+    }
+
+    async fn generate_credential_report(&self) -> Result<bool> {
+        let out = send!(self.iam.generate_credential_report())?;
+        Ok(out.state() == Some(&t::ReportStateType::Complete))
+    }
+
+    async fn get_credential_report(&self) -> Result<Option<Vec<u8>>> {
+        match send!(self.iam.get_credential_report()) {
+            Ok(out) => Ok(Some(
+                out.content()
+                    .map(|b| b.as_ref().to_vec())
+                    .unwrap_or_default(),
+            )),
+            Err(e) if e.code == "ReportInProgress" => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn list_mfa_devices(
+        &self,
+        user: &str,
+        marker: Option<String>,
+    ) -> Result<Page<MfaDevice>> {
+        list_page!(self.iam.list_mfa_devices().user_name(user), marker, |out| {
+            out.mfa_devices()
+                .iter()
+                .map(|d| MfaDevice {
+                    serial_number: d.serial_number().to_string(),
+                    enable_date: time(d.enable_date()),
+                })
+                .collect()
+        })
+    }
+
+    async fn get_login_profile(&self, user: &str) -> Result<Option<LoginProfile>> {
+        match send!(self.iam.get_login_profile().user_name(user)) {
+            Ok(out) => Ok(out.login_profile().map(|p| LoginProfile {
+                create_date: time(p.create_date()),
+                password_reset_required: p.password_reset_required(),
+            })),
+            Err(e) if e.kind == ErrorKind::NoSuchEntity => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     async fn create_policy(&self, name: &str, document: &str) -> Result<ManagedPolicy> {

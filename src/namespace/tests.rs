@@ -71,7 +71,7 @@ async fn walk(ns: &Namespace, node: Node) -> usize {
 #[tokio::test]
 async fn nothing_is_fetched_until_asked() {
     let (_, ns) = namespace(account(3));
-    assert_eq!(names(&ns, &Node::Root).await.len(), 7);
+    assert_eq!(names(&ns, &Node::Root).await.len(), 8);
     assert_eq!(ns.api_calls().total(), 0);
 }
 
@@ -1352,4 +1352,107 @@ async fn service_linked_roles_read_like_others_and_refuse_every_change() {
         assert!(err.message.contains("service-linked"), "{err}");
     }
     assert_eq!(iam_writes(&ns), 0);
+}
+
+// ---- account/ and users' sign-in files ---------------------------------------
+
+#[tokio::test]
+async fn the_account_folder_shows_what_the_account_has() {
+    let (iam, ns) = namespace(account(2));
+    let dir = Node::AccountDir;
+    assert_eq!(
+        names(&ns, &dir).await,
+        ["summary.json", "credential-report.csv"]
+    );
+    assert_eq!(read_json(&ns, &Node::AccountSummary).await["Users"], 2);
+    let report = ns.read(&Node::CredentialReport).await.unwrap();
+    assert!(String::from_utf8_lossy(&report).starts_with("user,arn,"));
+    assert_eq!(ns.api_calls().get(Operation::GenerateCredentialReport), 2);
+    ns.read(&Node::CredentialReport).await.unwrap();
+    assert_eq!(
+        ns.api_calls().get(Operation::GetCredentialReport),
+        1,
+        "cached"
+    );
+    assert!(ns.lookup(&dir, "password-policy.json").await.is_err());
+
+    // Created by writing them; equal: no call; bad: refused, nothing sent.
+    let policy = Node::PasswordPolicy;
+    let Created::Document(node, draft) = ns
+        .create(&dir, "password-policy.json", 0o644)
+        .await
+        .unwrap()
+    else {
+        panic!("not a document")
+    };
+    let doc = r#"{"MinimumPasswordLength": 14, "RequireSymbols": true, "MaxPasswordAge": 90}"#;
+    Namespace::draft_write(&node, &draft, 0, doc.as_bytes()).unwrap();
+    ns.commit(&node, &draft).await.unwrap();
+    ns.release_draft(&node, &draft);
+    let (held, _) = iam.account_settings();
+    assert_eq!(held.as_ref().unwrap().minimum_password_length, Some(14));
+    ns.refresh(); // until the TTL passes the file shows what was written
+    let shown = read_json(&ns, &policy).await;
+    assert_eq!(shown["ExpirePasswords"], true, "IAM's own field");
+    save(&ns, &policy, &shown.to_string(), true).await.unwrap();
+    for bad in [r#"{"MinimumPasswordLength": 4}"#, r#"{"Length": 8}"#] {
+        assert!(save(&ns, &policy, bad, true).await.is_err(), "{bad}");
+    }
+    assert_eq!(
+        ns.api_calls().get(Operation::UpdateAccountPasswordPolicy),
+        1
+    );
+
+    let Created::Document(node, draft) = ns.create(&dir, "alias", 0o644).await.unwrap() else {
+        panic!("not a document")
+    };
+    Namespace::draft_write(&node, &draft, 0, b"acme-prod\n").unwrap();
+    ns.commit(&node, &draft).await.unwrap();
+    ns.release_draft(&node, &draft);
+    assert_eq!(iam.account_settings().1, ["acme-prod"]);
+    assert_eq!(
+        &ns.read(&Node::AccountAlias).await.unwrap()[..],
+        b"acme-prod\n"
+    );
+    save(&ns, &Node::AccountAlias, "acme-staging\n", true)
+        .await
+        .unwrap();
+    assert_eq!(iam.account_settings().1, ["acme-staging"]);
+    assert!(save(&ns, &Node::AccountAlias, "Not An Alias\n", true)
+        .await
+        .is_err());
+    assert_eq!(iam.account_settings().1, ["acme-staging"]);
+
+    // rm: carried out after its grace.
+    ns.unlink(&dir, "alias").await.unwrap();
+    ns.unlink(&dir, "password-policy.json").await.unwrap();
+    settle_all(&ns).await;
+    assert_eq!(iam.account_settings(), (None, vec![]));
+    assert_eq!(
+        names(&ns, &dir).await,
+        ["summary.json", "credential-report.csv"]
+    );
+}
+
+#[tokio::test]
+async fn users_show_mfa_devices_and_whether_they_have_a_console_password() {
+    let iam = account(2);
+    iam.add_login("user1", "arn:aws:iam::123456789012:mfa/user1");
+    let (_, ns) = namespace(iam);
+    let listed = names(&ns, &Node::EntityDir(Kind::User, "user1".into())).await;
+    assert!(listed.contains(&"mfa-devices.json".to_string()));
+    assert!(listed.contains(&"login-profile.json".to_string()));
+    let login = read_json(&ns, &Node::LoginProfile("user1".into())).await;
+    assert_eq!(login["PasswordExists"], true);
+    assert_eq!(login["PasswordResetRequired"], true);
+    assert_eq!(
+        read_json(&ns, &Node::LoginProfile("user0".into())).await,
+        serde_json::json!({"PasswordExists": false})
+    );
+    let mfa = read_json(&ns, &Node::MfaDevices("user1".into())).await;
+    assert_eq!(
+        mfa[0]["SerialNumber"],
+        "arn:aws:iam::123456789012:mfa/user1"
+    );
+    assert_eq!(Node::MfaDevices("user1".into()).perm(), 0o444);
 }

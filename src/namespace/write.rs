@@ -220,6 +220,8 @@ impl Namespace {
         self.check_not_service_linked(node).await?;
         match node {
             Node::RoleSettings(role) => self.save_settings(role, bytes).await,
+            Node::PasswordPolicy => self.save_password_policy(bytes).await,
+            Node::AccountAlias => self.save_alias(bytes).await,
             Node::Policy(_, name) => self.save_managed(name, bytes).await,
             Node::Inline(kind, entity, name) => self.save_inline(*kind, entity, name, bytes).await,
             Node::TrustPolicy(role) => self.save_trust(role, bytes).await,
@@ -372,6 +374,43 @@ impl Namespace {
         });
         // The listing carries both too, and a bulk read merges it in.
         self.cache.remove(&Key::Entities(Kind::Role));
+        Ok(())
+    }
+
+    async fn save_password_policy(&self, bytes: &[u8]) -> Result<()> {
+        let wanted = policy::check_password_policy(bytes)?;
+        let current = self.iam.get_password_policy().await?;
+        if current.as_ref().is_some_and(|c| wanted.same_as(c)) {
+            return Ok(());
+        }
+        self.iam.update_password_policy(&wanted).await?;
+        // IAM computes ExpirePasswords: read it back rather than guess.
+        self.cache.remove(&Key::PasswordPolicy);
+        self.cache.remove(&Key::AccountSummary);
+        Ok(())
+    }
+
+    /// An account has one alias: a new one replaces the old, and the old
+    /// comes back if IAM refuses the new.
+    async fn save_alias(&self, bytes: &[u8]) -> Result<()> {
+        let wanted = policy::check_alias(bytes)?;
+        let current = self.iam.list_account_aliases().await?;
+        if current.contains(&wanted) {
+            return Ok(());
+        }
+        for old in &current {
+            self.iam.delete_account_alias(old).await?;
+        }
+        if let Err(e) = self.iam.create_account_alias(&wanted).await {
+            for old in &current {
+                if let Err(undo) = self.iam.create_account_alias(old).await {
+                    tracing::warn!("could not restore the account alias {old}: {undo}");
+                }
+            }
+            self.cache.remove(&Key::Aliases);
+            return Err(e);
+        }
+        self.cache.insert(Key::Aliases, vec![wanted]);
         Ok(())
     }
 
@@ -686,7 +725,12 @@ impl Namespace {
         match &node {
             // Whether an attached policy may go is checked once the grace
             // has passed: `install` over an attached policy is a save.
-            Node::Inline(..) | Node::TrustPolicy(_) | Node::RoleSettings(_) | Node::Tags(..) => {}
+            Node::Inline(..)
+            | Node::TrustPolicy(_)
+            | Node::RoleSettings(_)
+            | Node::Tags(..)
+            | Node::PasswordPolicy
+            | Node::AccountAlias => {}
             Node::Boundary(kind, entity) => {
                 self.iam.delete_permissions_boundary(*kind, entity).await?;
                 self.edit_entity(*kind, entity, |e| e.permissions_boundary = None);
@@ -696,11 +740,13 @@ impl Namespace {
                 self.delete_version(policy, id).await?;
                 return Ok(node);
             }
-            Node::DefaultVersion(_) => return Err(not_permitted(format!(
+            Node::DefaultVersion(_) => {
+                return Err(not_permitted(format!(
                 "{}: a policy always has a default version; choose another with ln -sfn vN.json {}",
                 node.path(),
                 node.name()
-            ))),
+            )))
+            }
             Node::Policy(PolicyScope::Local, _) => {}
             Node::Attached(kind, entity, policy) => {
                 let arn = self
@@ -752,6 +798,18 @@ impl Namespace {
                 });
             }
             Node::Policy(PolicyScope::Local, name) => self.delete_managed(name).await?,
+            Node::PasswordPolicy => {
+                self.iam.delete_password_policy().await?;
+                self.cache
+                    .insert(Key::PasswordPolicy, None::<crate::iam::PasswordPolicy>);
+                self.cache.remove(&Key::AccountSummary);
+            }
+            Node::AccountAlias => {
+                for alias in self.iam.list_account_aliases().await? {
+                    self.iam.delete_account_alias(&alias).await?;
+                }
+                self.cache.insert(Key::Aliases, Vec::<String>::new());
+            }
             _ => {
                 return Err(not_permitted(format!(
                     "{} is part of its IAM entity and cannot be deleted",
