@@ -7,6 +7,8 @@ pub enum ControlFile {
     Status,
     Errors,
     Refresh,
+    /// Write an MFA code here for a new MFA session.
+    Mfa,
 }
 
 /// A path in the mount, by meaning. Names are IAM names (no `.json`).
@@ -111,7 +113,7 @@ impl Node {
             | Node::AccessKeys(_)
             | Node::Policy(PolicyScope::Aws, _)
             | Node::Control(ControlFile::Status | ControlFile::Errors) => 0o444,
-            Node::Control(ControlFile::Refresh) => 0o200,
+            Node::Control(ControlFile::Refresh | ControlFile::Mfa) => 0o200,
             Node::Attached(..) | Node::Link(..) | Node::ScratchLink(..) => 0o777,
             _ if self.file_kind() == FileKind::Dir => 0o755,
             _ => 0o644,
@@ -215,6 +217,7 @@ impl Node {
                 ("status", Node::Control(ControlFile::Status)),
                 ("errors", Node::Control(ControlFile::Errors)),
                 ("refresh", Node::Control(ControlFile::Refresh)),
+                ("mfa", Node::Control(ControlFile::Mfa)),
             ],
             Node::Entity(kind, name) => {
                 let n = || name.clone();
@@ -300,6 +303,7 @@ impl Node {
                     ControlFile::Status => "status",
                     ControlFile::Errors => "errors",
                     ControlFile::Refresh => "refresh",
+                    ControlFile::Mfa => "mfa",
                 }
             ),
         }
