@@ -811,6 +811,13 @@ impl ProvideCredentials for Shared {
 
 // ---- what the backend's errors say ---------------------------------------------
 
+/// Why an AssumeRole from a role session made with MFA may be refused.
+pub const CHAINED_MFA_NOTE: &str = "; note: iamfs runs on a role session assumed with MFA, and \
+     AWS does not carry MFA context into role chaining (credentials from AssumeRole do not \
+     include MFA information), so a role whose trust policy requires \
+     aws:MultiFactorAuthPresent refuses it; mount with a user profile with mfa_serial \
+     (GetSessionToken, whose credentials do carry MFA) to read such roles' credentials";
+
 /// The backend's hook (see iam/layer.rs): an error about the daemon's own
 /// credentials says how to renew them, and a refusal by AWS drops them.
 pub struct CredentialsHook(pub Arc<DaemonCredentials>);
@@ -818,12 +825,25 @@ pub struct CredentialsHook(pub Arc<DaemonCredentials>);
 impl Hook for CredentialsHook {
     fn around<'a, T: Send + 'a>(
         &'a self,
-        _call: Call,
+        call: Call,
         _kind: Option<Kind>,
         op: BoxFuture<'a, Result<T>>,
     ) -> BoxFuture<'a, Result<T>> {
         Box::pin(async move {
             match op.await {
+                // roles/X/credentials from a role session made with MFA: AWS
+                // does not carry the MFA context into role chaining.
+                Err(mut e)
+                    if call == Call::AssumeRole
+                        && e.kind == ErrorKind::AccessDenied
+                        && matches!(
+                            self.0.plan().map(|p| &p.kind),
+                            Some(SessionKind::Role { .. })
+                        ) =>
+                {
+                    e.message.push_str(CHAINED_MFA_NOTE);
+                    Err(e)
+                }
                 Err(mut e) if e.kind == ErrorKind::CredentialsExpired => {
                     // The provider's own failure already says what to do.
                     if e.code != "CredentialsUnavailable" {
