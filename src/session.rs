@@ -391,6 +391,9 @@ struct State {
     failed: Option<(SystemTime, String)>,
     command_failed: Option<Instant>,
     sessions: u64,
+    /// The chain's credentials came without an expiry (the one held is
+    /// only when iamfs asks the chain again).
+    no_expiry: bool,
 }
 
 impl State {
@@ -478,20 +481,15 @@ impl DaemonCredentials {
                     return Ok(c);
                 }
                 match chain.provide_credentials().await {
-                    Ok(c) => {
-                        let c = match c.expiry() {
-                            Some(_) => c,
-                            // Asked again after CHAIN_TTL (a profile's keys
-                            // may be replaced meanwhile).
-                            None => Credentials::new(
-                                c.access_key_id(),
-                                c.secret_access_key(),
-                                c.session_token().map(str::to_string),
-                                Some(SystemTime::now() + CHAIN_TTL),
-                                "iamfs-chain",
-                            ),
-                        };
+                    Ok(mut c) => {
+                        // Without an expiry, asked again after CHAIN_TTL (a
+                        // profile's keys may be replaced meanwhile).
+                        let no_expiry = c.expiry().is_none();
+                        if no_expiry {
+                            *c.expiry_mut() = Some(SystemTime::now() + CHAIN_TTL);
+                        }
                         let mut state = self.state.lock();
+                        state.no_expiry = no_expiry;
                         state.credentials = Some(c.clone());
                         state.refused = None;
                         state.failed = None;
@@ -735,7 +733,7 @@ impl DaemonCredentials {
     pub fn status(&self) -> serde_json::Value {
         let state = self.state.lock();
         let now = SystemTime::now();
-        let expires = state.expires();
+        let expires = state.expires().filter(|_| !state.no_expiry);
         let state_name = if state.refused.is_some() {
             "refused"
         } else {
