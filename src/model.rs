@@ -234,6 +234,25 @@ impl CallerIdentity {
     pub fn is_role_session(&self) -> bool {
         self.arn.contains(":assumed-role/")
     }
+
+    /// The partition of the caller's ARN (`aws`, `aws-cn`, `aws-us-gov`...):
+    /// every ARN iamfs builds is in it.
+    pub fn partition(&self) -> &str {
+        partition_of(&self.arn)
+    }
+
+    /// The account's root principal, `arn:<partition>:iam::<account>:root`.
+    pub fn account_root(&self) -> String {
+        format!("arn:{}:iam::{}:root", self.partition(), self.account)
+    }
+}
+
+/// The partition of an ARN; `aws` when it has none.
+pub fn partition_of(arn: &str) -> &str {
+    match arn.split(':').collect::<Vec<_>>()[..] {
+        ["arn", partition, ..] if !partition.is_empty() => partition,
+        _ => "aws",
+    }
 }
 
 /// Temporary credentials from sts:AssumeRole. Debug (in credentials.rs)

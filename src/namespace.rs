@@ -55,6 +55,9 @@ pub struct Settings {
     /// Seconds asked of AssumeRole for roles/X/credentials.
     pub session_duration: u64,
     pub session_name: String,
+    /// The daemon's own credentials (an MFA session, or the chain): shown
+    /// in `.iamfs/status`, renewed through `.iamfs/mfa`.
+    pub daemon_credentials: Option<Arc<crate::session::DaemonCredentials>>,
 }
 
 /// A file's bytes: shared with the cache, or a secret that is zeroized when
@@ -244,6 +247,7 @@ impl Settings {
             cache_entries: 10_000,
             session_duration: 3600,
             session_name: "iamfs-tester".into(),
+            daemon_credentials: None,
         }
     }
 }
@@ -1060,7 +1064,7 @@ impl Namespace {
             }
             Node::Control(ControlFile::Status) => Ok(self.status().await.into()),
             Node::Control(ControlFile::Errors) => Ok(self.errors.render().into()),
-            Node::Control(ControlFile::Refresh) => Ok(Vec::new().into()),
+            Node::Control(ControlFile::Refresh | ControlFile::Mfa) => Ok(Vec::new().into()),
             Node::Credentials(role) | Node::Env(role) => {
                 let e = self.entity(Kind::Role, role).await?;
                 let chained = self.identity().await.is_ok_and(|id| id.is_role_session());
@@ -1304,6 +1308,18 @@ impl Namespace {
             .await
     }
 
+    /// A code written to `.iamfs/mfa`: a new MFA session at once.
+    pub async fn start_mfa_session(&self, code: &crate::session::MfaCode) -> Result<()> {
+        match &self.settings.daemon_credentials {
+            Some(credentials) => credentials.start(code).await,
+            None => Err(IamError::new(
+                ErrorKind::InvalidInput,
+                "NoMfaDevice",
+                "this mount has no MFA device",
+            )),
+        }
+    }
+
     async fn status(&self) -> Vec<u8> {
         let identity = self.identity().await.ok();
         let account = identity.map(|id| id.account.clone());
@@ -1323,6 +1339,7 @@ impl Namespace {
             "endpoint": self.settings.endpoint,
             "region": self.settings.region,
             "read_only": self.settings.read_only,
+            "credentials": self.settings.daemon_credentials.as_ref().map(|c| c.status()),
             "cache": {"hits": stats.hits, "misses": stats.misses, "entries": stats.entries,
                       "ttl_seconds": self.settings.cache_ttl.as_secs_f64(),
                       "capacity": self.settings.cache_entries},

@@ -7,13 +7,16 @@ pub enum ControlFile {
     Status,
     Errors,
     Refresh,
+    /// Write an MFA code here for a new MFA session.
+    Mfa,
 }
 
 impl ControlFile {
-    pub const ALL: [ControlFile; 3] = [
+    pub const ALL: [ControlFile; 4] = [
         ControlFile::Status,
         ControlFile::Errors,
         ControlFile::Refresh,
+        ControlFile::Mfa,
     ];
 }
 
@@ -159,7 +162,7 @@ impl Node {
             | Node::AccountSummary
             | Node::CredentialReport
             | Node::Control(ControlFile::Status | ControlFile::Errors) => 0o444,
-            Node::Control(ControlFile::Refresh) => 0o200,
+            Node::Control(ControlFile::Refresh | ControlFile::Mfa) => 0o200,
             _ if self.file_kind() == FileKind::Symlink => 0o777,
             _ if self.file_kind() == FileKind::Dir => 0o755,
             _ => 0o644,
@@ -383,6 +386,7 @@ impl Node {
             Node::Control(ControlFile::Status) => "status",
             Node::Control(ControlFile::Errors) => "errors",
             Node::Control(ControlFile::Refresh) => "refresh",
+            Node::Control(ControlFile::Mfa) => "mfa",
             Node::EntityJson(Kind::User, _) => "user.json",
             Node::EntityJson(Kind::Group, _) => "group.json",
             Node::EntityJson(Kind::Role, _) => "role.json",

@@ -99,6 +99,11 @@ fn page<T: Clone>(all: &[T], marker: Option<String>, size: usize) -> Page<T> {
 }
 
 impl MemoryIam {
+    /// The partition of `caller_arn`: the account's ARNs are in it.
+    pub fn partition(&self) -> &str {
+        crate::model::partition_of(&self.caller_arn)
+    }
+
     fn encode(&self, doc: &str) -> String {
         if self.url_encode {
             utf8_percent_encode(doc, NON_ALPHANUMERIC).to_string()
@@ -121,7 +126,7 @@ impl MemoryIam {
             kind,
             name,
             &format!("AID{n:017}"),
-            &format!("arn:aws:iam::{ACCOUNT}:{lower}/{name}"),
+            &format!("arn:{}:iam::{ACCOUNT}:{lower}/{name}", self.partition()),
             date(n),
         );
         e.tags = Some(Vec::new());
@@ -179,7 +184,7 @@ impl MemoryIam {
         let path = path.trim_start_matches("/aws");
         let policy = ManagedPolicy {
             name: name.into(),
-            arn: format!("arn:aws:iam::{account}:policy{path}{name}"),
+            arn: format!("arn:{}:iam::{account}:policy{path}{name}", self.partition()),
             path: path.into(),
             default_version_id: "v1".into(),
             attachment_count: 0,

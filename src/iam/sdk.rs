@@ -85,13 +85,21 @@ impl SdkIam {
 pub fn sdk_error<E, R>(err: SdkError<E, R>) -> IamError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     match &err {
         SdkError::TimeoutError(_) => IamError::new(
             ErrorKind::Unreachable,
             "Timeout",
             "the IAM endpoint did not answer in time",
+        ),
+        // The credentials provider failed before anything was sent (an
+        // expired SSO token, an MFA session waiting for a code): the SDK
+        // reports that as a dispatch failure.
+        SdkError::DispatchFailure(_) if credentials_failure(&err).is_some() => IamError::new(
+            ErrorKind::CredentialsExpired,
+            "CredentialsUnavailable",
+            credentials_failure(&err).unwrap_or_default(),
         ),
         SdkError::DispatchFailure(failure) => IamError::new(
             ErrorKind::Unreachable,
@@ -109,6 +117,41 @@ where
         }
         other => IamError::new(ErrorKind::Other, "SdkError", format!("{other:?}")),
     }
+}
+
+/// The message of a credentials provider's failure somewhere in `err`'s
+/// sources: the provider's own words, its sources after it.
+fn credentials_failure(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use aws_credential_types::provider::error::CredentialsError;
+    let mut source = err.source();
+    while let Some(e) = source {
+        if e.downcast_ref::<CredentialsError>().is_some() {
+            let mut parts = Vec::new();
+            let mut inner = e.source();
+            while let Some(i) = inner {
+                parts.push(i.to_string());
+                inner = i.source();
+            }
+            if parts.is_empty() {
+                parts.push(e.to_string());
+            }
+            return Some(parts.join(": "));
+        }
+        source = e.source();
+    }
+    None
+}
+
+/// An error and its sources, as one line.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
 }
 
 fn groups_have_no_tags() -> IamError {

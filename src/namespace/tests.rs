@@ -1456,3 +1456,34 @@ async fn users_show_mfa_devices_and_whether_they_have_a_console_password() {
     );
     assert_eq!(Node::MfaDevices("user1".into()).perm(), 0o444);
 }
+
+/// A role made by mkdir trusts the account's root in the caller's own
+/// partition: an aws-cn caller gets arn:aws-cn, never a hard-coded arn:aws.
+#[tokio::test]
+async fn mkdir_role_trusts_root_in_the_callers_partition() {
+    for partition in ["aws-cn", "aws-us-gov", "aws"] {
+        let mut iam = MemoryIam::default();
+        iam.caller_arn = format!("arn:{partition}:iam::123456789012:user/tester");
+        let (_iam, ns) = namespace(iam);
+        ns.mkdir(&Node::KindDir(Kind::Role), "made").await.unwrap();
+        let trust = ns.read(&Node::TrustPolicy("made".into())).await.unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&trust).unwrap();
+        assert_eq!(
+            doc["Statement"][0]["Principal"]["AWS"],
+            format!("arn:{partition}:iam::123456789012:root"),
+            "{partition}"
+        );
+        let role = ns
+            .read(&Node::EntityJson(Kind::Role, "made".into()))
+            .await
+            .unwrap();
+        let role: serde_json::Value = serde_json::from_slice(&role).unwrap();
+        assert!(
+            role["Arn"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("arn:{partition}:iam::")),
+            "{role}"
+        );
+    }
+}

@@ -588,13 +588,14 @@ impl Namespace {
         };
         policy::check_name(name, NameRule::entity(*kind))?;
         let trust = if *kind == Kind::Role {
-            let account = self.identity().await?.account.clone();
+            // In the caller's partition (aws-cn, aws-us-gov...).
+            let root = self.identity().await?.account_root();
             Some(
                 serde_json::json!({
                     "Version": "2012-10-17",
                     "Statement": [{
                         "Effect": "Allow",
-                        "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
+                        "Principal": {"AWS": root},
                         "Action": "sts:AssumeRole"
                     }]
                 })

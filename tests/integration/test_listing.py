@@ -24,8 +24,9 @@ def assert_same_names(listed: list[str], expected: list[str], what: str):
 
 def test_top_level(mnt):
     assert sorted(ls(mnt.p(), "-A")) == sorted(
-        [".iamfs", "aws-policies", "groups", "policies", "roles", "users"])
-    assert sorted(ls(mnt.p(".iamfs"), "-A")) == ["errors", "refresh", "status"]
+        [".iamfs", "account", "aws-policies", "groups", "policies", "policy-versions", "roles",
+         "users"])
+    assert sorted(ls(mnt.p(".iamfs"), "-A")) == ["errors", "mfa", "refresh", "status"]
 
 
 def test_ls_roles_equals_paginated_list_roles(mnt, iam, account):
