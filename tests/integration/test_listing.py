@@ -64,7 +64,8 @@ def test_ls_aws_policies_equals_list_policies_aws(mnt, iam):
 
 def test_user_folder(mnt, iam):
     assert sorted(ls(mnt.p("users/user1"), "-A")) == sorted(
-        ["user.json", "policies", "attached", "groups", "access-keys.json", "tags.json"])
+        ["user.json", "policies", "attached", "groups", "access-keys.json", "mfa-devices.json",
+         "login-profile.json", "tags.json"])
     inline = iam.list_user_policies(UserName="user1")["PolicyNames"]
     assert sorted(ls(mnt.p("users/user1/policies"), "-A")) == sorted(f"{n}.json" for n in inline)
     attached = paginate(iam, "list_attached_user_policies", "AttachedPolicies", UserName="user1")
@@ -92,7 +93,7 @@ def test_group_folder(mnt, iam):
 def test_role_folder(mnt, iam, role):
     listed = set(ls(mnt.p(f"roles/{role}"), "-A"))
     assert listed - {"credentials", "env"} == {
-        "role.json", "trust-policy.json", "policies", "attached", "tags.json"}
+        "role.json", "trust-policy.json", "settings.json", "policies", "attached", "tags.json"}
     inline = iam.list_role_policies(RoleName=role)["PolicyNames"]
     assert sorted(ls(mnt.p(f"roles/{role}/policies"), "-A")) == sorted(f"{n}.json" for n in inline)
     attached = paginate(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=role)
