@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import errno
 import json
+import os
+import time
 
 import pytest
 
@@ -182,3 +184,82 @@ def test_a_cold_walk_of_policy_versions_costs_pages(make_wmount, wiam):
     assert calls.get("GetAccountAuthorizationDetails", 0) >= 1, calls
     assert calls.get("ListPolicyVersions", 0) < len(names), calls
     assert calls.get("GetPolicyVersion", 0) < len(names), calls
+
+
+def test_the_account_folder_against_iam(wmount, wiam, wraw):
+    acct = wmount.p("account")
+    wiam.delete_account_password_policy() if _has_password_policy(wiam) else None
+    for a in wiam.list_account_aliases()["AccountAliases"]:
+        wiam.delete_account_alias(AccountAlias=a)
+    wmount.refresh()
+    assert sorted(ls(acct)) == ["credential-report.csv", "summary.json"]
+    summary = json.loads(cat_bytes(f"{acct}/summary.json"))
+    assert summary["Users"] == wiam.get_account_summary()["SummaryMap"]["Users"]
+    report = cat_bytes(f"{acct}/credential-report.csv").decode()
+    assert report.splitlines()[0].startswith("user,arn,")
+    assert "<root_account>" in report or len(report.splitlines()) > 1
+
+    # Create the password policy by writing it; jq reads it back.
+    policy = {"MinimumPasswordLength": 14, "RequireSymbols": True, "MaxPasswordAge": 90}
+    ok(["tee", f"{acct}/password-policy.json"], input=json.dumps(policy))
+    held = wiam.get_account_password_policy()["PasswordPolicy"]
+    assert held["MinimumPasswordLength"] == 14 and held["RequireSymbols"] is True
+    ok(["sed", "-i", "s/14/16/", f"{acct}/password-policy.json"])
+    assert wiam.get_account_password_policy()["PasswordPolicy"]["MinimumPasswordLength"] == 16
+    before = wiam.get_account_password_policy()["PasswordPolicy"]
+    for bad in ['{"MinimumPasswordLength": 3}', '{"MinLength": 8}']:
+        p = run(["tee", f"{acct}/password-policy.json"], input=bad)
+        assert p.returncode != 0 and os.strerror(errno.EINVAL) in p.stderr, p.stderr
+    assert wiam.get_account_password_policy()["PasswordPolicy"] == before
+
+    # The alias: one line; a new one replaces the old.
+    ok(["sh", "-c", f"echo acme-prod > '{acct}/alias'"])
+    assert wiam.list_account_aliases()["AccountAliases"] == ["acme-prod"]
+    assert cat_bytes(f"{acct}/alias") == b"acme-prod\n"
+    ok(["sh", "-c", f"echo acme-staging > '{acct}/alias'"])
+    assert wiam.list_account_aliases()["AccountAliases"] == ["acme-staging"]
+    # (A shell's `>` does not check close(); tee reports the refusal.)
+    p = run(["tee", f"{acct}/alias"], input="Not An Alias\n")
+    assert p.returncode != 0 and os.strerror(errno.EINVAL) in p.stderr, p.stderr
+    assert wiam.list_account_aliases()["AccountAliases"] == ["acme-staging"]
+
+    # rm deletes (after rm's 2 s grace).
+    ok(["rm", f"{acct}/alias", f"{acct}/password-policy.json"])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (
+            wiam.list_account_aliases()["AccountAliases"] or _has_password_policy(wiam)):
+        time.sleep(0.25)
+    assert wiam.list_account_aliases()["AccountAliases"] == []
+    assert not _has_password_policy(wiam)
+    assert sorted(ls(acct)) == ["credential-report.csv", "summary.json"]
+
+
+def _has_password_policy(wiam) -> bool:
+    try:
+        wiam.get_account_password_policy()
+        return True
+    except wiam.exceptions.NoSuchEntityException:
+        return False
+
+
+def test_users_show_mfa_devices_and_console_passwords(wmount, wiam, fx):
+    wiam.create_login_profile(UserName=fx.user, Password="Correct-Horse-9!",
+                              PasswordResetRequired=True)
+    serial = wiam.create_virtual_mfa_device(
+        VirtualMFADeviceName=fx.user)["VirtualMFADevice"]["SerialNumber"]
+    wiam.enable_mfa_device(UserName=fx.user, SerialNumber=serial,
+                           AuthenticationCode1="123456", AuthenticationCode2="654321")
+    udir = wmount.p(f"users/{fx.user}")
+    login = json.loads(cat_bytes(f"{udir}/login-profile.json"))
+    held = wiam.get_login_profile(UserName=fx.user)["LoginProfile"]
+    assert login["PasswordExists"] is True
+    assert login["PasswordResetRequired"] == held.get("PasswordResetRequired", False)
+    assert b"Correct-Horse" not in cat_bytes(f"{udir}/login-profile.json")
+    devices = json.loads(cat_bytes(f"{udir}/mfa-devices.json"))
+    assert [d["SerialNumber"] for d in devices] == [serial]
+    other = uniq("wt-nologin-")
+    wiam.create_user(UserName=other)
+    assert json.loads(cat_bytes(wmount.p(f"users/{other}/login-profile.json"))) == {
+        "PasswordExists": False}
+    assert json.loads(cat_bytes(wmount.p(f"users/{other}/mfa-devices.json"))) == []
+    refused(["tee", f"{udir}/mfa-devices.json"], errno.EACCES)
