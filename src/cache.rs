@@ -37,6 +37,10 @@ pub enum Key {
     PolicyDoc(String, String),
     /// A customer-managed policy's versions (ListPolicyVersions), by name.
     Versions(String),
+    /// ListInstanceProfiles (with each profile's roles).
+    InstanceProfiles,
+    /// One instance profile with its tags (GetInstanceProfile).
+    InstanceProfile(String),
     /// Rendered users/X/mfa-devices.json and login-profile.json.
     MfaDevices(String),
     LoginProfile(String),
@@ -62,6 +66,8 @@ impl Key {
             | Key::Policies(_)
             | Key::PolicyDoc(..)
             | Key::Versions(_)
+            | Key::InstanceProfiles
+            | Key::InstanceProfile(_)
             | Key::AccessKeys(_)
             | Key::MfaDevices(_)
             | Key::LoginProfile(_)

@@ -8,7 +8,8 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::model::{
-    AccessKey, AccessKeyLastUsed, Entity, Kind, LoginProfile, MfaDevice, PasswordPolicy, Tag,
+    AccessKey, AccessKeyLastUsed, Entity, InstanceProfile, Kind, LoginProfile, MfaDevice,
+    PasswordPolicy, Tag,
 };
 
 /// Parses a policy document that IAM may return URL-encoded (RFC 3986) or plain.
@@ -128,6 +129,25 @@ pub fn render_login_profile(profile: Option<&LoginProfile>) -> Vec<u8> {
         }),
         None => json!({"PasswordExists": false}),
     })
+}
+
+/// instance-profile.json: GetInstanceProfile, roles by name.
+pub fn render_instance_profile(p: &InstanceProfile) -> Vec<u8> {
+    let tags: Map<String, Value> = p
+        .tags
+        .iter()
+        .flatten()
+        .map(|t| (t.key.clone(), Value::String(t.value.clone())))
+        .collect();
+    render(&json!({
+        "Path": p.path,
+        "InstanceProfileName": p.name,
+        "InstanceProfileId": p.id,
+        "Arn": p.arn,
+        "CreateDate": timestamp(p.create_date),
+        "Roles": p.roles,
+        "Tags": tags,
+    }))
 }
 
 /// summary.json: GetAccountSummary's map, by key.

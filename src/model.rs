@@ -319,3 +319,17 @@ pub struct LoginProfile {
     pub create_date: SystemTime,
     pub password_reset_required: bool,
 }
+
+/// An instance profile: how EC2 instances get a role (IAM allows one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceProfile {
+    pub name: String,
+    pub path: String,
+    pub id: String,
+    pub arn: String,
+    pub create_date: SystemTime,
+    /// The roles in it, by name.
+    pub roles: Vec<String>,
+    /// Only GetInstanceProfile returns them; None from a list.
+    pub tags: Option<Vec<Tag>>,
+}

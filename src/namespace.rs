@@ -19,8 +19,8 @@ use crate::error_log::ErrorLog;
 use crate::iam::counted::Service;
 use crate::iam::{
     collect_pages, AccessKey, AccessKeyLastUsed, AttachedPolicy, CallCounts, CallerIdentity,
-    Counted, DetailsFilter, Entity, Iam, Kind, ManagedPolicy, PasswordPolicy, PolicyScope,
-    PolicyVersion,
+    Counted, DetailsFilter, Entity, Iam, InstanceProfile, Kind, ManagedPolicy, PasswordPolicy,
+    PolicyScope, PolicyVersion,
 };
 use crate::kernel_requests::KernelRequests;
 use crate::keyed::KeyedLocks;
@@ -162,6 +162,12 @@ pub trait Named {
 }
 
 impl Named for Entity {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Named for InstanceProfile {
     fn name(&self) -> &str {
         &self.name
     }
@@ -669,6 +675,36 @@ impl Namespace {
         .await
     }
 
+    pub async fn instance_profiles(&self) -> Result<Arc<Listing<InstanceProfile>>> {
+        self.cache
+            .get_or_fetch(Key::InstanceProfiles, || async {
+                Ok(Listing::new(
+                    collect_pages(|m| self.iam.list_instance_profiles(m)).await?,
+                ))
+            })
+            .await
+    }
+
+    /// The instance profile as listed (its roles), or NoSuchEntity.
+    async fn listed_instance_profile(&self, name: &str) -> Result<InstanceProfile> {
+        self.instance_profiles()
+            .await?
+            .get(name)
+            .cloned()
+            .ok_or_else(|| IamError::no_such_entity(format!("instance-profiles/{name}")))
+    }
+
+    /// The instance profiles a role is in.
+    async fn profiles_of_role(&self, role: &str) -> Result<Vec<String>> {
+        Ok(self
+            .instance_profiles()
+            .await?
+            .iter()
+            .filter(|p| p.roles.iter().any(|r| r == role))
+            .map(|p| p.name.clone())
+            .collect())
+    }
+
     async fn mfa_devices(&self, user: &str) -> Result<Arc<Vec<u8>>> {
         self.cached(Key::MfaDevices(user.into()), || async {
             let devices = collect_pages(|m| self.iam.list_mfa_devices(user, m)).await?;
@@ -854,6 +890,14 @@ impl Namespace {
             },
             Node::VersionsDir(policy) => self.policy(PolicyScope::Local, policy).await.map(|_| ()),
             Node::PasswordPolicy if self.password_policy().await?.is_none() => missing(),
+            Node::InstanceProfileDir(p) => self.listed_instance_profile(p).await.map(|_| ()),
+            Node::InstanceProfileRole(p, r) | Node::RoleInstanceProfile(r, p) => {
+                if self.listed_instance_profile(p).await?.roles.contains(r) {
+                    Ok(())
+                } else {
+                    missing()
+                }
+            }
             Node::AccountAlias if self.alias().await?.is_none() => missing(),
             Node::Version(policy, id) => self.version(policy, id).await.map(|_| ()),
             _ => Ok(()),
@@ -909,6 +953,27 @@ impl Namespace {
                 self.entity_date(*kind, name).await?;
                 if *kind != Kind::Group && self.boundary_target(*kind, name).await?.is_none() {
                     out.retain(|(_, n)| !matches!(n, Node::Boundary(..)));
+                }
+            }
+            Node::InstanceProfilesDir => {
+                let list = self.instance_profiles().await?;
+                out.extend(
+                    list.iter()
+                        .map(|p| (p.name.clone(), Node::InstanceProfileDir(p.name.clone()))),
+                );
+            }
+            Node::InstanceProfileRoles(p) => {
+                let profile = self.listed_instance_profile(p).await?;
+                out.extend(
+                    profile
+                        .roles
+                        .iter()
+                        .map(|r| (r.clone(), Node::InstanceProfileRole(p.clone(), r.clone()))),
+                );
+            }
+            Node::RoleInstanceProfiles(r) => {
+                for p in self.profiles_of_role(r).await? {
+                    out.push((p.clone(), Node::RoleInstanceProfile(r.clone(), p)));
                 }
             }
             Node::AccountDir => {
@@ -1034,6 +1099,14 @@ impl Namespace {
             }
             Node::AccessKeys(user) => Ok(self.access_keys(user).await?.into()),
             Node::MfaDevices(user) => Ok(self.mfa_devices(user).await?.into()),
+            Node::InstanceProfileJson(p) => {
+                let profile: Arc<InstanceProfile> = self
+                    .cached(Key::InstanceProfile(p.clone()), || {
+                        self.iam.get_instance_profile(p)
+                    })
+                    .await?;
+                Ok(document::render_instance_profile(&profile).into())
+            }
             Node::LoginProfile(user) => Ok(self.login_profile(user).await?.into()),
             Node::AccountSummary => Ok(self.account_summary().await?.into()),
             Node::CredentialReport => Ok(self.credential_report().await?.into()),
@@ -1104,6 +1177,14 @@ impl Namespace {
                 "../../../{}/{other}",
                 crate::node::kind_dir(kind.linked())
             )),
+            Node::InstanceProfileRole(_, role) => Ok(format!(
+                "../../../{}/{role}",
+                crate::node::kind_dir(Kind::Role)
+            )),
+            Node::RoleInstanceProfile(_, profile) => Ok(format!(
+                "../../../{}/{profile}",
+                Node::InstanceProfilesDir.name()
+            )),
             Node::Boundary(kind, name) => self
                 .boundary_target(*kind, name)
                 .await?
@@ -1147,6 +1228,10 @@ impl Namespace {
             Node::Policy(scope, name) => self.policy(*scope, name).await?.update_date,
             Node::DefaultVersion(name) => self.policy(PolicyScope::Local, name).await?.update_date,
             Node::Version(policy, id) => self.version(policy, id).await?.create_date,
+            Node::InstanceProfileDir(p)
+            | Node::InstanceProfileJson(p)
+            | Node::InstanceProfileRole(p, _)
+            | Node::RoleInstanceProfile(_, p) => self.listed_instance_profile(p).await?.create_date,
             _ => self.listing_date(node).unwrap_or(self.mounted_at),
         })
     }
@@ -1165,6 +1250,9 @@ impl Namespace {
             Node::AttachedDir(kind, name) => Key::Attached(*kind, name.clone()),
             Node::LinksDir(kind, name) => Key::Links(*kind, name.clone()),
             Node::VersionsRoot => Key::Policies(PolicyScope::Local),
+            Node::InstanceProfilesDir
+            | Node::InstanceProfileRoles(_)
+            | Node::RoleInstanceProfiles(_) => Key::InstanceProfiles,
             Node::VersionsDir(name) => Key::Versions(name.clone()),
             _ => return None,
         };

@@ -55,6 +55,20 @@ pub enum Node {
     RoleSettings(String),
     /// users/X/boundary, roles/X/boundary (symlink to the boundary policy)
     Boundary(Kind, String),
+    /// instance-profiles/
+    InstanceProfilesDir,
+    /// instance-profiles/P/
+    InstanceProfileDir(String),
+    /// instance-profiles/P/instance-profile.json
+    InstanceProfileJson(String),
+    /// instance-profiles/P/roles/
+    InstanceProfileRoles(String),
+    /// instance-profiles/P/roles/R (symlink to roles/R)
+    InstanceProfileRole(String, String),
+    /// roles/R/instance-profiles/
+    RoleInstanceProfiles(String),
+    /// roles/R/instance-profiles/P (symlink to instance-profiles/P)
+    RoleInstanceProfile(String, String),
     /// users/X/mfa-devices.json
     MfaDevices(String),
     /// users/X/login-profile.json
@@ -91,6 +105,7 @@ pub enum Owner<'a> {
     Policy(PolicyScope, &'a str),
     /// The account's own settings (account/).
     Account,
+    InstanceProfile(&'a str),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,11 +154,17 @@ impl Node {
             | Node::VersionsRoot
             | Node::VersionsDir(_)
             | Node::AccountDir
+            | Node::InstanceProfilesDir
+            | Node::InstanceProfileDir(_)
+            | Node::InstanceProfileRoles(_)
+            | Node::RoleInstanceProfiles(_)
             | Node::ControlDir => FileKind::Dir,
             Node::Attached(..)
             | Node::Link(..)
             | Node::Boundary(..)
             | Node::DefaultVersion(_)
+            | Node::InstanceProfileRole(..)
+            | Node::RoleInstanceProfile(..)
             | Node::ScratchLink(..) => FileKind::Symlink,
             _ => FileKind::File,
         }
@@ -159,6 +180,7 @@ impl Node {
             | Node::Version(..)
             | Node::MfaDevices(_)
             | Node::LoginProfile(_)
+            | Node::InstanceProfileJson(_)
             | Node::AccountSummary
             | Node::CredentialReport
             | Node::Control(ControlFile::Status | ControlFile::Errors) => 0o444,
@@ -182,7 +204,15 @@ impl Node {
             | Node::PoliciesDir(_)
             | Node::VersionsRoot
             | Node::AccountDir
+            | Node::InstanceProfilesDir
             | Node::ControlDir => Node::Root,
+            Node::InstanceProfileDir(_) => Node::InstanceProfilesDir,
+            Node::InstanceProfileJson(p) | Node::InstanceProfileRoles(p) => {
+                Node::InstanceProfileDir(p.clone())
+            }
+            Node::InstanceProfileRole(p, _) => Node::InstanceProfileRoles(p.clone()),
+            Node::RoleInstanceProfiles(r) => Node::EntityDir(Kind::Role, r.clone()),
+            Node::RoleInstanceProfile(r, _) => Node::RoleInstanceProfiles(r.clone()),
             Node::AccountSummary
             | Node::PasswordPolicy
             | Node::AccountAlias
@@ -236,6 +266,14 @@ impl Node {
             | Node::PasswordPolicy
             | Node::AccountAlias
             | Node::CredentialReport => (Some(Owner::Account), None),
+            Node::InstanceProfileDir(p)
+            | Node::InstanceProfileJson(p)
+            | Node::InstanceProfileRoles(p) => (Some(Owner::InstanceProfile(p)), None),
+            Node::InstanceProfileRole(p, r) | Node::RoleInstanceProfile(r, p) => (
+                Some(Owner::InstanceProfile(p)),
+                Some(Owner::Entity(Kind::Role, r)),
+            ),
+            Node::RoleInstanceProfiles(r) => (Some(Owner::Entity(Kind::Role, r)), None),
             Node::TrustPolicy(e) | Node::RoleSettings(e) | Node::Credentials(e) | Node::Env(e) => {
                 (Some(Owner::Entity(Kind::Role, e)), None)
             }
@@ -248,6 +286,7 @@ impl Node {
             | Node::PoliciesDir(_)
             | Node::VersionsRoot
             | Node::AccountDir
+            | Node::InstanceProfilesDir
             | Node::ControlDir
             | Node::Control(_)
             | Node::Scratch(..)
@@ -290,9 +329,14 @@ impl Node {
                 Node::KindDir(Kind::Role),
                 Node::PoliciesDir(PolicyScope::Local),
                 Node::PoliciesDir(PolicyScope::Aws),
+                Node::InstanceProfilesDir,
                 Node::VersionsRoot,
                 Node::AccountDir,
                 Node::ControlDir,
+            ],
+            Node::InstanceProfileDir(p) => vec![
+                Node::InstanceProfileJson(p.clone()),
+                Node::InstanceProfileRoles(p.clone()),
             ],
             Node::AccountDir => vec![
                 Node::AccountSummary,
@@ -322,6 +366,7 @@ impl Node {
                     Kind::Role => v.extend([
                         Node::TrustPolicy(n()),
                         Node::RoleSettings(n()),
+                        Node::RoleInstanceProfiles(n()),
                         Node::Tags(*kind, n()),
                         Node::Boundary(*kind, n()),
                         Node::Credentials(n()),
@@ -358,6 +403,9 @@ impl Node {
             Node::LinksDir(kind, e) => Some(Node::Link(*kind, e.clone(), s)),
             Node::PoliciesDir(scope) => json_name().map(|p| Node::Policy(*scope, p.into())),
             Node::VersionsRoot => Some(Node::VersionsDir(s)),
+            Node::InstanceProfilesDir => Some(Node::InstanceProfileDir(s)),
+            Node::InstanceProfileRoles(p) => Some(Node::InstanceProfileRole(p.clone(), s)),
+            Node::RoleInstanceProfiles(r) => Some(Node::RoleInstanceProfile(r.clone(), s)),
             Node::VersionsDir(p) => json_name()
                 .filter(|v| is_version_id(v))
                 .map(|v| Node::Version(p.clone(), v.into())),
@@ -374,6 +422,9 @@ impl Node {
             Node::ControlDir => ".iamfs",
             Node::VersionsRoot => "policy-versions",
             Node::MfaDevices(_) => "mfa-devices.json",
+            Node::InstanceProfilesDir | Node::RoleInstanceProfiles(_) => "instance-profiles",
+            Node::InstanceProfileJson(_) => "instance-profile.json",
+            Node::InstanceProfileRoles(_) => "roles",
             Node::LoginProfile(_) => "login-profile.json",
             Node::AccountDir => "account",
             Node::AccountSummary => "summary.json",
@@ -400,6 +451,9 @@ impl Node {
             Node::Env(_) => "env",
             Node::EntityDir(_, name)
             | Node::VersionsDir(name)
+            | Node::InstanceProfileDir(name)
+            | Node::InstanceProfileRole(_, name)
+            | Node::RoleInstanceProfile(_, name)
             | Node::Attached(_, _, name)
             | Node::Link(_, _, name)
             | Node::Scratch(_, name)

@@ -10,8 +10,8 @@ use futures::future::BoxFuture;
 
 use super::{
     AccessKey, AccessKeyLastUsed, AccountDetails, AttachedPolicy, CallerIdentity, DetailsFilter,
-    Entity, Iam, Kind, LoginProfile, ManagedPolicy, MfaDevice, Page, PasswordPolicy, PolicyScope,
-    PolicyVersion, RoleCredentials, Tag,
+    Entity, Iam, InstanceProfile, Kind, LoginProfile, ManagedPolicy, MfaDevice, Page,
+    PasswordPolicy, PolicyScope, PolicyVersion, RoleCredentials, Tag,
 };
 use crate::error::Result;
 
@@ -38,7 +38,8 @@ calls! {
     DeletePermissionsBoundary, GetAccountSummary, GetPasswordPolicy, UpdatePasswordPolicy,
     DeletePasswordPolicy, ListAccountAliases, CreateAccountAlias, DeleteAccountAlias,
     GenerateCredentialReport, GetCredentialReport, ListMfaDevices, GetLoginProfile,
-    CallerIdentity, AssumeRole,
+    ListInstanceProfiles, GetInstanceProfile, CreateInstanceProfile, DeleteInstanceProfile,
+    AddRoleToInstanceProfile, RemoveRoleFromInstanceProfile, CallerIdentity, AssumeRole,
 }
 
 /// What a wrapper does with each call: `call` names the method, `kind` the
@@ -273,6 +274,47 @@ impl<I: Iam + ?Sized, H: Hook> Iam for Layer<I, H> {
     async fn get_login_profile(&self, user: &str) -> Result<Option<LoginProfile>> {
         let op = self.inner.get_login_profile(user);
         self.hook.around(Call::GetLoginProfile, None, op).await
+    }
+
+    async fn list_instance_profiles(
+        &self,
+        marker: Option<String>,
+    ) -> Result<Page<InstanceProfile>> {
+        let op = self.inner.list_instance_profiles(marker);
+        self.hook.around(Call::ListInstanceProfiles, None, op).await
+    }
+
+    async fn get_instance_profile(&self, name: &str) -> Result<InstanceProfile> {
+        let op = self.inner.get_instance_profile(name);
+        self.hook.around(Call::GetInstanceProfile, None, op).await
+    }
+
+    async fn create_instance_profile(&self, name: &str) -> Result<InstanceProfile> {
+        let op = self.inner.create_instance_profile(name);
+        self.hook
+            .around(Call::CreateInstanceProfile, None, op)
+            .await
+    }
+
+    async fn delete_instance_profile(&self, name: &str) -> Result<()> {
+        let op = self.inner.delete_instance_profile(name);
+        self.hook
+            .around(Call::DeleteInstanceProfile, None, op)
+            .await
+    }
+
+    async fn add_role_to_instance_profile(&self, profile: &str, role: &str) -> Result<()> {
+        let op = self.inner.add_role_to_instance_profile(profile, role);
+        self.hook
+            .around(Call::AddRoleToInstanceProfile, None, op)
+            .await
+    }
+
+    async fn remove_role_from_instance_profile(&self, profile: &str, role: &str) -> Result<()> {
+        let op = self.inner.remove_role_from_instance_profile(profile, role);
+        self.hook
+            .around(Call::RemoveRoleFromInstanceProfile, None, op)
+            .await
     }
 
     async fn rename_entity(&self, kind: Kind, name: &str, new_name: &str) -> Result<()> {

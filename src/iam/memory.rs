@@ -10,8 +10,8 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
 use super::{
     AccessKey, AccessKeyLastUsed, AccountDetails, AttachedPolicy, CallerIdentity, DetailsFilter,
-    Entity, EntityDetail, Iam, Kind, LoginProfile, ManagedPolicy, MfaDevice, Page, PasswordPolicy,
-    PermissionsBoundary, PolicyDetail, PolicyScope, PolicyVersion, Tag,
+    Entity, EntityDetail, Iam, InstanceProfile, Kind, LoginProfile, ManagedPolicy, MfaDevice, Page,
+    PasswordPolicy, PermissionsBoundary, PolicyDetail, PolicyScope, PolicyVersion, Tag,
 };
 use crate::error::{ErrorKind, IamError, Result};
 use crate::model::RoleCredentials;
@@ -39,6 +39,7 @@ struct State {
     next_version: BTreeMap<String, u32>,
     password_policy: Option<PasswordPolicy>,
     aliases: Vec<String>,
+    instance_profiles: BTreeMap<String, InstanceProfile>,
     report_generated: bool,
 }
 
@@ -83,6 +84,13 @@ fn policy_name(state: &State, arn: &str) -> Result<String> {
         .find(|(p, _)| p.arn == arn)
         .map(|(p, _)| p.name.clone())
         .ok_or_else(|| IamError::from_code("NoSuchEntity", format!("Policy {arn} not found")))
+}
+
+fn no_instance_profile(name: &str) -> IamError {
+    IamError::from_code(
+        "NoSuchEntity",
+        format!("Instance Profile {name} cannot be found."),
+    )
 }
 
 fn date(days: u64) -> SystemTime {
@@ -877,6 +885,110 @@ impl Iam for MemoryIam {
         self.with(kind, name, |p| {
             p.entity.as_mut().unwrap().permissions_boundary = None
         });
+        Ok(())
+    }
+
+    async fn list_instance_profiles(
+        &self,
+        marker: Option<String>,
+    ) -> Result<Page<InstanceProfile>> {
+        self.call().await;
+        let all: Vec<InstanceProfile> = self
+            .state
+            .lock()
+            .instance_profiles
+            .values()
+            .map(|p| InstanceProfile {
+                tags: None,
+                ..p.clone()
+            })
+            .collect();
+        Ok(page(&all, marker, self.page_size))
+    }
+
+    async fn get_instance_profile(&self, name: &str) -> Result<InstanceProfile> {
+        self.call().await;
+        self.state
+            .lock()
+            .instance_profiles
+            .get(name)
+            .cloned()
+            .ok_or_else(|| no_instance_profile(name))
+    }
+
+    async fn create_instance_profile(&self, name: &str) -> Result<InstanceProfile> {
+        self.call().await;
+        let mut state = self.state.lock();
+        if state.instance_profiles.contains_key(name) {
+            return Err(IamError::from_code(
+                "EntityAlreadyExists",
+                format!("Instance Profile {name} already exists."),
+            ));
+        }
+        let n = state.instance_profiles.len() as u64;
+        let profile = InstanceProfile {
+            name: name.into(),
+            path: "/".into(),
+            id: format!("AIPA{n:017}"),
+            arn: format!("arn:aws:iam::{ACCOUNT}:instance-profile/{name}"),
+            create_date: date(n),
+            roles: Vec::new(),
+            tags: Some(Vec::new()),
+        };
+        state.instance_profiles.insert(name.into(), profile.clone());
+        Ok(profile)
+    }
+
+    async fn delete_instance_profile(&self, name: &str) -> Result<()> {
+        self.call().await;
+        let mut state = self.state.lock();
+        let profile = state
+            .instance_profiles
+            .get(name)
+            .ok_or_else(|| no_instance_profile(name))?;
+        if !profile.roles.is_empty() {
+            return Err(IamError::from_code(
+                "DeleteConflict",
+                "Cannot delete entity, must remove roles from instance profile first.",
+            ));
+        }
+        state.instance_profiles.remove(name);
+        Ok(())
+    }
+
+    async fn add_role_to_instance_profile(&self, profile: &str, role: &str) -> Result<()> {
+        self.call().await;
+        self.principal(Kind::Role, role)?;
+        let mut state = self.state.lock();
+        let p = state
+            .instance_profiles
+            .get_mut(profile)
+            .ok_or_else(|| no_instance_profile(profile))?;
+        if !p.roles.is_empty() {
+            return Err(IamError::from_code(
+                "LimitExceeded",
+                "Cannot exceed quota for InstanceSessionsPerInstanceProfile: 1",
+            ));
+        }
+        p.roles.push(role.into());
+        Ok(())
+    }
+
+    async fn remove_role_from_instance_profile(&self, profile: &str, role: &str) -> Result<()> {
+        self.call().await;
+        let mut state = self.state.lock();
+        let p = state
+            .instance_profiles
+            .get_mut(profile)
+            .ok_or_else(|| no_instance_profile(profile))?;
+        let before = p.roles.len();
+        p.roles.retain(|r| r != role);
+        if p.roles.len() == before {
+            return Err(IamError::from_code(
+                "NoSuchEntity",
+                format!("Role {role} is not in instance profile {profile}"),
+            ));
+        }
         Ok(())
     }
 

@@ -124,6 +124,18 @@ pub trait Iam: Send + Sync + 'static {
         marker: Option<String>,
     ) -> Result<Page<(Kind, String)>>;
 
+    // ---- instance profiles ------------------------------------------------
+
+    /// ListInstanceProfiles (each with its roles).
+    async fn list_instance_profiles(&self, marker: Option<String>)
+        -> Result<Page<InstanceProfile>>;
+    /// GetInstanceProfile (with its tags).
+    async fn get_instance_profile(&self, name: &str) -> Result<InstanceProfile>;
+    async fn create_instance_profile(&self, name: &str) -> Result<InstanceProfile>;
+    async fn delete_instance_profile(&self, name: &str) -> Result<()>;
+    async fn add_role_to_instance_profile(&self, profile: &str, role: &str) -> Result<()>;
+    async fn remove_role_from_instance_profile(&self, profile: &str, role: &str) -> Result<()>;
+
     // ---- the account ------------------------------------------------------
 
     /// GetAccountSummary: IAM's usage and quotas, by IAM's key names.

@@ -9,8 +9,9 @@ use aws_smithy_types::DateTime;
 
 use super::{
     AccessKey, AccessKeyLastUsed, AccountDetails, AttachedPolicy, CallerIdentity, DetailsFilter,
-    Entity, EntityDetail, Iam, Kind, LoginProfile, ManagedPolicy, MfaDevice, Page, PasswordPolicy,
-    PermissionsBoundary, PolicyDetail, PolicyScope, PolicyVersion, RoleLastUsed, Tag,
+    Entity, EntityDetail, Iam, InstanceProfile, Kind, LoginProfile, ManagedPolicy, MfaDevice, Page,
+    PasswordPolicy, PermissionsBoundary, PolicyDetail, PolicyScope, PolicyVersion, RoleLastUsed,
+    Tag,
 };
 use crate::error::{ErrorKind, IamError, Result};
 use crate::model::RoleCredentials;
@@ -168,6 +169,22 @@ fn groups_have_no_boundary() -> IamError {
         "InvalidInput",
         "IAM groups have no permissions boundary",
     )
+}
+
+fn instance_profile(p: &t::InstanceProfile, with_tags: bool) -> InstanceProfile {
+    InstanceProfile {
+        name: p.instance_profile_name().to_string(),
+        path: p.path().to_string(),
+        id: p.instance_profile_id().to_string(),
+        arn: p.arn().to_string(),
+        create_date: time(p.create_date()),
+        roles: p
+            .roles()
+            .iter()
+            .map(|r| r.role_name().to_string())
+            .collect(),
+        tags: with_tags.then(|| tags(p.tags())),
+    }
 }
 
 fn time(dt: &DateTime) -> SystemTime {
@@ -829,6 +846,60 @@ impl Iam for SdkIam {
             |_done| Ok(()),
             else groups_have_no_boundary()
         )
+    }
+
+    async fn list_instance_profiles(
+        &self,
+        marker: Option<String>,
+    ) -> Result<Page<InstanceProfile>> {
+        list_page!(self.iam.list_instance_profiles(), marker, |out| out
+            .instance_profiles()
+            .iter()
+            .map(|p| instance_profile(p, false))
+            .collect())
+    }
+
+    async fn get_instance_profile(&self, name: &str) -> Result<InstanceProfile> {
+        let out = send!(self.iam.get_instance_profile().instance_profile_name(name))?;
+        out.instance_profile()
+            .map(|p| instance_profile(p, true))
+            .ok_or_else(|| IamError::no_such_entity(format!("instance profile {name}")))
+    }
+
+    async fn create_instance_profile(&self, name: &str) -> Result<InstanceProfile> {
+        let out = send!(self
+            .iam
+            .create_instance_profile()
+            .instance_profile_name(name))?;
+        out.instance_profile()
+            .map(|p| instance_profile(p, true))
+            .ok_or_else(|| IamError::no_such_entity(format!("instance profile {name}")))
+    }
+
+    async fn delete_instance_profile(&self, name: &str) -> Result<()> {
+        send!(self
+            .iam
+            .delete_instance_profile()
+            .instance_profile_name(name))?;
+        Ok(())
+    }
+
+    async fn add_role_to_instance_profile(&self, profile: &str, role: &str) -> Result<()> {
+        send!(self
+            .iam
+            .add_role_to_instance_profile()
+            .instance_profile_name(profile)
+            .role_name(role))?;
+        Ok(())
+    }
+
+    async fn remove_role_from_instance_profile(&self, profile: &str, role: &str) -> Result<()> {
+        send!(self
+            .iam
+            .remove_role_from_instance_profile()
+            .instance_profile_name(profile)
+            .role_name(role))?;
+        Ok(())
     }
 
     async fn get_account_summary(&self) -> Result<Vec<(String, i64)>> {

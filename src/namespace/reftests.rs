@@ -619,6 +619,7 @@ fn static_names(kind: Kind) -> Vec<&'static str> {
             "attached",
             "trust-policy.json",
             "settings.json",
+            "instance-profiles",
             "tags.json",
         ],
     }

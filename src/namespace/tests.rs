@@ -71,7 +71,7 @@ async fn walk(ns: &Namespace, node: Node) -> usize {
 #[tokio::test]
 async fn nothing_is_fetched_until_asked() {
     let (_, ns) = namespace(account(3));
-    assert_eq!(names(&ns, &Node::Root).await.len(), 8);
+    assert_eq!(names(&ns, &Node::Root).await.len(), 9);
     assert_eq!(ns.api_calls().total(), 0);
 }
 
@@ -1486,4 +1486,74 @@ async fn mkdir_role_trusts_root_in_the_callers_partition() {
             "{role}"
         );
     }
+}
+
+#[tokio::test]
+async fn instance_profiles_hold_one_role_linked_both_ways() {
+    let (iam, ns) = namespace(account(2));
+    let top = Node::InstanceProfilesDir;
+    ns.mkdir(&top, "web").await.unwrap();
+    assert_eq!(names(&ns, &top).await, ["web"]);
+    let roles = Node::InstanceProfileRoles("web".into());
+    ns.symlink(&roles, "role0", "../../../roles/role0")
+        .await
+        .unwrap();
+    assert_eq!(
+        iam.get_instance_profile("web").await.unwrap().roles,
+        ["role0"]
+    );
+    let back = Node::RoleInstanceProfiles("role0".into());
+    assert_eq!(names(&ns, &back).await, ["web"]);
+    assert_eq!(
+        ns.readlink(&Node::RoleInstanceProfile("role0".into(), "web".into()))
+            .await
+            .unwrap(),
+        "../../../instance-profiles/web"
+    );
+    assert_eq!(
+        ns.readlink(&Node::InstanceProfileRole("web".into(), "role0".into()))
+            .await
+            .unwrap(),
+        "../../../roles/role0"
+    );
+    let json = read_json(&ns, &Node::InstanceProfileJson("web".into())).await;
+    assert_eq!(json["Roles"], serde_json::json!(["role0"]));
+
+    // A second role, a link to something else, rmdir while held, the
+    // role's own rmdir: refused, nothing sent.
+    let before = iam_writes(&ns);
+    let err = ns
+        .symlink(&roles, "role1", "../../../roles/role1")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::LimitExceeded, "{err}");
+    assert!(err.message.contains("one role"), "{err}");
+    assert!(ns
+        .symlink(&roles, "user0", "../../../users/user0")
+        .await
+        .is_err());
+    let err = ns.rmdir(&top, "web").await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotEmpty, "{err}");
+    let err = ns
+        .rmdir(&Node::KindDir(Kind::Role), "role0")
+        .await
+        .unwrap_err();
+    assert!(err.message.contains("instance profiles (web)"), "{err}");
+    assert_eq!(iam_writes(&ns), before);
+
+    // rm from either end removes the role; then rmdir deletes.
+    ns.unlink(&back, "web").await.unwrap();
+    assert!(iam
+        .get_instance_profile("web")
+        .await
+        .unwrap()
+        .roles
+        .is_empty());
+    ns.symlink(&back, "web", "../../../instance-profiles/web")
+        .await
+        .unwrap();
+    ns.unlink(&roles, "role0").await.unwrap();
+    ns.rmdir(&top, "web").await.unwrap();
+    assert!(iam.get_instance_profile("web").await.is_err());
+    assert!(ns.mkdir(&top, "bad name").await.is_err());
 }

@@ -13,7 +13,7 @@ use crate::cache::Key;
 use crate::document;
 use crate::error::{ErrorKind, IamError, Result};
 use crate::iam::{collect_pages, Iam, Kind, ManagedPolicy, PolicyScope, Tag, SERVICE_ROLE_PATH};
-use crate::node::{is_version_id, Node, Owner, JSON};
+use crate::node::{is_version_id, kind_dir, Node, Owner, JSON};
 use crate::policy::{self, DocumentKind, NameRule};
 use crate::scratch::{is_scratch_name, write_at, ScratchFile};
 
@@ -580,6 +580,13 @@ impl Namespace {
     /// mkdir users/X, groups/X, roles/X.
     pub async fn mkdir(&self, dir: &Node, name: &str) -> Result<Node> {
         self.check_mutable(&format!("{}/{name}", dir.path()))?;
+        if *dir == Node::InstanceProfilesDir {
+            policy::check_name(name, NameRule::INSTANCE_PROFILE)?;
+            let made = self.iam.create_instance_profile(name).await?;
+            self.cache.remove(&Key::InstanceProfiles);
+            self.cache.insert(Key::InstanceProfile(name.into()), made);
+            return Ok(Node::InstanceProfileDir(name.into()));
+        }
         let Node::KindDir(kind) = dir else {
             return Err(not_permitted(format!(
                 "{}: folders here are IAM's; only users/, groups/ and roles/ take new ones",
@@ -627,6 +634,9 @@ impl Namespace {
     pub async fn rmdir(&self, dir: &Node, name: &str) -> Result<()> {
         self.check_mutable(&format!("{}/{name}", dir.path()))?;
         let node = self.lookup(dir, name).await?;
+        if let Node::InstanceProfileDir(profile) = &node {
+            return self.remove_instance_profile(&node, profile).await;
+        }
         let Node::EntityDir(kind, entity) = &node else {
             return Err(not_permitted(format!("{} cannot be removed", node.path())));
         };
@@ -653,6 +663,11 @@ impl Namespace {
                     "members"
                 };
                 left.push(format!("{what} ({})", links.join(", ")));
+            }
+        } else {
+            let profiles = self.profiles_of_role(entity).await?;
+            if !profiles.is_empty() {
+                left.push(format!("instance profiles ({})", profiles.join(", ")));
             }
         }
         if kind == Kind::User {
@@ -732,6 +747,14 @@ impl Namespace {
             | Node::Tags(..)
             | Node::PasswordPolicy
             | Node::AccountAlias => {}
+            Node::InstanceProfileRole(profile, role) | Node::RoleInstanceProfile(role, profile) => {
+                self.iam
+                    .remove_role_from_instance_profile(profile, role)
+                    .await?;
+                self.cache.remove(&Key::InstanceProfiles);
+                self.cache.remove(&Key::InstanceProfile(profile.clone()));
+                return Ok(node);
+            }
             Node::Boundary(kind, entity) => {
                 self.iam.delete_permissions_boundary(*kind, entity).await?;
                 self.edit_entity(*kind, entity, |e| e.permissions_boundary = None);
@@ -902,6 +925,26 @@ impl Namespace {
                 self.cache.remove(&Key::Attached(*kind, entity.clone()));
                 Ok(Node::Attached(*kind, entity.clone(), name.into()))
             }
+            Node::InstanceProfileRoles(profile) => {
+                if folder != kind_dir(Kind::Role) {
+                    return Err(invalid(format!(
+                        "{target}: an instance profile holds a role; link to ../../../roles/<Name>"
+                    )));
+                }
+                expect(last, "role")?;
+                self.put_role_in_profile(profile, last).await?;
+                Ok(Node::InstanceProfileRole(profile.clone(), name.into()))
+            }
+            Node::RoleInstanceProfiles(role) => {
+                if folder != Node::InstanceProfilesDir.name() {
+                    return Err(invalid(format!(
+                        "{target}: link to ../../../instance-profiles/<Name>"
+                    )));
+                }
+                expect(last, "instance profile")?;
+                self.put_role_in_profile(last, role).await?;
+                Ok(Node::RoleInstanceProfile(role.clone(), name.into()))
+            }
             Node::LinksDir(kind, entity) => {
                 let (want_folder, other_kind) = if *kind == Kind::User {
                     ("groups", Kind::Group)
@@ -1053,6 +1096,54 @@ impl Namespace {
                 new_dir.path()
             ))),
         }
+    }
+
+    /// AddRoleToInstanceProfile, after the local check that the profile
+    /// is empty: IAM allows one role in an instance profile.
+    async fn put_role_in_profile(&self, profile: &str, role: &str) -> Result<()> {
+        let held = self.listed_instance_profile(profile).await?;
+        if let Some(other) = held.roles.first() {
+            return Err(IamError::new(
+                ErrorKind::LimitExceeded,
+                "LimitExceeded",
+                format!(
+                    "instance-profiles/{profile} already holds role {other}; IAM allows one role in an instance profile (rm instance-profiles/{profile}/roles/{other} first)"
+                ),
+            ));
+        }
+        self.entity(Kind::Role, role).await?;
+        self.iam.add_role_to_instance_profile(profile, role).await?;
+        self.cache.remove(&Key::InstanceProfiles);
+        self.cache.remove(&Key::InstanceProfile(profile.into()));
+        Ok(())
+    }
+
+    /// rmdir instance-profiles/P: only when no role is in it.
+    async fn remove_instance_profile(&self, node: &Node, profile: &str) -> Result<()> {
+        let held = self.listed_instance_profile(profile).await?;
+        if !held.roles.is_empty() {
+            return Err(IamError::new(
+                ErrorKind::NotEmpty,
+                "NotEmpty",
+                format!("{} still has role {}", node.path(), held.roles.join(", ")),
+            ));
+        }
+        let editors_files = self.scratch.names_within(node);
+        if !editors_files.is_empty() {
+            return Err(IamError::new(
+                ErrorKind::NotEmpty,
+                "NotEmpty",
+                format!(
+                    "{} still has editors' files ({})",
+                    node.path(),
+                    editors_files.join(", ")
+                ),
+            ));
+        }
+        self.iam.delete_instance_profile(profile).await?;
+        self.cache.remove(&Key::InstanceProfiles);
+        self.cache.remove(&Key::InstanceProfile(profile.into()));
+        Ok(())
     }
 
     /// `ln -s` (or `ln -sfn`) of a link IAM holds one of: an entity's

@@ -263,3 +263,39 @@ def test_users_show_mfa_devices_and_console_passwords(wmount, wiam, fx):
         "PasswordExists": False}
     assert json.loads(cat_bytes(wmount.p(f"users/{other}/mfa-devices.json"))) == []
     refused(["tee", f"{udir}/mfa-devices.json"], errno.EACCES)
+
+
+def test_instance_profiles_with_mkdir_ln_rm_rmdir(wmount, wiam, wraw, fx):
+    name = uniq("wt-ip-")
+    top = wmount.p("instance-profiles")
+    ok(["mkdir", f"{top}/{name}"])
+    assert wiam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Roles"] == []
+    assert sorted(ls(f"{top}/{name}")) == ["instance-profile.json", "roles"]
+    ok(["ln", "-s", f"../../../roles/{fx.role}", f"{top}/{name}/roles/{fx.role}"])
+    held = wiam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
+    assert [r["RoleName"] for r in held["Roles"]] == [fx.role]
+    shown = json.loads(cat_bytes(f"{top}/{name}/instance-profile.json"))
+    assert shown["Roles"] == [fx.role] and shown["Arn"] == held["Arn"]
+    back = wmount.p(f"roles/{fx.role}/instance-profiles/{name}")
+    assert ok(["readlink", back]).strip() == f"../../../instance-profiles/{name}"
+    assert "instance-profile.json" in ls(f"{back}/")  # resolves inside the mount
+
+    other = uniq("wt-rol2-")
+    wiam.create_role(RoleName=other, AssumeRolePolicyDocument=json.dumps(trust_doc()))
+    before = snapshot(wraw)
+    err = refused(["ln", "-s", f"../../../roles/{other}", f"{top}/{name}/roles/{other}"],
+                  errno.ENOSPC)
+    assert err
+    assert "one role" in wmount.errors_text()
+    refused(["rmdir", f"{top}/{name}"], errno.ENOTEMPTY)
+    refused(["rmdir", wmount.p(f"roles/{fx.role}")], errno.ENOTEMPTY)
+    assert_unchanged(wraw, before, "refused instance-profile changes")
+    held = wiam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
+    assert [r["RoleName"] for r in held["Roles"]] == [fx.role]
+
+    ok(["rm", back])
+    assert wiam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Roles"] == []
+    ok(["rmdir", f"{top}/{name}"])
+    assert name not in ls(top)
+    with pytest.raises(wiam.exceptions.NoSuchEntityException):
+        wiam.get_instance_profile(InstanceProfileName=name)

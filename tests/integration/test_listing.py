@@ -24,8 +24,8 @@ def assert_same_names(listed: list[str], expected: list[str], what: str):
 
 def test_top_level(mnt):
     assert sorted(ls(mnt.p(), "-A")) == sorted(
-        [".iamfs", "account", "aws-policies", "groups", "policies", "policy-versions", "roles",
-         "users"])
+        [".iamfs", "account", "aws-policies", "groups", "instance-profiles", "policies",
+         "policy-versions", "roles", "users"])
     assert sorted(ls(mnt.p(".iamfs"), "-A")) == ["errors", "mfa", "refresh", "status"]
 
 
@@ -93,7 +93,8 @@ def test_group_folder(mnt, iam):
 def test_role_folder(mnt, iam, role):
     listed = set(ls(mnt.p(f"roles/{role}"), "-A"))
     assert listed - {"credentials", "env"} == {
-        "role.json", "trust-policy.json", "settings.json", "policies", "attached", "tags.json"}
+        "role.json", "trust-policy.json", "settings.json", "policies", "attached", "tags.json",
+        "instance-profiles"}
     inline = iam.list_role_policies(RoleName=role)["PolicyNames"]
     assert sorted(ls(mnt.p(f"roles/{role}/policies"), "-A")) == sorted(f"{n}.json" for n in inline)
     attached = paginate(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=role)

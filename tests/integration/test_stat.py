@@ -107,7 +107,7 @@ def test_modes_and_owner(mnt, tree):
 
 def test_top_level_modes(mnt):
     for d in ("", "users", "groups", "roles", "policies", "aws-policies", "policy-versions",
-              "account", ".iamfs"):
+              "account", "instance-profiles", ".iamfs"):
         mode, uid = ok(["stat", "-c", "%a %u", mnt.p(d)]).split()
         assert mode == "755", f"/{d}: {mode}"
         assert int(uid) == os.getuid()
