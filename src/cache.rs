@@ -37,6 +37,9 @@ pub enum Key {
     PolicyDoc(String, String),
     /// A customer-managed policy's versions (ListPolicyVersions), by name.
     Versions(String),
+    /// The users, groups and roles a managed policy is attached to
+    /// (ListEntitiesForPolicy), by scope and name.
+    PolicyEntities(PolicyScope, String),
     /// ListInstanceProfiles (with each profile's roles).
     InstanceProfiles,
     /// One instance profile with its tags (GetInstanceProfile).
@@ -68,6 +71,7 @@ impl Key {
             | Key::Versions(_)
             | Key::InstanceProfiles
             | Key::InstanceProfile(_)
+            | Key::PolicyEntities(..)
             | Key::AccessKeys(_)
             | Key::MfaDevices(_)
             | Key::LoginProfile(_)

@@ -675,6 +675,23 @@ impl Namespace {
         .await
     }
 
+    /// Who a managed policy is attached to; no call for a policy IAM
+    /// lists as attached nowhere.
+    async fn policy_entities(
+        &self,
+        scope: PolicyScope,
+        name: &str,
+    ) -> Result<Arc<Vec<(Kind, String)>>> {
+        let policy = self.policy(scope, name).await?;
+        self.cached(Key::PolicyEntities(scope, name.into()), || async {
+            if policy.attachment_count == 0 {
+                return Ok(Vec::new());
+            }
+            collect_pages(|m| self.iam.list_entities_for_policy(&policy.arn, m)).await
+        })
+        .await
+    }
+
     pub async fn instance_profiles(&self) -> Result<Arc<Listing<InstanceProfile>>> {
         self.cache
             .get_or_fetch(Key::InstanceProfiles, || async {
@@ -891,6 +908,15 @@ impl Namespace {
             Node::VersionsDir(policy) => self.policy(PolicyScope::Local, policy).await.map(|_| ()),
             Node::PasswordPolicy if self.password_policy().await?.is_none() => missing(),
             Node::InstanceProfileDir(p) => self.listed_instance_profile(p).await.map(|_| ()),
+            Node::AttachmentsDir(scope, p) => self.policy(*scope, p).await.map(|_| ()),
+            Node::Attachment(scope, p, kind, name) => {
+                let attached = self.policy_entities(*scope, p).await?;
+                if attached.iter().any(|(k, n)| k == kind && n == name) {
+                    Ok(())
+                } else {
+                    missing()
+                }
+            }
             Node::InstanceProfileRole(p, r) | Node::RoleInstanceProfile(r, p) => {
                 if self.listed_instance_profile(p).await?.roles.contains(r) {
                     Ok(())
@@ -954,6 +980,24 @@ impl Namespace {
                 if *kind != Kind::Group && self.boundary_target(*kind, name).await?.is_none() {
                     out.retain(|(_, n)| !matches!(n, Node::Boundary(..)));
                 }
+            }
+            Node::AttachmentsRoot(scope) => {
+                let list = self.policies(*scope).await?;
+                out.extend(
+                    list.iter()
+                        // AWS's own: only those attached somewhere.
+                        .filter(|p| *scope == PolicyScope::Local || p.attachment_count > 0)
+                        .map(|p| (p.name.clone(), Node::AttachmentsDir(*scope, p.name.clone()))),
+                );
+            }
+            Node::AttachmentsKindDir(scope, p, kind) => {
+                let attached = self.policy_entities(*scope, p).await?;
+                out.extend(attached.iter().filter(|(k, _)| k == kind).map(|(k, n)| {
+                    (
+                        n.clone(),
+                        Node::Attachment(*scope, p.clone(), *k, n.clone()),
+                    )
+                }));
             }
             Node::InstanceProfilesDir => {
                 let list = self.instance_profiles().await?;
@@ -1177,6 +1221,9 @@ impl Namespace {
                 "../../../{}/{other}",
                 crate::node::kind_dir(kind.linked())
             )),
+            Node::Attachment(_, _, kind, name) => {
+                Ok(format!("../../../{}/{name}", crate::node::kind_dir(*kind)))
+            }
             Node::InstanceProfileRole(_, role) => Ok(format!(
                 "../../../{}/{role}",
                 crate::node::kind_dir(Kind::Role)
@@ -1250,6 +1297,8 @@ impl Namespace {
             Node::AttachedDir(kind, name) => Key::Attached(*kind, name.clone()),
             Node::LinksDir(kind, name) => Key::Links(*kind, name.clone()),
             Node::VersionsRoot => Key::Policies(PolicyScope::Local),
+            Node::AttachmentsRoot(scope) | Node::AttachmentsDir(scope, _) => Key::Policies(*scope),
+            Node::AttachmentsKindDir(scope, p, _) => Key::PolicyEntities(*scope, p.clone()),
             Node::InstanceProfilesDir
             | Node::InstanceProfileRoles(_)
             | Node::RoleInstanceProfiles(_) => Key::InstanceProfiles,

@@ -55,6 +55,14 @@ pub enum Node {
     RoleSettings(String),
     /// users/X/boundary, roles/X/boundary (symlink to the boundary policy)
     Boundary(Kind, String),
+    /// policy-attachments/, aws-policy-attachments/
+    AttachmentsRoot(PolicyScope),
+    /// policy-attachments/P/
+    AttachmentsDir(PolicyScope, String),
+    /// policy-attachments/P/users/ (groups/, roles/)
+    AttachmentsKindDir(PolicyScope, String, Kind),
+    /// policy-attachments/P/users/U (symlink to users/U)
+    Attachment(PolicyScope, String, Kind, String),
     /// instance-profiles/
     InstanceProfilesDir,
     /// instance-profiles/P/
@@ -158,6 +166,9 @@ impl Node {
             | Node::InstanceProfileDir(_)
             | Node::InstanceProfileRoles(_)
             | Node::RoleInstanceProfiles(_)
+            | Node::AttachmentsRoot(_)
+            | Node::AttachmentsDir(..)
+            | Node::AttachmentsKindDir(..)
             | Node::ControlDir => FileKind::Dir,
             Node::Attached(..)
             | Node::Link(..)
@@ -165,6 +176,7 @@ impl Node {
             | Node::DefaultVersion(_)
             | Node::InstanceProfileRole(..)
             | Node::RoleInstanceProfile(..)
+            | Node::Attachment(..)
             | Node::ScratchLink(..) => FileKind::Symlink,
             _ => FileKind::File,
         }
@@ -205,7 +217,13 @@ impl Node {
             | Node::VersionsRoot
             | Node::AccountDir
             | Node::InstanceProfilesDir
+            | Node::AttachmentsRoot(_)
             | Node::ControlDir => Node::Root,
+            Node::AttachmentsDir(scope, _) => Node::AttachmentsRoot(*scope),
+            Node::AttachmentsKindDir(scope, p, _) => Node::AttachmentsDir(*scope, p.clone()),
+            Node::Attachment(scope, p, kind, _) => {
+                Node::AttachmentsKindDir(*scope, p.clone(), *kind)
+            }
             Node::InstanceProfileDir(_) => Node::InstanceProfilesDir,
             Node::InstanceProfileJson(p) | Node::InstanceProfileRoles(p) => {
                 Node::InstanceProfileDir(p.clone())
@@ -246,12 +264,29 @@ impl Node {
     /// membership link shows both of its ends.
     pub fn owners(&self) -> impl Iterator<Item = Owner<'_>> {
         let (first, second) = match self {
+            // An attachment shows in the policy's attachments too (of
+            // either scope: the node has the policy's name only).
+            Node::Attached(kind, e, p) => {
+                return [
+                    Some(Owner::Entity(*kind, e)),
+                    Some(Owner::Policy(PolicyScope::Local, p)),
+                    Some(Owner::Policy(PolicyScope::Aws, p)),
+                ]
+                .into_iter()
+                .flatten();
+            }
+            Node::AttachmentsDir(scope, p) | Node::AttachmentsKindDir(scope, p, _) => {
+                (Some(Owner::Policy(*scope, p)), None)
+            }
+            Node::Attachment(scope, p, kind, e) => (
+                Some(Owner::Policy(*scope, p)),
+                Some(Owner::Entity(*kind, e)),
+            ),
             Node::EntityDir(kind, e)
             | Node::EntityJson(kind, e)
             | Node::InlineDir(kind, e)
             | Node::Inline(kind, e, _)
             | Node::AttachedDir(kind, e)
-            | Node::Attached(kind, e, _)
             | Node::LinksDir(kind, e)
             | Node::Boundary(kind, e)
             | Node::Tags(kind, e) => (Some(Owner::Entity(*kind, e)), None),
@@ -287,12 +322,13 @@ impl Node {
             | Node::VersionsRoot
             | Node::AccountDir
             | Node::InstanceProfilesDir
+            | Node::AttachmentsRoot(_)
             | Node::ControlDir
             | Node::Control(_)
             | Node::Scratch(..)
             | Node::ScratchLink(..) => (None, None),
         };
-        first.into_iter().chain(second)
+        [first, second, None].into_iter().flatten()
     }
 
     /// Documents whose save becomes an IAM call.
@@ -331,9 +367,14 @@ impl Node {
                 Node::PoliciesDir(PolicyScope::Aws),
                 Node::InstanceProfilesDir,
                 Node::VersionsRoot,
+                Node::AttachmentsRoot(PolicyScope::Local),
+                Node::AttachmentsRoot(PolicyScope::Aws),
                 Node::AccountDir,
                 Node::ControlDir,
             ],
+            Node::AttachmentsDir(scope, p) => Kind::ALL
+                .map(|kind| Node::AttachmentsKindDir(*scope, p.clone(), kind))
+                .to_vec(),
             Node::InstanceProfileDir(p) => vec![
                 Node::InstanceProfileJson(p.clone()),
                 Node::InstanceProfileRoles(p.clone()),
@@ -404,6 +445,10 @@ impl Node {
             Node::PoliciesDir(scope) => json_name().map(|p| Node::Policy(*scope, p.into())),
             Node::VersionsRoot => Some(Node::VersionsDir(s)),
             Node::InstanceProfilesDir => Some(Node::InstanceProfileDir(s)),
+            Node::AttachmentsRoot(scope) => Some(Node::AttachmentsDir(*scope, s)),
+            Node::AttachmentsKindDir(scope, p, kind) => {
+                Some(Node::Attachment(*scope, p.clone(), *kind, s))
+            }
             Node::InstanceProfileRoles(p) => Some(Node::InstanceProfileRole(p.clone(), s)),
             Node::RoleInstanceProfiles(r) => Some(Node::RoleInstanceProfile(r.clone(), s)),
             Node::VersionsDir(p) => json_name()
@@ -422,6 +467,9 @@ impl Node {
             Node::ControlDir => ".iamfs",
             Node::VersionsRoot => "policy-versions",
             Node::MfaDevices(_) => "mfa-devices.json",
+            Node::AttachmentsRoot(PolicyScope::Local) => "policy-attachments",
+            Node::AttachmentsRoot(PolicyScope::Aws) => "aws-policy-attachments",
+            Node::AttachmentsKindDir(_, _, kind) => kind_dir(*kind),
             Node::InstanceProfilesDir | Node::RoleInstanceProfiles(_) => "instance-profiles",
             Node::InstanceProfileJson(_) => "instance-profile.json",
             Node::InstanceProfileRoles(_) => "roles",
@@ -452,6 +500,8 @@ impl Node {
             Node::EntityDir(_, name)
             | Node::VersionsDir(name)
             | Node::InstanceProfileDir(name)
+            | Node::AttachmentsDir(_, name)
+            | Node::Attachment(_, _, _, name)
             | Node::InstanceProfileRole(_, name)
             | Node::RoleInstanceProfile(_, name)
             | Node::Attached(_, _, name)

@@ -382,13 +382,22 @@ impl Iam for MemoryIam {
         marker: Option<String>,
     ) -> Result<Page<ManagedPolicy>> {
         self.call().await;
-        let all: Vec<ManagedPolicy> = self
-            .state
-            .lock()
+        let state = self.state.lock();
+        let all: Vec<ManagedPolicy> = state
             .policies
             .values()
-            .map(|(p, _)| p.clone())
-            .filter(|p| p.is_aws_managed() == (scope == PolicyScope::Aws))
+            .filter(|(p, _)| p.is_aws_managed() == (scope == PolicyScope::Aws))
+            .map(|(p, _)| {
+                let attached = state
+                    .principals
+                    .values()
+                    .filter(|x| x.attached.iter().any(|a| a.arn == p.arn))
+                    .count();
+                ManagedPolicy {
+                    attachment_count: attached as i32,
+                    ..p.clone()
+                }
+            })
             .collect();
         Ok(page(&all, marker, self.page_size))
     }

@@ -71,7 +71,7 @@ async fn walk(ns: &Namespace, node: Node) -> usize {
 #[tokio::test]
 async fn nothing_is_fetched_until_asked() {
     let (_, ns) = namespace(account(3));
-    assert_eq!(names(&ns, &Node::Root).await.len(), 9);
+    assert_eq!(names(&ns, &Node::Root).await.len(), 11);
     assert_eq!(ns.api_calls().total(), 0);
 }
 
@@ -1556,4 +1556,50 @@ async fn instance_profiles_hold_one_role_linked_both_ways() {
     ns.rmdir(&top, "web").await.unwrap();
     assert!(iam.get_instance_profile("web").await.is_err());
     assert!(ns.mkdir(&top, "bad name").await.is_err());
+}
+
+#[tokio::test]
+async fn policy_attachments_list_who_has_a_policy() {
+    let iam = account(2);
+    iam.add_policy("Unused", "/", DOC);
+    iam.add_policy("ReadOnlyAccess", "/aws/", DOC);
+    iam.attach(Kind::Role, "role1", "ReadOnlyAccess");
+    let (_, ns) = namespace(iam);
+    let local = Node::AttachmentsRoot(PolicyScope::Local);
+    let mut listed = names(&ns, &local).await;
+    listed.sort();
+    assert_eq!(listed, ["Unused", "managed0", "managed1"]);
+    let dir = Node::AttachmentsDir(PolicyScope::Local, "managed0".into());
+    assert_eq!(names(&ns, &dir).await, ["users", "groups", "roles"]);
+    let roles = Node::AttachmentsKindDir(PolicyScope::Local, "managed0".into(), Kind::Role);
+    assert_eq!(names(&ns, &roles).await, ["role0"]);
+    let link = Node::Attachment(
+        PolicyScope::Local,
+        "managed0".into(),
+        Kind::Role,
+        "role0".into(),
+    );
+    assert_eq!(ns.readlink(&link).await.unwrap(), "../../../roles/role0");
+    // Attached nowhere: no call to ask.
+    let before = ns.api_calls().get(Operation::ListEntitiesForPolicy);
+    let unused = Node::AttachmentsKindDir(PolicyScope::Local, "Unused".into(), Kind::User);
+    assert!(names(&ns, &unused).await.is_empty());
+    assert_eq!(ns.api_calls().get(Operation::ListEntitiesForPolicy), before);
+    // AWS-managed: only those attached somewhere.
+    assert_eq!(
+        names(&ns, &Node::AttachmentsRoot(PolicyScope::Aws)).await,
+        ["ReadOnlyAccess"]
+    );
+    // An attachment made through the mount shows at once.
+    ns.symlink(
+        &Node::AttachedDir(Kind::User, "user1".into()),
+        "managed0",
+        "../../../policies/managed0.json",
+    )
+    .await
+    .unwrap();
+    let users = Node::AttachmentsKindDir(PolicyScope::Local, "managed0".into(), Kind::User);
+    let mut listed = names(&ns, &users).await;
+    listed.sort();
+    assert_eq!(listed, ["user0", "user1"]);
 }

@@ -781,8 +781,7 @@ impl Namespace {
                     .map(|a| a.arn.clone())
                     .ok_or_else(|| IamError::no_such_entity(node.path()))?;
                 self.iam.detach_policy(*kind, entity, &arn).await?;
-                self.cache.remove(&Key::Attached(*kind, entity.clone()));
-                self.cache.remove(&Key::Policies(PolicyScope::Local));
+                self.attachments_changed(*kind, entity, policy, &arn);
                 return Ok(node);
             }
             Node::Link(kind, entity, other) => {
@@ -922,8 +921,14 @@ impl Namespace {
                 expect(policy_name, "policy")?;
                 let policy = self.policy(scope, policy_name).await?;
                 self.iam.attach_policy(*kind, entity, &policy.arn).await?;
-                self.cache.remove(&Key::Attached(*kind, entity.clone()));
+                self.attachments_changed(*kind, entity, &policy.name, &policy.arn);
                 Ok(Node::Attached(*kind, entity.clone(), name.into()))
+            }
+            Node::AttachmentsRoot(_) | Node::AttachmentsDir(..) | Node::AttachmentsKindDir(..) => {
+                Err(not_permitted(format!(
+                    "{}/{name}: this folder shows attachments; attach with a link in <users|groups|roles>/<Name>/attached/",
+                    dir.path()
+                )))
             }
             Node::InstanceProfileRoles(profile) => {
                 if folder != kind_dir(Kind::Role) {
@@ -1096,6 +1101,20 @@ impl Namespace {
                 new_dir.path()
             ))),
         }
+    }
+
+    /// An attachment came or went: both ends' listings, and the policy's
+    /// attachment count, are IAM's to tell again.
+    fn attachments_changed(&self, kind: Kind, entity: &str, policy: &str, arn: &str) {
+        let scope = if crate::iam::is_aws_managed_arn(arn) {
+            PolicyScope::Aws
+        } else {
+            PolicyScope::Local
+        };
+        self.cache.remove(&Key::Attached(kind, entity.into()));
+        self.cache.remove(&Key::Policies(scope));
+        self.cache
+            .remove(&Key::PolicyEntities(scope, policy.into()));
     }
 
     /// AddRoleToInstanceProfile, after the local check that the profile

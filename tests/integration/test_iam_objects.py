@@ -299,3 +299,19 @@ def test_instance_profiles_with_mkdir_ln_rm_rmdir(wmount, wiam, wraw, fx):
     assert name not in ls(top)
     with pytest.raises(wiam.exceptions.NoSuchEntityException):
         wiam.get_instance_profile(InstanceProfileName=name)
+
+
+def test_policy_attachments_answer_who_has_a_policy(wmount, wiam, fx):
+    wiam.attach_role_policy(RoleName=fx.role, PolicyArn=policy_arn(fx.policy))
+    pdir = wmount.p(f"policy-attachments/{fx.policy}")
+    assert sorted(ls(pdir)) == ["groups", "roles", "users"]
+    assert ls(f"{pdir}/roles") == [fx.role]
+    assert ok(["readlink", f"{pdir}/roles/{fx.role}"]).strip() == f"../../../roles/{fx.role}"
+    assert "role.json" in ls(f"{pdir}/roles/{fx.role}/")
+    # Attaching through the mount shows here at once; find answers too.
+    ok(["ln", "-s", f"../../../policies/{fx.policy}.json",
+        wmount.p(f"users/{fx.user}/attached/{fx.policy}")])
+    assert ls(f"{pdir}/users") == [fx.user]
+    found = ok(["find", pdir, "-type", "l"]).split()
+    assert sorted(found) == sorted([f"{pdir}/roles/{fx.role}", f"{pdir}/users/{fx.user}"])
+    refused(["ln", "-s", "../../../groups/x", f"{pdir}/groups/x"], errno.EPERM)

@@ -107,7 +107,8 @@ def test_modes_and_owner(mnt, tree):
 
 def test_top_level_modes(mnt):
     for d in ("", "users", "groups", "roles", "policies", "aws-policies", "policy-versions",
-              "account", "instance-profiles", ".iamfs"):
+              "account", "instance-profiles", "policy-attachments",
+              "aws-policy-attachments", ".iamfs"):
         mode, uid = ok(["stat", "-c", "%a %u", mnt.p(d)]).split()
         assert mode == "755", f"/{d}: {mode}"
         assert int(uid) == os.getuid()
