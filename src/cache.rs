@@ -40,6 +40,12 @@ pub enum Key {
     /// The users, groups and roles a managed policy is attached to
     /// (ListEntitiesForPolicy), by scope and name.
     PolicyEntities(PolicyScope, String),
+    /// ListSAMLProviders; a provider's metadata by ARN.
+    SamlProviders,
+    SamlMetadata(String),
+    /// ListOpenIDConnectProviders (ARNs); one provider by ARN.
+    OidcProviders,
+    OidcProvider(String),
     /// ListInstanceProfiles (with each profile's roles).
     InstanceProfiles,
     /// One instance profile with its tags (GetInstanceProfile).
@@ -72,6 +78,10 @@ impl Key {
             | Key::InstanceProfiles
             | Key::InstanceProfile(_)
             | Key::PolicyEntities(..)
+            | Key::SamlProviders
+            | Key::SamlMetadata(_)
+            | Key::OidcProviders
+            | Key::OidcProvider(_)
             | Key::AccessKeys(_)
             | Key::MfaDevices(_)
             | Key::LoginProfile(_)

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use crate::model::{
     AccessKey, AccessKeyLastUsed, Entity, InstanceProfile, Kind, LoginProfile, MfaDevice,
-    PasswordPolicy, Tag,
+    OidcProvider, PasswordPolicy, Tag,
 };
 
 /// Parses a policy document that IAM may return URL-encoded (RFC 3986) or plain.
@@ -147,6 +147,15 @@ pub fn render_instance_profile(p: &InstanceProfile) -> Vec<u8> {
         "CreateDate": timestamp(p.create_date),
         "Roles": p.roles,
         "Tags": tags,
+    }))
+}
+
+/// An OIDC provider's file: what CreateOpenIDConnectProvider takes.
+pub fn render_oidc_provider(p: &OidcProvider) -> Vec<u8> {
+    render(&json!({
+        "Url": format!("https://{}", p.url),
+        "ClientIDList": p.client_ids,
+        "ThumbprintList": p.thumbprints,
     }))
 }
 

@@ -333,3 +333,28 @@ pub struct InstanceProfile {
     /// Only GetInstanceProfile returns them; None from a list.
     pub tags: Option<Vec<Tag>>,
 }
+
+/// A SAML identity provider as ListSAMLProviders gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SamlProvider {
+    pub arn: String,
+    pub create_date: SystemTime,
+}
+
+impl SamlProvider {
+    /// The name in its ARN (`...:saml-provider/<Name>`).
+    pub fn name(&self) -> &str {
+        self.arn.rsplit('/').next().unwrap_or_default()
+    }
+}
+
+/// An OpenID Connect identity provider (GetOpenIDConnectProvider).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcProvider {
+    pub arn: String,
+    /// As IAM keeps it: host and path, without `https://`.
+    pub url: String,
+    pub client_ids: Vec<String>,
+    pub thumbprints: Vec<String>,
+    pub create_date: SystemTime,
+}

@@ -19,8 +19,8 @@ use crate::error_log::ErrorLog;
 use crate::iam::counted::Service;
 use crate::iam::{
     collect_pages, AccessKey, AccessKeyLastUsed, AttachedPolicy, CallCounts, CallerIdentity,
-    Counted, DetailsFilter, Entity, Iam, InstanceProfile, Kind, ManagedPolicy, PasswordPolicy,
-    PolicyScope, PolicyVersion,
+    Counted, DetailsFilter, Entity, Iam, InstanceProfile, Kind, ManagedPolicy, OidcProvider,
+    PasswordPolicy, PolicyScope, PolicyVersion, SamlProvider,
 };
 use crate::kernel_requests::KernelRequests;
 use crate::keyed::KeyedLocks;
@@ -692,6 +692,55 @@ impl Namespace {
         .await
     }
 
+    async fn saml_providers(&self) -> Result<Arc<Vec<SamlProvider>>> {
+        self.cached(Key::SamlProviders, || self.iam.list_saml_providers())
+            .await
+    }
+
+    /// The SAML provider named `name`, or NoSuchEntity.
+    async fn saml_provider(&self, name: &str) -> Result<SamlProvider> {
+        self.saml_providers()
+            .await?
+            .iter()
+            .find(|p| p.name() == name)
+            .cloned()
+            .ok_or_else(|| IamError::no_such_entity(format!("SAML provider {name}")))
+    }
+
+    async fn saml_metadata(&self, arn: &str) -> Result<Arc<Vec<u8>>> {
+        self.cached(Key::SamlMetadata(arn.into()), || async {
+            Ok(self.iam.get_saml_provider(arn).await?.into_bytes())
+        })
+        .await
+    }
+
+    async fn oidc_arns(&self) -> Result<Arc<Vec<String>>> {
+        self.cached(Key::OidcProviders, || self.iam.list_oidc_providers())
+            .await
+    }
+
+    /// The ARN of the OIDC provider at `url` (host and path), if any.
+    async fn oidc_arn(&self, url: &str) -> Result<Option<String>> {
+        let suffix = format!(":oidc-provider/{url}");
+        Ok(self
+            .oidc_arns()
+            .await?
+            .iter()
+            .find(|arn| arn.ends_with(&suffix))
+            .cloned())
+    }
+
+    async fn oidc_provider(&self, url: &str) -> Result<Arc<OidcProvider>> {
+        let arn = self
+            .oidc_arn(url)
+            .await?
+            .ok_or_else(|| IamError::no_such_entity(format!("OIDC provider {url}")))?;
+        self.cached(Key::OidcProvider(arn.clone()), || {
+            self.iam.get_oidc_provider(&arn)
+        })
+        .await
+    }
+
     pub async fn instance_profiles(&self) -> Result<Arc<Listing<InstanceProfile>>> {
         self.cache
             .get_or_fetch(Key::InstanceProfiles, || async {
@@ -908,6 +957,11 @@ impl Namespace {
             Node::VersionsDir(policy) => self.policy(PolicyScope::Local, policy).await.map(|_| ()),
             Node::PasswordPolicy if self.password_policy().await?.is_none() => missing(),
             Node::InstanceProfileDir(p) => self.listed_instance_profile(p).await.map(|_| ()),
+            Node::SamlProvider(name) => self.saml_provider(name).await.map(|_| ()),
+            Node::OidcProvider(url) => match self.oidc_arn(url).await? {
+                Some(_) => Ok(()),
+                None => missing(),
+            },
             Node::AttachmentsDir(scope, p) => self.policy(*scope, p).await.map(|_| ()),
             Node::Attachment(scope, p, kind, name) => {
                 let attached = self.policy_entities(*scope, p).await?;
@@ -998,6 +1052,20 @@ impl Namespace {
                         Node::Attachment(*scope, p.clone(), *k, n.clone()),
                     )
                 }));
+            }
+            Node::SamlDir => {
+                for p in self.saml_providers().await?.iter() {
+                    let node = Node::SamlProvider(p.name().into());
+                    out.push((node.name(), node));
+                }
+            }
+            Node::OidcDir => {
+                for arn in self.oidc_arns().await?.iter() {
+                    if let Some((_, url)) = arn.split_once(":oidc-provider/") {
+                        let node = Node::OidcProvider(url.into());
+                        out.push((node.name(), node));
+                    }
+                }
             }
             Node::InstanceProfilesDir => {
                 let list = self.instance_profiles().await?;
@@ -1143,6 +1211,13 @@ impl Namespace {
             }
             Node::AccessKeys(user) => Ok(self.access_keys(user).await?.into()),
             Node::MfaDevices(user) => Ok(self.mfa_devices(user).await?.into()),
+            Node::SamlProvider(name) => {
+                let provider = self.saml_provider(name).await?;
+                Ok(self.saml_metadata(&provider.arn).await?.into())
+            }
+            Node::OidcProvider(url) => {
+                Ok(document::render_oidc_provider(&*self.oidc_provider(url).await?).into())
+            }
             Node::InstanceProfileJson(p) => {
                 let profile: Arc<InstanceProfile> = self
                     .cached(Key::InstanceProfile(p.clone()), || {
@@ -1275,6 +1350,8 @@ impl Namespace {
             Node::Policy(scope, name) => self.policy(*scope, name).await?.update_date,
             Node::DefaultVersion(name) => self.policy(PolicyScope::Local, name).await?.update_date,
             Node::Version(policy, id) => self.version(policy, id).await?.create_date,
+            Node::SamlProvider(name) => self.saml_provider(name).await?.create_date,
+            Node::OidcProvider(url) => self.oidc_provider(url).await?.create_date,
             Node::InstanceProfileDir(p)
             | Node::InstanceProfileJson(p)
             | Node::InstanceProfileRole(p, _)
@@ -1299,6 +1376,8 @@ impl Namespace {
             Node::VersionsRoot => Key::Policies(PolicyScope::Local),
             Node::AttachmentsRoot(scope) | Node::AttachmentsDir(scope, _) => Key::Policies(*scope),
             Node::AttachmentsKindDir(scope, p, _) => Key::PolicyEntities(*scope, p.clone()),
+            Node::SamlDir => Key::SamlProviders,
+            Node::OidcDir => Key::OidcProviders,
             Node::InstanceProfilesDir
             | Node::InstanceProfileRoles(_)
             | Node::RoleInstanceProfiles(_) => Key::InstanceProfiles,

@@ -63,6 +63,17 @@ pub enum Node {
     AttachmentsKindDir(PolicyScope, String, Kind),
     /// policy-attachments/P/users/U (symlink to users/U)
     Attachment(PolicyScope, String, Kind, String),
+    /// identity-providers/
+    ProvidersDir,
+    /// identity-providers/saml/
+    SamlDir,
+    /// identity-providers/saml/<Name>.xml
+    SamlProvider(String),
+    /// identity-providers/oidc/
+    OidcDir,
+    /// identity-providers/oidc/<host and path, / as %2F>.json; holds the
+    /// URL's host and path as IAM keeps them.
+    OidcProvider(String),
     /// instance-profiles/
     InstanceProfilesDir,
     /// instance-profiles/P/
@@ -169,6 +180,9 @@ impl Node {
             | Node::AttachmentsRoot(_)
             | Node::AttachmentsDir(..)
             | Node::AttachmentsKindDir(..)
+            | Node::ProvidersDir
+            | Node::SamlDir
+            | Node::OidcDir
             | Node::ControlDir => FileKind::Dir,
             Node::Attached(..)
             | Node::Link(..)
@@ -218,7 +232,11 @@ impl Node {
             | Node::AccountDir
             | Node::InstanceProfilesDir
             | Node::AttachmentsRoot(_)
+            | Node::ProvidersDir
             | Node::ControlDir => Node::Root,
+            Node::SamlDir | Node::OidcDir => Node::ProvidersDir,
+            Node::SamlProvider(_) => Node::SamlDir,
+            Node::OidcProvider(_) => Node::OidcDir,
             Node::AttachmentsDir(scope, _) => Node::AttachmentsRoot(*scope),
             Node::AttachmentsKindDir(scope, p, _) => Node::AttachmentsDir(*scope, p.clone()),
             Node::Attachment(scope, p, kind, _) => {
@@ -300,7 +318,9 @@ impl Node {
             Node::AccountSummary
             | Node::PasswordPolicy
             | Node::AccountAlias
-            | Node::CredentialReport => (Some(Owner::Account), None),
+            | Node::CredentialReport
+            | Node::SamlProvider(_)
+            | Node::OidcProvider(_) => (Some(Owner::Account), None),
             Node::InstanceProfileDir(p)
             | Node::InstanceProfileJson(p)
             | Node::InstanceProfileRoles(p) => (Some(Owner::InstanceProfile(p)), None),
@@ -323,6 +343,9 @@ impl Node {
             | Node::AccountDir
             | Node::InstanceProfilesDir
             | Node::AttachmentsRoot(_)
+            | Node::ProvidersDir
+            | Node::SamlDir
+            | Node::OidcDir
             | Node::ControlDir
             | Node::Control(_)
             | Node::Scratch(..)
@@ -341,6 +364,8 @@ impl Node {
                 | Node::RoleSettings(_)
                 | Node::PasswordPolicy
                 | Node::AccountAlias
+                | Node::SamlProvider(_)
+                | Node::OidcProvider(_)
                 | Node::Tags(..)
         )
     }
@@ -366,6 +391,7 @@ impl Node {
                 Node::PoliciesDir(PolicyScope::Local),
                 Node::PoliciesDir(PolicyScope::Aws),
                 Node::InstanceProfilesDir,
+                Node::ProvidersDir,
                 Node::VersionsRoot,
                 Node::AttachmentsRoot(PolicyScope::Local),
                 Node::AttachmentsRoot(PolicyScope::Aws),
@@ -375,6 +401,7 @@ impl Node {
             Node::AttachmentsDir(scope, p) => Kind::ALL
                 .map(|kind| Node::AttachmentsKindDir(*scope, p.clone(), kind))
                 .to_vec(),
+            Node::ProvidersDir => vec![Node::SamlDir, Node::OidcDir],
             Node::InstanceProfileDir(p) => vec![
                 Node::InstanceProfileJson(p.clone()),
                 Node::InstanceProfileRoles(p.clone()),
@@ -445,6 +472,13 @@ impl Node {
             Node::PoliciesDir(scope) => json_name().map(|p| Node::Policy(*scope, p.into())),
             Node::VersionsRoot => Some(Node::VersionsDir(s)),
             Node::InstanceProfilesDir => Some(Node::InstanceProfileDir(s)),
+            Node::SamlDir => name
+                .strip_suffix(".xml")
+                .filter(|n| !n.is_empty())
+                .map(|n| Node::SamlProvider(n.into())),
+            Node::OidcDir => json_name()
+                .and_then(oidc_url_of_file)
+                .map(Node::OidcProvider),
             Node::AttachmentsRoot(scope) => Some(Node::AttachmentsDir(*scope, s)),
             Node::AttachmentsKindDir(scope, p, kind) => {
                 Some(Node::Attachment(*scope, p.clone(), *kind, s))
@@ -467,6 +501,9 @@ impl Node {
             Node::ControlDir => ".iamfs",
             Node::VersionsRoot => "policy-versions",
             Node::MfaDevices(_) => "mfa-devices.json",
+            Node::ProvidersDir => "identity-providers",
+            Node::SamlDir => "saml",
+            Node::OidcDir => "oidc",
             Node::AttachmentsRoot(PolicyScope::Local) => "policy-attachments",
             Node::AttachmentsRoot(PolicyScope::Aws) => "aws-policy-attachments",
             Node::AttachmentsKindDir(_, _, kind) => kind_dir(*kind),
@@ -511,6 +548,8 @@ impl Node {
             Node::Inline(_, _, name) | Node::Policy(_, name) | Node::Version(_, name) => {
                 return format!("{name}{JSON}")
             }
+            Node::SamlProvider(name) => return format!("{name}.xml"),
+            Node::OidcProvider(url) => return format!("{}{JSON}", oidc_file_of_url(url)),
         };
         fixed.to_string()
     }
@@ -523,6 +562,26 @@ impl Node {
             Some(parent) => format!("{}/{}", parent.path(), self.name()),
         }
     }
+}
+
+/// What an OIDC provider's file name escapes: `/` (the URL's path) and `%`
+/// itself, so that every URL has one name and every name one URL.
+const OIDC_ESCAPED: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'/').add(b'%');
+
+/// The file name (without `.json`) of the OIDC provider at `url` (host
+/// and path, as IAM keeps it): `oidc.eks.us-east-1.amazonaws.com%2Fid%2FABC`.
+pub fn oidc_file_of_url(url: &str) -> String {
+    percent_encoding::utf8_percent_encode(url, OIDC_ESCAPED).to_string()
+}
+
+/// The provider URL a file name stands for, if it is one `oidc_file_of_url`
+/// makes.
+pub fn oidc_url_of_file(file: &str) -> Option<String> {
+    let url = percent_encoding::percent_decode_str(file)
+        .decode_utf8()
+        .ok()?
+        .into_owned();
+    (oidc_file_of_url(&url) == file).then_some(url)
 }
 
 /// IAM's policy version ids: `v` and a number.

@@ -14,12 +14,15 @@ use crate::node::Node;
 /// than a document: dot files, `~` backups, `#autosave#`, swap files, and
 /// anything without `.json`.
 pub fn is_scratch_name(name: &str) -> bool {
-    name.starts_with('.')
-        || name.ends_with('~')
-        || name.starts_with('#')
-        || name.ends_with('#')
+    is_editor_name(name)
         || !name.ends_with(crate::node::JSON)
         || name.len() == crate::node::JSON.len()
+}
+
+/// Names editors give their own files whatever the extension: dot files
+/// (swap files, locks), backups (`~`) and emacs's `#autosave#`.
+pub fn is_editor_name(name: &str) -> bool {
+    name.starts_with('.') || name.ends_with('~') || name.starts_with('#') || name.ends_with('#')
 }
 
 #[derive(Debug, Clone)]

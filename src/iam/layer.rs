@@ -10,8 +10,8 @@ use futures::future::BoxFuture;
 
 use super::{
     AccessKey, AccessKeyLastUsed, AccountDetails, AttachedPolicy, CallerIdentity, DetailsFilter,
-    Entity, Iam, InstanceProfile, Kind, LoginProfile, ManagedPolicy, MfaDevice, Page,
-    PasswordPolicy, PolicyScope, PolicyVersion, RoleCredentials, Tag,
+    Entity, Iam, InstanceProfile, Kind, LoginProfile, ManagedPolicy, MfaDevice, OidcProvider, Page,
+    PasswordPolicy, PolicyScope, PolicyVersion, RoleCredentials, SamlProvider, Tag,
 };
 use crate::error::Result;
 
@@ -39,7 +39,10 @@ calls! {
     DeletePasswordPolicy, ListAccountAliases, CreateAccountAlias, DeleteAccountAlias,
     GenerateCredentialReport, GetCredentialReport, ListMfaDevices, GetLoginProfile,
     ListInstanceProfiles, GetInstanceProfile, CreateInstanceProfile, DeleteInstanceProfile,
-    AddRoleToInstanceProfile, RemoveRoleFromInstanceProfile, CallerIdentity, AssumeRole,
+    AddRoleToInstanceProfile, RemoveRoleFromInstanceProfile, ListSamlProviders,
+    GetSamlProvider, CreateSamlProvider, UpdateSamlProvider, DeleteSamlProvider,
+    ListOidcProviders, GetOidcProvider, CreateOidcProvider, AddOidcClientId,
+    RemoveOidcClientId, UpdateOidcThumbprints, DeleteOidcProvider, CallerIdentity, AssumeRole,
 }
 
 /// What a wrapper does with each call: `call` names the method, `kind` the
@@ -315,6 +318,75 @@ impl<I: Iam + ?Sized, H: Hook> Iam for Layer<I, H> {
         self.hook
             .around(Call::RemoveRoleFromInstanceProfile, None, op)
             .await
+    }
+
+    async fn list_saml_providers(&self) -> Result<Vec<SamlProvider>> {
+        let op = self.inner.list_saml_providers();
+        self.hook.around(Call::ListSamlProviders, None, op).await
+    }
+
+    async fn get_saml_provider(&self, arn: &str) -> Result<String> {
+        let op = self.inner.get_saml_provider(arn);
+        self.hook.around(Call::GetSamlProvider, None, op).await
+    }
+
+    async fn create_saml_provider(&self, name: &str, metadata: &str) -> Result<String> {
+        let op = self.inner.create_saml_provider(name, metadata);
+        self.hook.around(Call::CreateSamlProvider, None, op).await
+    }
+
+    async fn update_saml_provider(&self, arn: &str, metadata: &str) -> Result<()> {
+        let op = self.inner.update_saml_provider(arn, metadata);
+        self.hook.around(Call::UpdateSamlProvider, None, op).await
+    }
+
+    async fn delete_saml_provider(&self, arn: &str) -> Result<()> {
+        let op = self.inner.delete_saml_provider(arn);
+        self.hook.around(Call::DeleteSamlProvider, None, op).await
+    }
+
+    async fn list_oidc_providers(&self) -> Result<Vec<String>> {
+        let op = self.inner.list_oidc_providers();
+        self.hook.around(Call::ListOidcProviders, None, op).await
+    }
+
+    async fn get_oidc_provider(&self, arn: &str) -> Result<OidcProvider> {
+        let op = self.inner.get_oidc_provider(arn);
+        self.hook.around(Call::GetOidcProvider, None, op).await
+    }
+
+    async fn create_oidc_provider(
+        &self,
+        url: &str,
+        client_ids: &[String],
+        thumbprints: &[String],
+    ) -> Result<String> {
+        let op = self
+            .inner
+            .create_oidc_provider(url, client_ids, thumbprints);
+        self.hook.around(Call::CreateOidcProvider, None, op).await
+    }
+
+    async fn add_oidc_client_id(&self, arn: &str, client_id: &str) -> Result<()> {
+        let op = self.inner.add_oidc_client_id(arn, client_id);
+        self.hook.around(Call::AddOidcClientId, None, op).await
+    }
+
+    async fn remove_oidc_client_id(&self, arn: &str, client_id: &str) -> Result<()> {
+        let op = self.inner.remove_oidc_client_id(arn, client_id);
+        self.hook.around(Call::RemoveOidcClientId, None, op).await
+    }
+
+    async fn update_oidc_thumbprints(&self, arn: &str, thumbprints: &[String]) -> Result<()> {
+        let op = self.inner.update_oidc_thumbprints(arn, thumbprints);
+        self.hook
+            .around(Call::UpdateOidcThumbprints, None, op)
+            .await
+    }
+
+    async fn delete_oidc_provider(&self, arn: &str) -> Result<()> {
+        let op = self.inner.delete_oidc_provider(arn);
+        self.hook.around(Call::DeleteOidcProvider, None, op).await
     }
 
     async fn rename_entity(&self, kind: Kind, name: &str, new_name: &str) -> Result<()> {

@@ -10,8 +10,9 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
 use super::{
     AccessKey, AccessKeyLastUsed, AccountDetails, AttachedPolicy, CallerIdentity, DetailsFilter,
-    Entity, EntityDetail, Iam, InstanceProfile, Kind, LoginProfile, ManagedPolicy, MfaDevice, Page,
-    PasswordPolicy, PermissionsBoundary, PolicyDetail, PolicyScope, PolicyVersion, Tag,
+    Entity, EntityDetail, Iam, InstanceProfile, Kind, LoginProfile, ManagedPolicy, MfaDevice,
+    OidcProvider, Page, PasswordPolicy, PermissionsBoundary, PolicyDetail, PolicyScope,
+    PolicyVersion, SamlProvider, Tag,
 };
 use crate::error::{ErrorKind, IamError, Result};
 use crate::model::RoleCredentials;
@@ -40,6 +41,9 @@ struct State {
     password_policy: Option<PasswordPolicy>,
     aliases: Vec<String>,
     instance_profiles: BTreeMap<String, InstanceProfile>,
+    /// SAML providers by ARN: (provider, metadata).
+    saml: BTreeMap<String, (SamlProvider, String)>,
+    oidc: BTreeMap<String, OidcProvider>,
     report_generated: bool,
 }
 
@@ -84,6 +88,10 @@ fn policy_name(state: &State, arn: &str) -> Result<String> {
         .find(|(p, _)| p.arn == arn)
         .map(|(p, _)| p.name.clone())
         .ok_or_else(|| IamError::from_code("NoSuchEntity", format!("Policy {arn} not found")))
+}
+
+fn no_provider(arn: &str) -> IamError {
+    IamError::from_code("NoSuchEntity", format!("Provider {arn} not found"))
 }
 
 fn no_instance_profile(name: &str) -> IamError {
@@ -999,6 +1007,141 @@ impl Iam for MemoryIam {
             ));
         }
         Ok(())
+    }
+
+    async fn list_saml_providers(&self) -> Result<Vec<SamlProvider>> {
+        self.call().await;
+        Ok(self
+            .state
+            .lock()
+            .saml
+            .values()
+            .map(|(p, _)| p.clone())
+            .collect())
+    }
+
+    async fn get_saml_provider(&self, arn: &str) -> Result<String> {
+        self.call().await;
+        self.state
+            .lock()
+            .saml
+            .get(arn)
+            .map(|(_, doc)| doc.clone())
+            .ok_or_else(|| no_provider(arn))
+    }
+
+    async fn create_saml_provider(&self, name: &str, metadata: &str) -> Result<String> {
+        self.call().await;
+        let arn = format!("arn:aws:iam::{ACCOUNT}:saml-provider/{name}");
+        let mut state = self.state.lock();
+        if state.saml.contains_key(&arn) {
+            return Err(IamError::from_code(
+                "EntityAlreadyExists",
+                format!("SAMLProvider {name} already exists"),
+            ));
+        }
+        let provider = SamlProvider {
+            arn: arn.clone(),
+            create_date: date(3),
+        };
+        state.saml.insert(arn.clone(), (provider, metadata.into()));
+        Ok(arn)
+    }
+
+    async fn update_saml_provider(&self, arn: &str, metadata: &str) -> Result<()> {
+        self.call().await;
+        let mut state = self.state.lock();
+        let entry = state.saml.get_mut(arn).ok_or_else(|| no_provider(arn))?;
+        entry.1 = metadata.into();
+        Ok(())
+    }
+
+    async fn delete_saml_provider(&self, arn: &str) -> Result<()> {
+        self.call().await;
+        self.state
+            .lock()
+            .saml
+            .remove(arn)
+            .map(|_| ())
+            .ok_or_else(|| no_provider(arn))
+    }
+
+    async fn list_oidc_providers(&self) -> Result<Vec<String>> {
+        self.call().await;
+        Ok(self.state.lock().oidc.keys().cloned().collect())
+    }
+
+    async fn get_oidc_provider(&self, arn: &str) -> Result<OidcProvider> {
+        self.call().await;
+        self.state
+            .lock()
+            .oidc
+            .get(arn)
+            .cloned()
+            .ok_or_else(|| no_provider(arn))
+    }
+
+    async fn create_oidc_provider(
+        &self,
+        url: &str,
+        client_ids: &[String],
+        thumbprints: &[String],
+    ) -> Result<String> {
+        self.call().await;
+        let host_path = url.trim_start_matches("https://").to_string();
+        let arn = format!("arn:aws:iam::{ACCOUNT}:oidc-provider/{host_path}");
+        let mut state = self.state.lock();
+        if state.oidc.contains_key(&arn) {
+            return Err(IamError::from_code(
+                "EntityAlreadyExists",
+                format!("Provider with url {url} already exists."),
+            ));
+        }
+        let provider = OidcProvider {
+            arn: arn.clone(),
+            url: host_path,
+            client_ids: client_ids.to_vec(),
+            thumbprints: thumbprints.to_vec(),
+            create_date: date(4),
+        };
+        state.oidc.insert(arn.clone(), provider);
+        Ok(arn)
+    }
+
+    async fn add_oidc_client_id(&self, arn: &str, client_id: &str) -> Result<()> {
+        self.call().await;
+        let mut state = self.state.lock();
+        let p = state.oidc.get_mut(arn).ok_or_else(|| no_provider(arn))?;
+        if !p.client_ids.iter().any(|c| c == client_id) {
+            p.client_ids.push(client_id.into());
+        }
+        Ok(())
+    }
+
+    async fn remove_oidc_client_id(&self, arn: &str, client_id: &str) -> Result<()> {
+        self.call().await;
+        let mut state = self.state.lock();
+        let p = state.oidc.get_mut(arn).ok_or_else(|| no_provider(arn))?;
+        p.client_ids.retain(|c| c != client_id);
+        Ok(())
+    }
+
+    async fn update_oidc_thumbprints(&self, arn: &str, thumbprints: &[String]) -> Result<()> {
+        self.call().await;
+        let mut state = self.state.lock();
+        let p = state.oidc.get_mut(arn).ok_or_else(|| no_provider(arn))?;
+        p.thumbprints = thumbprints.to_vec();
+        Ok(())
+    }
+
+    async fn delete_oidc_provider(&self, arn: &str) -> Result<()> {
+        self.call().await;
+        self.state
+            .lock()
+            .oidc
+            .remove(arn)
+            .map(|_| ())
+            .ok_or_else(|| no_provider(arn))
     }
 
     async fn get_account_summary(&self) -> Result<Vec<(String, i64)>> {

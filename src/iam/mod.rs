@@ -136,6 +136,30 @@ pub trait Iam: Send + Sync + 'static {
     async fn add_role_to_instance_profile(&self, profile: &str, role: &str) -> Result<()>;
     async fn remove_role_from_instance_profile(&self, profile: &str, role: &str) -> Result<()>;
 
+    // ---- identity providers -----------------------------------------------
+
+    async fn list_saml_providers(&self) -> Result<Vec<SamlProvider>>;
+    /// GetSAMLProvider: the metadata document.
+    async fn get_saml_provider(&self, arn: &str) -> Result<String>;
+    /// CreateSAMLProvider; returns the ARN.
+    async fn create_saml_provider(&self, name: &str, metadata: &str) -> Result<String>;
+    async fn update_saml_provider(&self, arn: &str, metadata: &str) -> Result<()>;
+    async fn delete_saml_provider(&self, arn: &str) -> Result<()>;
+    /// ListOpenIDConnectProviders: their ARNs.
+    async fn list_oidc_providers(&self) -> Result<Vec<String>>;
+    async fn get_oidc_provider(&self, arn: &str) -> Result<OidcProvider>;
+    /// CreateOpenIDConnectProvider (`url` with https://); returns the ARN.
+    async fn create_oidc_provider(
+        &self,
+        url: &str,
+        client_ids: &[String],
+        thumbprints: &[String],
+    ) -> Result<String>;
+    async fn add_oidc_client_id(&self, arn: &str, client_id: &str) -> Result<()>;
+    async fn remove_oidc_client_id(&self, arn: &str, client_id: &str) -> Result<()>;
+    async fn update_oidc_thumbprints(&self, arn: &str, thumbprints: &[String]) -> Result<()>;
+    async fn delete_oidc_provider(&self, arn: &str) -> Result<()>;
+
     // ---- the account ------------------------------------------------------
 
     /// GetAccountSummary: IAM's usage and quotas, by IAM's key names.

@@ -9,9 +9,9 @@ use aws_smithy_types::DateTime;
 
 use super::{
     AccessKey, AccessKeyLastUsed, AccountDetails, AttachedPolicy, CallerIdentity, DetailsFilter,
-    Entity, EntityDetail, Iam, InstanceProfile, Kind, LoginProfile, ManagedPolicy, MfaDevice, Page,
-    PasswordPolicy, PermissionsBoundary, PolicyDetail, PolicyScope, PolicyVersion, RoleLastUsed,
-    Tag,
+    Entity, EntityDetail, Iam, InstanceProfile, Kind, LoginProfile, ManagedPolicy, MfaDevice,
+    OidcProvider, Page, PasswordPolicy, PermissionsBoundary, PolicyDetail, PolicyScope,
+    PolicyVersion, RoleLastUsed, SamlProvider, Tag,
 };
 use crate::error::{ErrorKind, IamError, Result};
 use crate::model::RoleCredentials;
@@ -899,6 +899,122 @@ impl Iam for SdkIam {
             .remove_role_from_instance_profile()
             .instance_profile_name(profile)
             .role_name(role))?;
+        Ok(())
+    }
+
+    async fn list_saml_providers(&self) -> Result<Vec<SamlProvider>> {
+        let out = send!(self.iam.list_saml_providers())?;
+        Ok(out
+            .saml_provider_list()
+            .iter()
+            .map(|p| SamlProvider {
+                arn: p.arn().unwrap_or_default().to_string(),
+                create_date: opt_time(p.create_date()).unwrap_or(SystemTime::UNIX_EPOCH),
+            })
+            .collect())
+    }
+
+    async fn get_saml_provider(&self, arn: &str) -> Result<String> {
+        let out = send!(self.iam.get_saml_provider().saml_provider_arn(arn))?;
+        Ok(out.saml_metadata_document().unwrap_or_default().to_string())
+    }
+
+    async fn create_saml_provider(&self, name: &str, metadata: &str) -> Result<String> {
+        let out = send!(self
+            .iam
+            .create_saml_provider()
+            .name(name)
+            .saml_metadata_document(metadata))?;
+        Ok(out.saml_provider_arn().unwrap_or_default().to_string())
+    }
+
+    async fn update_saml_provider(&self, arn: &str, metadata: &str) -> Result<()> {
+        send!(self
+            .iam
+            .update_saml_provider()
+            .saml_provider_arn(arn)
+            .saml_metadata_document(metadata))?;
+        Ok(())
+    }
+
+    async fn delete_saml_provider(&self, arn: &str) -> Result<()> {
+        send!(self.iam.delete_saml_provider().saml_provider_arn(arn))?;
+        Ok(())
+    }
+
+    async fn list_oidc_providers(&self) -> Result<Vec<String>> {
+        let out = send!(self.iam.list_open_id_connect_providers())?;
+        Ok(out
+            .open_id_connect_provider_list()
+            .iter()
+            .filter_map(|p| p.arn().map(str::to_string))
+            .collect())
+    }
+
+    async fn get_oidc_provider(&self, arn: &str) -> Result<OidcProvider> {
+        let out = send!(self
+            .iam
+            .get_open_id_connect_provider()
+            .open_id_connect_provider_arn(arn))?;
+        Ok(OidcProvider {
+            arn: arn.to_string(),
+            url: out.url().unwrap_or_default().to_string(),
+            client_ids: out.client_id_list().to_vec(),
+            thumbprints: out.thumbprint_list().to_vec(),
+            create_date: opt_time(out.create_date()).unwrap_or(SystemTime::UNIX_EPOCH),
+        })
+    }
+
+    async fn create_oidc_provider(
+        &self,
+        url: &str,
+        client_ids: &[String],
+        thumbprints: &[String],
+    ) -> Result<String> {
+        let out = send!(self
+            .iam
+            .create_open_id_connect_provider()
+            .url(url)
+            .set_client_id_list(Some(client_ids.to_vec()))
+            .set_thumbprint_list(Some(thumbprints.to_vec())))?;
+        Ok(out
+            .open_id_connect_provider_arn()
+            .unwrap_or_default()
+            .to_string())
+    }
+
+    async fn add_oidc_client_id(&self, arn: &str, client_id: &str) -> Result<()> {
+        send!(self
+            .iam
+            .add_client_id_to_open_id_connect_provider()
+            .open_id_connect_provider_arn(arn)
+            .client_id(client_id))?;
+        Ok(())
+    }
+
+    async fn remove_oidc_client_id(&self, arn: &str, client_id: &str) -> Result<()> {
+        send!(self
+            .iam
+            .remove_client_id_from_open_id_connect_provider()
+            .open_id_connect_provider_arn(arn)
+            .client_id(client_id))?;
+        Ok(())
+    }
+
+    async fn update_oidc_thumbprints(&self, arn: &str, thumbprints: &[String]) -> Result<()> {
+        send!(self
+            .iam
+            .update_open_id_connect_provider_thumbprint()
+            .open_id_connect_provider_arn(arn)
+            .set_thumbprint_list(Some(thumbprints.to_vec())))?;
+        Ok(())
+    }
+
+    async fn delete_oidc_provider(&self, arn: &str) -> Result<()> {
+        send!(self
+            .iam
+            .delete_open_id_connect_provider()
+            .open_id_connect_provider_arn(arn))?;
         Ok(())
     }
 

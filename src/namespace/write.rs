@@ -15,7 +15,7 @@ use crate::error::{ErrorKind, IamError, Result};
 use crate::iam::{collect_pages, Iam, Kind, ManagedPolicy, PolicyScope, Tag, SERVICE_ROLE_PATH};
 use crate::node::{is_version_id, kind_dir, Node, Owner, JSON};
 use crate::policy::{self, DocumentKind, NameRule};
-use crate::scratch::{is_scratch_name, write_at, ScratchFile};
+use crate::scratch::{is_editor_name, is_scratch_name, write_at, ScratchFile};
 
 /// Largest document a draft may hold. IAM's largest is a role's inline
 /// policies at 10,240 characters; pretty-printing and whitespace make a
@@ -51,8 +51,12 @@ fn invalid(message: String) -> IamError {
 /// scratch name.
 fn document_node(dir: &Node, name: &str) -> Option<Node> {
     let node = dir.child(name)?;
-    let in_policy_folder = matches!(dir, Node::InlineDir(..) | Node::PoliciesDir(_));
-    if !node.is_editable() || (in_policy_folder && is_scratch_name(name)) {
+    let scratch = match dir {
+        Node::InlineDir(..) | Node::PoliciesDir(_) | Node::OidcDir => is_scratch_name(name),
+        Node::SamlDir => is_editor_name(name),
+        _ => false,
+    };
+    if !node.is_editable() || scratch {
         return None;
     }
     Some(node)
@@ -221,6 +225,8 @@ impl Namespace {
         match node {
             Node::RoleSettings(role) => self.save_settings(role, bytes).await,
             Node::PasswordPolicy => self.save_password_policy(bytes).await,
+            Node::SamlProvider(name) => self.save_saml(name, bytes).await,
+            Node::OidcProvider(url) => self.save_oidc(url, bytes).await,
             Node::AccountAlias => self.save_alias(bytes).await,
             Node::Policy(_, name) => self.save_managed(name, bytes).await,
             Node::Inline(kind, entity, name) => self.save_inline(*kind, entity, name, bytes).await,
@@ -388,6 +394,109 @@ impl Namespace {
         self.cache.remove(&Key::PasswordPolicy);
         self.cache.remove(&Key::AccountSummary);
         Ok(())
+    }
+
+    async fn save_saml(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let metadata = policy::check_saml_metadata(bytes)?;
+        let existing = self
+            .iam
+            .list_saml_providers()
+            .await?
+            .into_iter()
+            .find(|p| p.name() == name);
+        match existing {
+            Some(p) => {
+                if self.iam.get_saml_provider(&p.arn).await? == metadata {
+                    return Ok(());
+                }
+                self.iam.update_saml_provider(&p.arn, &metadata).await?;
+                self.cache.remove(&Key::SamlMetadata(p.arn));
+            }
+            None => {
+                policy::check_saml_name(name)?;
+                self.iam.create_saml_provider(name, &metadata).await?;
+            }
+        }
+        self.cache.remove(&Key::SamlProviders);
+        Ok(())
+    }
+
+    /// An OIDC provider's file: the difference from what IAM holds, one
+    /// call per client id added or removed and one for the thumbprints.
+    async fn save_oidc(&self, url: &str, bytes: &[u8]) -> Result<()> {
+        let wanted = policy::check_oidc(bytes)?;
+        if wanted.url != url {
+            let file = format!("{}{JSON}", crate::node::oidc_file_of_url(&wanted.url));
+            return Err(invalid(format!(
+                "the Url names the file: a provider at https://{} is identity-providers/oidc/{file}, and IAM cannot change a provider's URL",
+                wanted.url
+            )));
+        }
+        self.cache.remove(&Key::OidcProviders);
+        let Some(arn) = self.oidc_arn(url).await? else {
+            self.iam
+                .create_oidc_provider(
+                    &format!("https://{url}"),
+                    &wanted.client_ids,
+                    &wanted.thumbprints,
+                )
+                .await?;
+            self.cache.remove(&Key::OidcProviders);
+            return Ok(());
+        };
+        let current = self.iam.get_oidc_provider(&arn).await?;
+        self.cache.remove(&Key::OidcProvider(arn.clone()));
+        for id in wanted
+            .client_ids
+            .iter()
+            .filter(|id| !current.client_ids.contains(id))
+        {
+            self.iam.add_oidc_client_id(&arn, id).await?;
+        }
+        for id in current
+            .client_ids
+            .iter()
+            .filter(|id| !wanted.client_ids.contains(id))
+        {
+            self.iam.remove_oidc_client_id(&arn, id).await?;
+        }
+        let mut have = current.thumbprints.clone();
+        let mut want = wanted.thumbprints.clone();
+        have.sort();
+        want.sort();
+        if have != want {
+            self.iam
+                .update_oidc_thumbprints(&arn, &wanted.thumbprints)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A provider named in a role's trust policy is in use: rm is refused.
+    async fn check_provider_unused(&self, node: &Node, arn: &str) -> Result<()> {
+        // What IAM holds now: deleting a provider in use breaks sign-in.
+        let roles = collect_pages(|m| self.iam.list_entities(Kind::Role, m)).await?;
+        let users: Vec<String> = roles
+            .iter()
+            .filter(|r| {
+                r.trust_policy
+                    .as_deref()
+                    .is_some_and(|t| document::decode_policy(t).to_string().contains(arn))
+            })
+            .map(|r| format!("roles/{}", r.name))
+            .collect();
+        if users.is_empty() {
+            return Ok(());
+        }
+        Err(IamError::new(
+            ErrorKind::Busy,
+            "ProviderInUse",
+            format!(
+                "{} is named in the trust policy of {}; change those first",
+                node.path(),
+                users.join(", ")
+            ),
+        ))
     }
 
     /// An account has one alias: a new one replaces the old, and the old
@@ -746,6 +855,8 @@ impl Namespace {
             | Node::RoleSettings(_)
             | Node::Tags(..)
             | Node::PasswordPolicy
+            | Node::SamlProvider(_)
+            | Node::OidcProvider(_)
             | Node::AccountAlias => {}
             Node::InstanceProfileRole(profile, role) | Node::RoleInstanceProfile(role, profile) => {
                 self.iam
@@ -826,6 +937,21 @@ impl Namespace {
                 self.cache
                     .insert(Key::PasswordPolicy, None::<crate::iam::PasswordPolicy>);
                 self.cache.remove(&Key::AccountSummary);
+            }
+            Node::SamlProvider(name) => {
+                let arn = self.saml_provider(name).await?.arn;
+                self.check_provider_unused(node, &arn).await?;
+                self.iam.delete_saml_provider(&arn).await?;
+                self.cache.remove(&Key::SamlProviders);
+            }
+            Node::OidcProvider(url) => {
+                let arn = self
+                    .oidc_arn(url)
+                    .await?
+                    .ok_or_else(|| IamError::no_such_entity(node.path()))?;
+                self.check_provider_unused(node, &arn).await?;
+                self.iam.delete_oidc_provider(&arn).await?;
+                self.cache.remove(&Key::OidcProviders);
             }
             Node::AccountAlias => {
                 for alias in self.iam.list_account_aliases().await? {

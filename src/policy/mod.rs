@@ -9,7 +9,7 @@
 //! A policy passes through `text` (bytes to text, IAM's character set), then
 //! serde_json, `grammar` (the top level) and `statement` (each statement's
 //! elements), then `limits` (its size); `same` tells whether a save changes
-//! anything. `tags`, `names`, `role_settings` and `account` check the other
+//! anything. `tags`, `names`, `role_settings`, `account` and `providers` check the other
 //! files; `message` holds the wording all of them share.
 
 mod account;
@@ -17,12 +17,13 @@ mod grammar;
 mod limits;
 mod message;
 mod names;
+mod providers;
 mod role_settings;
 mod same;
 mod statement;
 mod tags;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 mod text;
 
 use serde_json::Value;
@@ -34,6 +35,7 @@ pub use account::{check_alias, check_password_policy};
 pub use limits::policy_size;
 pub(crate) use names::is_name_char;
 pub use names::{check_name, NameRule};
+pub use providers::{check_oidc, check_saml_metadata, check_saml_name, OidcDocument};
 pub use role_settings::{check_role_settings, RoleSettings};
 pub use same::same_policy;
 pub use tags::check_tags;

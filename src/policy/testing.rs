@@ -233,3 +233,11 @@ pub(super) fn document(trust: bool, needs_version: bool) -> impl Strategy<Value 
             (doc, text)
         })
 }
+
+/// SAML metadata IAM would take (well-formed, over 1,000 characters).
+pub fn saml_metadata() -> String {
+    let cert = "A".repeat(1200);
+    format!(
+        r#"<?xml version="1.0"?><EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example.com"><IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><KeyDescriptor><X509Data><X509Certificate>{cert}</X509Certificate></X509Data></KeyDescriptor></IDPSSODescriptor></EntityDescriptor>"#
+    )
+}
