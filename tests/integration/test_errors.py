@@ -187,8 +187,9 @@ def test_a_hanging_call_does_not_block_other_requests(make_mount):
             assert slow.poll() is None, "the call to the silent endpoint returned early"
             t0 = time.monotonic()
             assert ls(m.p("")) == ["account", "aws-policies", "aws-policy-attachments",
-                                   "groups", "instance-profiles", "policies",
-                                   "policy-attachments", "policy-versions", "roles", "users"]
+                                   "groups", "identity-providers", "instance-profiles",
+                                   "policies", "policy-attachments", "policy-versions",
+                                   "roles", "users"]
             errors_file = cat_bytes(m.p(".iamfs/errors"))
             assert isinstance(errors_file, bytes)
             assert slow.poll() is None, "the slow call finished while others were served"

@@ -315,3 +315,62 @@ def test_policy_attachments_answer_who_has_a_policy(wmount, wiam, fx):
     found = ok(["find", pdir, "-type", "l"]).split()
     assert sorted(found) == sorted([f"{pdir}/roles/{fx.role}", f"{pdir}/users/{fx.user}"])
     refused(["ln", "-s", "../../../groups/x", f"{pdir}/groups/x"], errno.EPERM)
+
+
+SAML = ('<?xml version="1.0"?><EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" '
+        'entityID="https://idp.example.com"><IDPSSODescriptor protocolSupportEnumeration='
+        '"urn:oasis:names:tc:SAML:2.0:protocol"><KeyDescriptor><X509Data><X509Certificate>'
+        + "A" * 1200 + '</X509Certificate></X509Data></KeyDescriptor></IDPSSODescriptor>'
+        '</EntityDescriptor>')
+
+
+def test_saml_and_oidc_providers_as_files(wmount, wiam, fx):
+    saml_dir = wmount.p("identity-providers/saml")
+    name = uniq("wt-saml-")
+    ok(["tee", f"{saml_dir}/{name}.xml"], input=SAML)
+    arns = [p["Arn"] for p in wiam.list_saml_providers()["SAMLProviderList"]]
+    arn = next(a for a in arns if a.endswith(f"/{name}"))
+    assert wiam.get_saml_provider(SAMLProviderArn=arn)["SAMLMetadataDocument"] == SAML
+    assert cat_bytes(f"{saml_dir}/{name}.xml") == SAML.encode()
+    # Not XML: refused, IAM unchanged.
+    p = run(["tee", f"{saml_dir}/{name}.xml"], input="<not-xml")
+    assert p.returncode != 0 and os.strerror(errno.EINVAL) in p.stderr, p.stderr
+    assert wiam.get_saml_provider(SAMLProviderArn=arn)["SAMLMetadataDocument"] == SAML
+    assert "malformed" in wmount.errors_text()
+
+    oidc_dir = wmount.p("identity-providers/oidc")
+    host = f"{uniq('wt-oidc-')}.example.com/id/ABC"
+    file = host.replace("/", "%2F") + ".json"
+    doc = {"Url": f"https://{host}", "ClientIDList": ["sts.amazonaws.com"],
+           "ThumbprintList": ["a" * 40]}
+    ok(["tee", f"{oidc_dir}/{file}"], input=json.dumps(doc))
+    assert file in ls(oidc_dir)
+    oarn = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{host}"
+    held = wiam.get_open_id_connect_provider(OpenIDConnectProviderArn=oarn)
+    assert held["ClientIDList"] == ["sts.amazonaws.com"]
+    ok(["jq", "-e", f'.Url == "https://{host}"', f"{oidc_dir}/{file}"])
+    # Thumbprints change by sed (moto has no AddClientIDToOpenIDConnectProvider).
+    ok(["sed", "-i", f"s/{'a' * 40}/{'b' * 40}/", f"{oidc_dir}/{file}"])
+    held = wiam.get_open_id_connect_provider(OpenIDConnectProviderArn=oarn)
+    assert held["ThumbprintList"] == ["b" * 40]
+    for bad in [{"Url": f"http://{host}"}, {**doc, "ThumbprintList": ["abc"]},
+                {**doc, "Url": "https://elsewhere.example.com"}]:
+        p = run(["tee", f"{oidc_dir}/{file}"], input=json.dumps(bad))
+        assert p.returncode != 0 and os.strerror(errno.EINVAL) in p.stderr, (bad, p.stderr)
+    held = wiam.get_open_id_connect_provider(OpenIDConnectProviderArn=oarn)
+    assert held["ThumbprintList"] == ["b" * 40]
+
+    # rm of a provider a trust policy names comes back, with the reason.
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Federated": oarn},
+        "Action": "sts:AssumeRoleWithWebIdentity"}]}
+    wiam.update_assume_role_policy(RoleName=fx.role, PolicyDocument=json.dumps(trust))
+    ok(["rm", f"{oidc_dir}/{file}", f"{saml_dir}/{name}.xml"])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and f"/{name}" in str(wiam.list_saml_providers()):
+        time.sleep(0.25)
+    assert f"/{name}" not in str(wiam.list_saml_providers())
+    time.sleep(1)
+    wiam.get_open_id_connect_provider(OpenIDConnectProviderArn=oarn)  # still there
+    assert f"trust policy of roles/{fx.role}" in wmount.errors_text()
+    assert file in ls(oidc_dir)

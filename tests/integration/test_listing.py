@@ -25,8 +25,8 @@ def assert_same_names(listed: list[str], expected: list[str], what: str):
 def test_top_level(mnt):
     assert sorted(ls(mnt.p(), "-A")) == sorted(
         [".iamfs", "account", "aws-policies", "aws-policy-attachments", "groups",
-         "instance-profiles", "policies", "policy-attachments", "policy-versions", "roles",
-         "users"])
+         "identity-providers", "instance-profiles", "policies", "policy-attachments",
+         "policy-versions", "roles", "users"])
     assert sorted(ls(mnt.p(".iamfs"), "-A")) == ["errors", "mfa", "refresh", "status"]
 
 
