@@ -40,6 +40,8 @@ pub enum Key {
     /// The users, groups and roles a managed policy is attached to
     /// (ListEntitiesForPolicy), by scope and name.
     PolicyEntities(PolicyScope, String),
+    /// Rendered last-accessed.json of an entity.
+    LastAccessed(Kind, String),
     /// ListSAMLProviders; a provider's metadata by ARN.
     SamlProviders,
     SamlMetadata(String),
@@ -78,6 +80,7 @@ impl Key {
             | Key::InstanceProfiles
             | Key::InstanceProfile(_)
             | Key::PolicyEntities(..)
+            | Key::LastAccessed(..)
             | Key::SamlProviders
             | Key::SamlMetadata(_)
             | Key::OidcProviders

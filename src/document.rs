@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use crate::model::{
     AccessKey, AccessKeyLastUsed, Entity, InstanceProfile, Kind, LoginProfile, MfaDevice,
-    OidcProvider, PasswordPolicy, Tag,
+    OidcProvider, PasswordPolicy, ServiceAccess, Tag,
 };
 
 /// Parses a policy document that IAM may return URL-encoded (RFC 3986) or plain.
@@ -157,6 +157,32 @@ pub fn render_oidc_provider(p: &OidcProvider) -> Vec<u8> {
         "ClientIDList": p.client_ids,
         "ThumbprintList": p.thumbprints,
     }))
+}
+
+/// last-accessed.json: per service, when the entity last used it.
+pub fn render_last_accessed(services: &[ServiceAccess]) -> Vec<u8> {
+    let list: Vec<Value> = services
+        .iter()
+        .map(|s| {
+            let mut m = Map::new();
+            m.insert("ServiceName".into(), json!(s.service_name));
+            m.insert("ServiceNamespace".into(), json!(s.service_namespace));
+            if let Some(t) = s.last_authenticated {
+                m.insert("LastAuthenticated".into(), json!(timestamp(t)));
+            }
+            if let Some(e) = &s.last_authenticated_entity {
+                m.insert("LastAuthenticatedEntity".into(), json!(e));
+            }
+            if let Some(r) = &s.last_authenticated_region {
+                m.insert("LastAuthenticatedRegion".into(), json!(r));
+            }
+            if let Some(n) = s.total_authenticated_entities {
+                m.insert("TotalAuthenticatedEntities".into(), json!(n));
+            }
+            Value::Object(m)
+        })
+        .collect();
+    render(&Value::Array(list))
 }
 
 /// summary.json: GetAccountSummary's map, by key.

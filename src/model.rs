@@ -358,3 +358,14 @@ pub struct OidcProvider {
     pub thumbprints: Vec<String>,
     pub create_date: SystemTime,
 }
+
+/// When an entity last used a service (service last accessed data).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceAccess {
+    pub service_name: String,
+    pub service_namespace: String,
+    pub last_authenticated: Option<SystemTime>,
+    pub last_authenticated_entity: Option<String>,
+    pub last_authenticated_region: Option<String>,
+    pub total_authenticated_entities: Option<i32>,
+}

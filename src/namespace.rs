@@ -810,6 +810,30 @@ impl Namespace {
         Ok(aliases.first().cloned())
     }
 
+    /// When the entity last used each service: a job started and polled,
+    /// waiting at most REPORT_WAIT (asked only when the file is read).
+    async fn last_accessed(&self, kind: Kind, name: &str) -> Result<Arc<Vec<u8>>> {
+        let arn = self.entity(kind, name).await?.arn.clone();
+        self.cached(Key::LastAccessed(kind, name.into()), || async {
+            let job = self.iam.generate_last_accessed(&arn).await?;
+            let deadline = Instant::now() + REPORT_WAIT;
+            loop {
+                if let Some(services) = self.iam.get_last_accessed(&job).await? {
+                    return Ok(document::render_last_accessed(&services));
+                }
+                if Instant::now() >= deadline {
+                    return Err(IamError::new(
+                        ErrorKind::Throttled,
+                        "JobInProgress",
+                        "IAM is still gathering the last-accessed data; read it again in a minute",
+                    ));
+                }
+                tokio::time::sleep(REPORT_POLL).await;
+            }
+        })
+        .await
+    }
+
     /// The credential report: generated, then read once IAM has it,
     /// waiting at most REPORT_WAIT.
     async fn credential_report(&self) -> Result<Arc<Vec<u8>>> {
@@ -1211,6 +1235,7 @@ impl Namespace {
             }
             Node::AccessKeys(user) => Ok(self.access_keys(user).await?.into()),
             Node::MfaDevices(user) => Ok(self.mfa_devices(user).await?.into()),
+            Node::LastAccessed(kind, name) => Ok(self.last_accessed(*kind, name).await?.into()),
             Node::SamlProvider(name) => {
                 let provider = self.saml_provider(name).await?;
                 Ok(self.saml_metadata(&provider.arn).await?.into())
@@ -1340,6 +1365,7 @@ impl Namespace {
             | Node::Attached(kind, name, _)
             | Node::Link(kind, name, _)
             | Node::Boundary(kind, name)
+            | Node::LastAccessed(kind, name)
             | Node::Tags(kind, name) => self.entity_date(*kind, name).await?,
             Node::AccessKeys(n) | Node::MfaDevices(n) | Node::LoginProfile(n) => {
                 self.entity_date(Kind::User, n).await?

@@ -88,6 +88,9 @@ pub enum Node {
     RoleInstanceProfiles(String),
     /// roles/R/instance-profiles/P (symlink to instance-profiles/P)
     RoleInstanceProfile(String, String),
+    /// users/X/last-accessed.json (groups, roles alike): made on demand,
+    /// not listed.
+    LastAccessed(Kind, String),
     /// users/X/mfa-devices.json
     MfaDevices(String),
     /// users/X/login-profile.json
@@ -206,6 +209,7 @@ impl Node {
             | Node::Version(..)
             | Node::MfaDevices(_)
             | Node::LoginProfile(_)
+            | Node::LastAccessed(..)
             | Node::InstanceProfileJson(_)
             | Node::AccountSummary
             | Node::CredentialReport
@@ -266,6 +270,7 @@ impl Node {
             | Node::AttachedDir(kind, e)
             | Node::LinksDir(kind, e)
             | Node::Boundary(kind, e)
+            | Node::LastAccessed(kind, e)
             | Node::Tags(kind, e) => Node::EntityDir(*kind, e.clone()),
             Node::AccessKeys(e) | Node::MfaDevices(e) | Node::LoginProfile(e) => {
                 Node::EntityDir(Kind::User, e.clone())
@@ -307,6 +312,7 @@ impl Node {
             | Node::AttachedDir(kind, e)
             | Node::LinksDir(kind, e)
             | Node::Boundary(kind, e)
+            | Node::LastAccessed(kind, e)
             | Node::Tags(kind, e) => (Some(Owner::Entity(*kind, e)), None),
             Node::Link(kind, e, other) => (
                 Some(Owner::Entity(*kind, e)),
@@ -373,7 +379,10 @@ impl Node {
     /// Credential files resolve by name but are left out of listings, so
     /// that `ls`, `grep -r`, `find` and `rsync` never mint role sessions.
     pub fn is_listed(&self) -> bool {
-        !matches!(self, Node::Credentials(_) | Node::Env(_))
+        !matches!(
+            self,
+            Node::Credentials(_) | Node::Env(_) | Node::LastAccessed(..)
+        )
     }
 
     /// Files whose content is made at read time and must bypass the page cache.
@@ -420,6 +429,7 @@ impl Node {
                     Node::EntityJson(*kind, n()),
                     Node::InlineDir(*kind, n()),
                     Node::AttachedDir(*kind, n()),
+                    Node::LastAccessed(*kind, n()),
                 ];
                 match kind {
                     Kind::User => v.extend([
@@ -501,6 +511,7 @@ impl Node {
             Node::ControlDir => ".iamfs",
             Node::VersionsRoot => "policy-versions",
             Node::MfaDevices(_) => "mfa-devices.json",
+            Node::LastAccessed(..) => "last-accessed.json",
             Node::ProvidersDir => "identity-providers",
             Node::SamlDir => "saml",
             Node::OidcDir => "oidc",

@@ -69,7 +69,8 @@ operations! {
         DeleteSAMLProvider, ListOpenIDConnectProviders, GetOpenIDConnectProvider,
         CreateOpenIDConnectProvider, AddClientIDToOpenIDConnectProvider,
         RemoveClientIDFromOpenIDConnectProvider, UpdateOpenIDConnectProviderThumbprint,
-        DeleteOpenIDConnectProvider,
+        DeleteOpenIDConnectProvider, GenerateServiceLastAccessedDetails,
+        GetServiceLastAccessedDetails,
     ],
     Sts: [GetCallerIdentity, AssumeRole],
 }
@@ -165,6 +166,8 @@ impl Call {
             Call::RemoveOidcClientId => return Some(O::RemoveClientIDFromOpenIDConnectProvider),
             Call::UpdateOidcThumbprints => return Some(O::UpdateOpenIDConnectProviderThumbprint),
             Call::DeleteOidcProvider => return Some(O::DeleteOpenIDConnectProvider),
+            Call::GenerateLastAccessed => return Some(O::GenerateServiceLastAccessedDetails),
+            Call::GetLastAccessed => return Some(O::GetServiceLastAccessedDetails),
             Call::GetGroupMembers => return Some(O::GetGroup),
             Call::ListGroupsForUser => return Some(O::ListGroupsForUser),
             Call::ListPolicies => return Some(O::ListPolicies),

@@ -11,7 +11,7 @@ use futures::future::BoxFuture;
 use super::{
     AccessKey, AccessKeyLastUsed, AccountDetails, AttachedPolicy, CallerIdentity, DetailsFilter,
     Entity, Iam, InstanceProfile, Kind, LoginProfile, ManagedPolicy, MfaDevice, OidcProvider, Page,
-    PasswordPolicy, PolicyScope, PolicyVersion, RoleCredentials, SamlProvider, Tag,
+    PasswordPolicy, PolicyScope, PolicyVersion, RoleCredentials, SamlProvider, ServiceAccess, Tag,
 };
 use crate::error::Result;
 
@@ -42,7 +42,8 @@ calls! {
     AddRoleToInstanceProfile, RemoveRoleFromInstanceProfile, ListSamlProviders,
     GetSamlProvider, CreateSamlProvider, UpdateSamlProvider, DeleteSamlProvider,
     ListOidcProviders, GetOidcProvider, CreateOidcProvider, AddOidcClientId,
-    RemoveOidcClientId, UpdateOidcThumbprints, DeleteOidcProvider, CallerIdentity, AssumeRole,
+    RemoveOidcClientId, UpdateOidcThumbprints, DeleteOidcProvider, GenerateLastAccessed,
+    GetLastAccessed, CallerIdentity, AssumeRole,
 }
 
 /// What a wrapper does with each call: `call` names the method, `kind` the
@@ -387,6 +388,16 @@ impl<I: Iam + ?Sized, H: Hook> Iam for Layer<I, H> {
     async fn delete_oidc_provider(&self, arn: &str) -> Result<()> {
         let op = self.inner.delete_oidc_provider(arn);
         self.hook.around(Call::DeleteOidcProvider, None, op).await
+    }
+
+    async fn generate_last_accessed(&self, arn: &str) -> Result<String> {
+        let op = self.inner.generate_last_accessed(arn);
+        self.hook.around(Call::GenerateLastAccessed, None, op).await
+    }
+
+    async fn get_last_accessed(&self, job_id: &str) -> Result<Option<Vec<ServiceAccess>>> {
+        let op = self.inner.get_last_accessed(job_id);
+        self.hook.around(Call::GetLastAccessed, None, op).await
     }
 
     async fn rename_entity(&self, kind: Kind, name: &str, new_name: &str) -> Result<()> {

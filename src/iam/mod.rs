@@ -160,6 +160,12 @@ pub trait Iam: Send + Sync + 'static {
     async fn update_oidc_thumbprints(&self, arn: &str, thumbprints: &[String]) -> Result<()>;
     async fn delete_oidc_provider(&self, arn: &str) -> Result<()>;
 
+    /// GenerateServiceLastAccessedDetails for an entity or policy ARN: the
+    /// job's id.
+    async fn generate_last_accessed(&self, arn: &str) -> Result<String>;
+    /// GetServiceLastAccessedDetails: None while the job runs.
+    async fn get_last_accessed(&self, job_id: &str) -> Result<Option<Vec<ServiceAccess>>>;
+
     // ---- the account ------------------------------------------------------
 
     /// GetAccountSummary: IAM's usage and quotas, by IAM's key names.

@@ -11,7 +11,7 @@ use super::{
     AccessKey, AccessKeyLastUsed, AccountDetails, AttachedPolicy, CallerIdentity, DetailsFilter,
     Entity, EntityDetail, Iam, InstanceProfile, Kind, LoginProfile, ManagedPolicy, MfaDevice,
     OidcProvider, Page, PasswordPolicy, PermissionsBoundary, PolicyDetail, PolicyScope,
-    PolicyVersion, RoleLastUsed, SamlProvider, Tag,
+    PolicyVersion, RoleLastUsed, SamlProvider, ServiceAccess, Tag,
 };
 use crate::error::{ErrorKind, IamError, Result};
 use crate::model::RoleCredentials;
@@ -1016,6 +1016,51 @@ impl Iam for SdkIam {
             .delete_open_id_connect_provider()
             .open_id_connect_provider_arn(arn))?;
         Ok(())
+    }
+
+    async fn generate_last_accessed(&self, arn: &str) -> Result<String> {
+        let out = send!(self.iam.generate_service_last_accessed_details().arn(arn))?;
+        Ok(out.job_id().unwrap_or_default().to_string())
+    }
+
+    async fn get_last_accessed(&self, job_id: &str) -> Result<Option<Vec<ServiceAccess>>> {
+        let mut services = Vec::new();
+        let mut marker = None;
+        loop {
+            let out = send!(self
+                .iam
+                .get_service_last_accessed_details()
+                .job_id(job_id)
+                .set_marker(marker.take())
+                .max_items(MAX_ITEMS))?;
+            match out.job_status() {
+                t::JobStatusType::InProgress => return Ok(None),
+                t::JobStatusType::Failed => {
+                    let why = out.error().map(|e| e.message().to_string());
+                    return Err(IamError::new(
+                        ErrorKind::Other,
+                        "JobFailed",
+                        format!(
+                            "IAM could not gather the last-accessed data: {}",
+                            why.unwrap_or_default()
+                        ),
+                    ));
+                }
+                _ => {}
+            }
+            services.extend(out.services_last_accessed().iter().map(|s| ServiceAccess {
+                service_name: s.service_name().to_string(),
+                service_namespace: s.service_namespace().to_string(),
+                last_authenticated: opt_time(s.last_authenticated()),
+                last_authenticated_entity: s.last_authenticated_entity().map(str::to_string),
+                last_authenticated_region: s.last_authenticated_region().map(str::to_string),
+                total_authenticated_entities: s.total_authenticated_entities(),
+            }));
+            match out.marker().filter(|_| out.is_truncated()) {
+                Some(next) => marker = Some(next.to_string()),
+                None => return Ok(Some(services)),
+            }
+        }
     }
 
     async fn get_account_summary(&self) -> Result<Vec<(String, i64)>> {

@@ -1698,3 +1698,37 @@ async fn identity_providers_are_files_saved_as_their_differences() {
     let errors = String::from_utf8_lossy(&ns.errors.render()).into_owned();
     assert!(errors.contains("trust policy of roles/role0"), "{errors}");
 }
+
+#[tokio::test]
+async fn last_accessed_is_made_on_demand_and_never_listed() {
+    let (_, ns) = namespace(account(1));
+    let role = Node::EntityDir(Kind::Role, "role0".into());
+    assert!(!names(&ns, &role)
+        .await
+        .contains(&"last-accessed.json".to_string()));
+    walk(&ns, role.clone()).await;
+    assert_eq!(
+        ns.api_calls()
+            .get(Operation::GenerateServiceLastAccessedDetails),
+        0,
+        "a walk starts no job"
+    );
+    let node = ns.lookup(&role, "last-accessed.json").await.unwrap();
+    let shown = read_json(&ns, &node).await;
+    assert_eq!(shown[0]["ServiceNamespace"], "s3");
+    assert!(shown[0]["LastAuthenticatedEntity"]
+        .as_str()
+        .unwrap()
+        .ends_with(":role/role0"));
+    // The job was in progress once, then done; a second read is cached.
+    assert_eq!(
+        ns.api_calls().get(Operation::GetServiceLastAccessedDetails),
+        2
+    );
+    read_json(&ns, &node).await;
+    assert_eq!(
+        ns.api_calls()
+            .get(Operation::GenerateServiceLastAccessedDetails),
+        1
+    );
+}
