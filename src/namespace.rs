@@ -751,6 +751,14 @@ impl Namespace {
             .await
     }
 
+    /// The instance profile with its tags (GetInstanceProfile).
+    async fn instance_profile(&self, name: &str) -> Result<Arc<InstanceProfile>> {
+        self.cached(Key::InstanceProfile(name.into()), || {
+            self.iam.get_instance_profile(name)
+        })
+        .await
+    }
+
     /// The instance profile as listed (its roles), or NoSuchEntity.
     async fn listed_instance_profile(&self, name: &str) -> Result<InstanceProfile> {
         self.instance_profiles()
@@ -1244,12 +1252,11 @@ impl Namespace {
                 Ok(document::render_oidc_provider(&*self.oidc_provider(url).await?).into())
             }
             Node::InstanceProfileJson(p) => {
-                let profile: Arc<InstanceProfile> = self
-                    .cached(Key::InstanceProfile(p.clone()), || {
-                        self.iam.get_instance_profile(p)
-                    })
-                    .await?;
-                Ok(document::render_instance_profile(&profile).into())
+                Ok(document::render_instance_profile(&*self.instance_profile(p).await?).into())
+            }
+            Node::InstanceProfileTags(p) => {
+                let profile = self.instance_profile(p).await?;
+                Ok(document::render_tags(profile.tags.as_deref().unwrap_or_default()).into())
             }
             Node::LoginProfile(user) => Ok(self.login_profile(user).await?.into()),
             Node::AccountSummary => Ok(self.account_summary().await?.into()),
@@ -1380,6 +1387,7 @@ impl Namespace {
             Node::OidcProvider(url) => self.oidc_provider(url).await?.create_date,
             Node::InstanceProfileDir(p)
             | Node::InstanceProfileJson(p)
+            | Node::InstanceProfileTags(p)
             | Node::InstanceProfileRole(p, _)
             | Node::RoleInstanceProfile(_, p) => self.listed_instance_profile(p).await?.create_date,
             _ => self.listing_date(node).unwrap_or(self.mounted_at),
@@ -1599,6 +1607,7 @@ impl Namespace {
 mod edits;
 #[cfg(test)]
 mod reftests;
+mod tagging;
 #[cfg(test)]
 mod tests;
 mod write;

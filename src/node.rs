@@ -82,6 +82,8 @@ pub enum Node {
     InstanceProfileJson(String),
     /// instance-profiles/P/roles/
     InstanceProfileRoles(String),
+    /// instance-profiles/P/tags.json
+    InstanceProfileTags(String),
     /// instance-profiles/P/roles/R (symlink to roles/R)
     InstanceProfileRole(String, String),
     /// roles/R/instance-profiles/
@@ -247,9 +249,9 @@ impl Node {
                 Node::AttachmentsKindDir(*scope, p.clone(), *kind)
             }
             Node::InstanceProfileDir(_) => Node::InstanceProfilesDir,
-            Node::InstanceProfileJson(p) | Node::InstanceProfileRoles(p) => {
-                Node::InstanceProfileDir(p.clone())
-            }
+            Node::InstanceProfileJson(p)
+            | Node::InstanceProfileRoles(p)
+            | Node::InstanceProfileTags(p) => Node::InstanceProfileDir(p.clone()),
             Node::InstanceProfileRole(p, _) => Node::InstanceProfileRoles(p.clone()),
             Node::RoleInstanceProfiles(r) => Node::EntityDir(Kind::Role, r.clone()),
             Node::RoleInstanceProfile(r, _) => Node::RoleInstanceProfiles(r.clone()),
@@ -329,6 +331,7 @@ impl Node {
             | Node::OidcProvider(_) => (Some(Owner::Account), None),
             Node::InstanceProfileDir(p)
             | Node::InstanceProfileJson(p)
+            | Node::InstanceProfileTags(p)
             | Node::InstanceProfileRoles(p) => (Some(Owner::InstanceProfile(p)), None),
             Node::InstanceProfileRole(p, r) | Node::RoleInstanceProfile(r, p) => (
                 Some(Owner::InstanceProfile(p)),
@@ -372,6 +375,7 @@ impl Node {
                 | Node::AccountAlias
                 | Node::SamlProvider(_)
                 | Node::OidcProvider(_)
+                | Node::InstanceProfileTags(_)
                 | Node::Tags(..)
         )
     }
@@ -414,6 +418,7 @@ impl Node {
             Node::InstanceProfileDir(p) => vec![
                 Node::InstanceProfileJson(p.clone()),
                 Node::InstanceProfileRoles(p.clone()),
+                Node::InstanceProfileTags(p.clone()),
             ],
             Node::AccountDir => vec![
                 Node::AccountSummary,
@@ -541,7 +546,7 @@ impl Node {
             Node::AttachedDir(..) => "attached",
             Node::LinksDir(k, _) => links_dir(*k),
             Node::AccessKeys(_) => "access-keys.json",
-            Node::Tags(..) => "tags.json",
+            Node::Tags(..) | Node::InstanceProfileTags(_) => "tags.json",
             Node::TrustPolicy(_) => "trust-policy.json",
             Node::Credentials(_) => "credentials",
             Node::Env(_) => "env",

@@ -70,7 +70,7 @@ operations! {
         CreateOpenIDConnectProvider, AddClientIDToOpenIDConnectProvider,
         RemoveClientIDFromOpenIDConnectProvider, UpdateOpenIDConnectProviderThumbprint,
         DeleteOpenIDConnectProvider, GenerateServiceLastAccessedDetails,
-        GetServiceLastAccessedDetails,
+        GetServiceLastAccessedDetails, TagInstanceProfile, UntagInstanceProfile,
     ],
     Sts: [GetCallerIdentity, AssumeRole],
 }
@@ -168,6 +168,8 @@ impl Call {
             Call::DeleteOidcProvider => return Some(O::DeleteOpenIDConnectProvider),
             Call::GenerateLastAccessed => return Some(O::GenerateServiceLastAccessedDetails),
             Call::GetLastAccessed => return Some(O::GetServiceLastAccessedDetails),
+            Call::TagInstanceProfile => return Some(O::TagInstanceProfile),
+            Call::UntagInstanceProfile => return Some(O::UntagInstanceProfile),
             Call::GetGroupMembers => return Some(O::GetGroup),
             Call::ListGroupsForUser => return Some(O::ListGroupsForUser),
             Call::ListPolicies => return Some(O::ListPolicies),

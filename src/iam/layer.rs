@@ -43,7 +43,7 @@ calls! {
     GetSamlProvider, CreateSamlProvider, UpdateSamlProvider, DeleteSamlProvider,
     ListOidcProviders, GetOidcProvider, CreateOidcProvider, AddOidcClientId,
     RemoveOidcClientId, UpdateOidcThumbprints, DeleteOidcProvider, GenerateLastAccessed,
-    GetLastAccessed, CallerIdentity, AssumeRole,
+    GetLastAccessed, TagInstanceProfile, UntagInstanceProfile, CallerIdentity, AssumeRole,
 }
 
 /// What a wrapper does with each call: `call` names the method, `kind` the
@@ -398,6 +398,16 @@ impl<I: Iam + ?Sized, H: Hook> Iam for Layer<I, H> {
     async fn get_last_accessed(&self, job_id: &str) -> Result<Option<Vec<ServiceAccess>>> {
         let op = self.inner.get_last_accessed(job_id);
         self.hook.around(Call::GetLastAccessed, None, op).await
+    }
+
+    async fn tag_instance_profile(&self, name: &str, tags: &[Tag]) -> Result<()> {
+        let op = self.inner.tag_instance_profile(name, tags);
+        self.hook.around(Call::TagInstanceProfile, None, op).await
+    }
+
+    async fn untag_instance_profile(&self, name: &str, keys: &[String]) -> Result<()> {
+        let op = self.inner.untag_instance_profile(name, keys);
+        self.hook.around(Call::UntagInstanceProfile, None, op).await
     }
 
     async fn rename_entity(&self, kind: Kind, name: &str, new_name: &str) -> Result<()> {

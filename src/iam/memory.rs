@@ -1176,6 +1176,36 @@ impl Iam for MemoryIam {
         }]))
     }
 
+    async fn tag_instance_profile(&self, name: &str, tags: &[Tag]) -> Result<()> {
+        self.call().await;
+        let mut state = self.state.lock();
+        let p = state
+            .instance_profiles
+            .get_mut(name)
+            .ok_or_else(|| no_instance_profile(name))?;
+        let current = p.tags.get_or_insert_with(Vec::new);
+        for tag in tags {
+            match current.iter_mut().find(|t| t.key == tag.key) {
+                Some(t) => t.value = tag.value.clone(),
+                None => current.push(tag.clone()),
+            }
+        }
+        Ok(())
+    }
+
+    async fn untag_instance_profile(&self, name: &str, keys: &[String]) -> Result<()> {
+        self.call().await;
+        let mut state = self.state.lock();
+        let p = state
+            .instance_profiles
+            .get_mut(name)
+            .ok_or_else(|| no_instance_profile(name))?;
+        if let Some(current) = p.tags.as_mut() {
+            current.retain(|t| !keys.contains(&t.key));
+        }
+        Ok(())
+    }
+
     async fn get_account_summary(&self) -> Result<Vec<(String, i64)>> {
         self.call().await;
         let state = self.state.lock();

@@ -135,6 +135,8 @@ pub trait Iam: Send + Sync + 'static {
     async fn delete_instance_profile(&self, name: &str) -> Result<()>;
     async fn add_role_to_instance_profile(&self, profile: &str, role: &str) -> Result<()>;
     async fn remove_role_from_instance_profile(&self, profile: &str, role: &str) -> Result<()>;
+    async fn tag_instance_profile(&self, name: &str, tags: &[Tag]) -> Result<()>;
+    async fn untag_instance_profile(&self, name: &str, keys: &[String]) -> Result<()>;
 
     // ---- identity providers -----------------------------------------------
 

@@ -1063,6 +1063,29 @@ impl Iam for SdkIam {
         }
     }
 
+    async fn tag_instance_profile(&self, name: &str, tags: &[Tag]) -> Result<()> {
+        let sdk_tags: Vec<t::Tag> = tags
+            .iter()
+            .map(|tag| t::Tag::builder().key(&tag.key).value(&tag.value).build())
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| IamError::new(ErrorKind::InvalidInput, "InvalidInput", e.to_string()))?;
+        send!(self
+            .iam
+            .tag_instance_profile()
+            .instance_profile_name(name)
+            .set_tags(Some(sdk_tags)))?;
+        Ok(())
+    }
+
+    async fn untag_instance_profile(&self, name: &str, keys: &[String]) -> Result<()> {
+        send!(self
+            .iam
+            .untag_instance_profile()
+            .instance_profile_name(name)
+            .set_tag_keys(Some(keys.to_vec())))?;
+        Ok(())
+    }
+
     async fn get_account_summary(&self) -> Result<Vec<(String, i64)>> {
         let out = send!(self.iam.get_account_summary())?;
         let mut summary: Vec<(String, i64)> = out

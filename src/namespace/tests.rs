@@ -1554,6 +1554,21 @@ async fn instance_profiles_hold_one_role_linked_both_ways() {
         .await
         .unwrap();
     ns.unlink(&roles, "role0").await.unwrap();
+    // Its tags, saved as the difference.
+    let tags = Node::InstanceProfileTags("web".into());
+    assert_eq!(&ns.read(&tags).await.unwrap()[..], b"{}\n");
+    save(&ns, &tags, r#"{"team": "web", "env": "prod"}"#, true)
+        .await
+        .unwrap();
+    save(&ns, &tags, r#"{"team": "web"}"#, true).await.unwrap();
+    let held = iam.get_instance_profile("web").await.unwrap().tags.unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(
+        (held[0].key.as_str(), held[0].value.as_str()),
+        ("team", "web")
+    );
+    assert_eq!(ns.api_calls().get(Operation::TagInstanceProfile), 1);
+    assert_eq!(ns.api_calls().get(Operation::UntagInstanceProfile), 1);
     ns.rmdir(&top, "web").await.unwrap();
     assert!(iam.get_instance_profile("web").await.is_err());
     assert!(ns.mkdir(&top, "bad name").await.is_err());

@@ -8,11 +8,12 @@ use parking_lot::Mutex;
 use serde_json::Value;
 
 use super::edits::{Draft, DraftRef};
+use super::tagging::Tagged;
 use super::{CachedEntity, Content, Listing, Namespace};
 use crate::cache::Key;
 use crate::document;
 use crate::error::{ErrorKind, IamError, Result};
-use crate::iam::{collect_pages, Iam, Kind, ManagedPolicy, PolicyScope, Tag, SERVICE_ROLE_PATH};
+use crate::iam::{collect_pages, Iam, Kind, ManagedPolicy, PolicyScope, SERVICE_ROLE_PATH};
 use crate::node::{is_version_id, kind_dir, Node, Owner, JSON};
 use crate::policy::{self, DocumentKind, NameRule};
 use crate::scratch::{is_editor_name, is_scratch_name, write_at, ScratchFile};
@@ -231,7 +232,14 @@ impl Namespace {
             Node::Policy(_, name) => self.save_managed(name, bytes).await,
             Node::Inline(kind, entity, name) => self.save_inline(*kind, entity, name, bytes).await,
             Node::TrustPolicy(role) => self.save_trust(role, bytes).await,
-            Node::Tags(kind, entity) => self.save_tags(*kind, entity, bytes).await,
+            Node::Tags(kind, entity) => {
+                self.save_tags(Tagged::Principal(*kind, entity), bytes)
+                    .await
+            }
+            Node::InstanceProfileTags(profile) => {
+                self.save_tags(Tagged::InstanceProfile(profile), bytes)
+                    .await
+            }
             _ => Err(not_permitted(format!("{} cannot be saved", node.path()))),
         }
     }
@@ -253,7 +261,12 @@ impl Namespace {
         }
     }
 
-    fn edit_entity(&self, kind: Kind, name: &str, f: impl FnOnce(&mut crate::iam::Entity)) {
+    pub(super) fn edit_entity(
+        &self,
+        kind: Kind,
+        name: &str,
+        f: impl FnOnce(&mut crate::iam::Entity),
+    ) {
         let key = Key::Entity(kind, name.into());
         if let Some(cached) = self.cache.peek::<CachedEntity>(&key) {
             let mut e = cached.entity.clone();
@@ -544,70 +557,6 @@ impl Namespace {
         Ok(())
     }
 
-    async fn save_tags(&self, kind: Kind, entity: &str, bytes: &[u8]) -> Result<()> {
-        let wanted = policy::check_tags(bytes)?;
-        // The difference from what IAM holds now, not from the cache.
-        let current = self.iam.get_entity(kind, entity).await?;
-        let current = current.tags.clone().unwrap_or_default();
-        let removed: Vec<String> = current
-            .iter()
-            .filter(|t| !wanted.iter().any(|(k, _)| *k == t.key))
-            .map(|t| t.key.clone())
-            .collect();
-        let changed: Vec<Tag> = wanted
-            .iter()
-            .filter(|(k, v)| !current.iter().any(|t| t.key == *k && t.value == *v))
-            .map(|(k, v)| Tag {
-                key: k.clone(),
-                value: v.clone(),
-            })
-            .collect();
-        // Two calls, and IAM has no transaction: if the second fails, the
-        // first is undone, so a refused save leaves the tags as they were.
-        if !changed.is_empty() {
-            self.iam.tag_entity(kind, entity, &changed).await?;
-        }
-        if !removed.is_empty() {
-            if let Err(e) = self.iam.untag_entity(kind, entity, &removed).await {
-                self.undo_tagging(kind, entity, &current, &changed).await;
-                return Err(e);
-            }
-        }
-        self.edit_entity(kind, entity, |e| {
-            e.tags = Some(
-                wanted
-                    .into_iter()
-                    .map(|(key, value)| Tag { key, value })
-                    .collect(),
-            )
-        });
-        Ok(())
-    }
-
-    /// Puts back the tags a failed save had set: the old values of changed
-    /// keys, and no new keys. Failures here go to the log only.
-    async fn undo_tagging(&self, kind: Kind, entity: &str, before: &[Tag], set: &[Tag]) {
-        let restore: Vec<Tag> = set
-            .iter()
-            .filter_map(|t| before.iter().find(|b| b.key == t.key).cloned())
-            .collect();
-        let added: Vec<String> = set
-            .iter()
-            .filter(|t| !before.iter().any(|b| b.key == t.key))
-            .map(|t| t.key.clone())
-            .collect();
-        if !restore.is_empty() {
-            if let Err(e) = self.iam.tag_entity(kind, entity, &restore).await {
-                tracing::warn!(entity, "could not restore tags after a failed save: {e}");
-            }
-        }
-        if !added.is_empty() {
-            if let Err(e) = self.iam.untag_entity(kind, entity, &added).await {
-                tracing::warn!(entity, "could not remove tags after a failed save: {e}");
-            }
-        }
-    }
-
     // ---- scratch file I/O ---------------------------------------------------
 
     pub fn scratch_read(&self, node: &Node) -> Result<Vec<u8>> {
@@ -857,6 +806,7 @@ impl Namespace {
             | Node::PasswordPolicy
             | Node::SamlProvider(_)
             | Node::OidcProvider(_)
+            | Node::InstanceProfileTags(_)
             | Node::AccountAlias => {}
             Node::InstanceProfileRole(profile, role) | Node::RoleInstanceProfile(role, profile) => {
                 self.iam

@@ -270,7 +270,10 @@ def test_instance_profiles_with_mkdir_ln_rm_rmdir(wmount, wiam, wraw, fx):
     top = wmount.p("instance-profiles")
     ok(["mkdir", f"{top}/{name}"])
     assert wiam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Roles"] == []
-    assert sorted(ls(f"{top}/{name}")) == ["instance-profile.json", "roles"]
+    assert sorted(ls(f"{top}/{name}")) == ["instance-profile.json", "roles", "tags.json"]
+    ok(["tee", f"{top}/{name}/tags.json"], input='{"team": "web"}')
+    held_tags = wiam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Tags"]
+    assert held_tags == [{"Key": "team", "Value": "web"}]
     ok(["ln", "-s", f"../../../roles/{fx.role}", f"{top}/{name}/roles/{fx.role}"])
     held = wiam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
     assert [r["RoleName"] for r in held["Roles"]] == [fx.role]
