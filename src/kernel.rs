@@ -478,6 +478,39 @@ mod tests {
     }
 
     #[test]
+    fn marked_mtimes_keep_the_second_and_follow_the_content() {
+        let date = UNIX_EPOCH + Duration::new(1_700_000_000, 5);
+        let a = marked_mtime(date, 42);
+        assert_eq!(a, UNIX_EPOCH + Duration::new(1_700_000_000, 42));
+        assert_eq!(marked_mtime(date, 42), a);
+        assert_ne!(marked_mtime(date, 43), a);
+        assert_eq!(
+            marked_mtime(date, u64::MAX)
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_secs(),
+            1_700_000_000
+        );
+    }
+
+    #[test]
+    fn a_snapshot_answers_reads_in_progress_for_a_while() {
+        let mut inodes = Inodes::new();
+        let ino = inodes.looked_up(&policy("p"));
+        let t0 = Instant::now();
+        assert!(inodes.snapshot(ino).is_none());
+        inodes.take_snapshot(ino, b"{}".to_vec().into(), 7, t0);
+        assert_eq!(inodes.snapshot(ino).unwrap().fingerprint, 7);
+        assert!(inodes
+            .snapshot_within_read(ino, t0 + READ_SPAN / 2)
+            .is_some());
+        assert!(inodes.snapshot_within_read(ino, t0 + READ_SPAN).is_none());
+        assert!(inodes.snapshot(ino).is_some(), "kept for reads");
+        inodes.drop_snapshot(ino);
+        assert!(inodes.snapshot(ino).is_none());
+    }
+
+    #[test]
     fn numbers_live_until_forgotten() {
         let mut inodes = Inodes::new();
         let p = policy("p");

@@ -1032,7 +1032,10 @@ impl Fs {
                 let content = self.ns.read(&node).await.map_err(on(op, &node))?;
                 let fingerprint = self.fingerprint_keys.hash_one(&*content);
                 let now = Instant::now();
-                let s = self.inodes.lock().take_snapshot(ino, content, fingerprint, now);
+                let s = self
+                    .inodes
+                    .lock()
+                    .take_snapshot(ino, content, fingerprint, now);
                 s.content
             }
         };
