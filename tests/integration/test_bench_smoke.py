@@ -84,3 +84,21 @@ def test_warm_scans_are_answered_by_the_kernel(bench):
     assert files <= sent.get("open", 0) <= files + 1, sent
     for op in ("read", "lookup", "readdir", "getattr"):
         assert sent.get(op, 0) < 5, f"warm grep -r roles/ sent {op}: {sent}"
+
+
+def test_warm_read_only_walks_send_nothing_per_file(bench):
+    """Issue 15, counts not times: on a --read-only mount a warm grep -r,
+    ls -lR or find -exec cat over roles/ sends the daemon no request per
+    file (grep's fts asks statfs once per walk); the read-write mount
+    beside it still takes an open and a release per file."""
+    sizes = bench["config"]["sizes"]
+    files = 4 * sizes["roles"]
+    for condition, cmds in bench["read_only"]["conditions"].items():
+        for name, row in cmds.items():
+            ro = dict(row["kernel_requests_per_run"]["ro"])
+            assert ro.pop("statfs", 0) <= 1, (condition, name, row)
+            assert not ro, f"warm read-only {name} roles/ ({condition}) sent {ro}"
+            assert row["same_output"], (condition, name)
+        rw = cmds["grep -r"]["kernel_requests_per_run"]["rw"]
+        assert files <= rw.get("open", 0) <= files + 1, rw
+    assert bench["read_only"]["iam_calls_during_runs"] == 0
