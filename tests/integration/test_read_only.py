@@ -336,3 +336,8 @@ def test_credentials_leave_the_page_cache_soon_after_a_read(make_wmount, roles12
     time.sleep(2)  # past SECRET_LINGER (1 s)
     assert cached_pages(creds) == 0
     assert cached_pages(doc) >= 1, "documents stay in the page cache"
+    # A read-write mount serves them with direct I/O, as before: never cached.
+    rw = make_wmount()
+    rw_creds = rw.p(f"roles/{roles12[1]}/credentials")
+    cat_bytes(rw_creds)
+    assert cached_pages(rw_creds) == 0
