@@ -33,8 +33,23 @@ pub enum Key {
     /// Rendered access-keys.json.
     AccessKeys(String),
     Policies(PolicyScope),
-    /// Rendered default version of a managed policy, by ARN and version.
+    /// Rendered version of a managed policy, by ARN and version.
     PolicyDoc(String, String),
+    /// A customer-managed policy's versions (ListPolicyVersions), by name.
+    Versions(String),
+    /// ListInstanceProfiles (with each profile's roles).
+    InstanceProfiles,
+    /// One instance profile with its tags (GetInstanceProfile).
+    InstanceProfile(String),
+    /// Rendered users/X/mfa-devices.json and login-profile.json.
+    MfaDevices(String),
+    LoginProfile(String),
+    /// The account's summary, password policy (None: none), aliases, and
+    /// credential report.
+    AccountSummary,
+    PasswordPolicy,
+    Aliases,
+    CredentialReport,
 }
 
 impl Key {
@@ -47,7 +62,19 @@ impl Key {
             | Key::InlineDoc(k, n, _)
             | Key::Attached(k, n)
             | Key::Links(k, n) => Some((*k, n)),
-            Key::Entities(_) | Key::Policies(_) | Key::PolicyDoc(..) | Key::AccessKeys(_) => None,
+            Key::Entities(_)
+            | Key::Policies(_)
+            | Key::PolicyDoc(..)
+            | Key::Versions(_)
+            | Key::InstanceProfiles
+            | Key::InstanceProfile(_)
+            | Key::AccessKeys(_)
+            | Key::MfaDevices(_)
+            | Key::LoginProfile(_)
+            | Key::AccountSummary
+            | Key::PasswordPolicy
+            | Key::Aliases
+            | Key::CredentialReport => None,
         }
     }
 }

@@ -30,6 +30,24 @@ pub struct Options {
     #[arg(long, env = "AWS_ENDPOINT_URL")]
     pub endpoint_url: Option<String>,
 
+    /// MFA device (its ARN) for the credentials iamfs runs on, when they are
+    /// not a profile with mfa_serial (e.g. environment variables): iamfs
+    /// asks for a code and uses GetSessionToken with it.
+    #[arg(long, value_name = "ARN")]
+    pub mfa_serial: Option<String>,
+
+    /// Command whose standard output (last line) is an MFA code; run
+    /// whenever a code is needed (at mount, and when the session expires).
+    #[arg(long, value_name = "CMD")]
+    pub mfa_command: Option<String>,
+
+    /// Lifetime of the GetSessionToken session of a user with MFA (IAM
+    /// allows 900 to 129600, 36 h).
+    #[arg(long, default_value_t = crate::session::MFA_DURATION_DEFAULT, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(
+              crate::session::MFA_DURATION_MIN..=crate::session::MFA_DURATION_MAX))]
+    pub mfa_duration: u64,
+
     /// Refuse every change with EROFS.
     #[arg(long)]
     pub read_only: bool,

@@ -3,11 +3,14 @@
 use std::time::SystemTime;
 
 use percent_encoding::percent_decode_str;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::model::{AccessKey, AccessKeyLastUsed, Entity, Kind, Tag};
+use crate::model::{
+    AccessKey, AccessKeyLastUsed, Entity, InstanceProfile, Kind, LoginProfile, MfaDevice,
+    PasswordPolicy, Tag,
+};
 
 /// Parses a policy document that IAM may return URL-encoded (RFC 3986) or plain.
 pub fn decode_policy(raw: &str) -> Value {
@@ -96,6 +99,68 @@ pub fn render_tags(tags: &[Tag]) -> Vec<u8> {
         .map(|t| (t.key.clone(), Value::String(t.value.clone())))
         .collect();
     render(&Value::Object(m))
+}
+
+/// A role's settings.json: what UpdateRole sets.
+pub fn render_role_settings(description: &str, max_session_duration: i32) -> Vec<u8> {
+    render(&serde_json::json!({
+        "Description": description,
+        "MaxSessionDuration": max_session_duration,
+    }))
+}
+
+/// mfa-devices.json: each device's serial number and when it was enabled.
+pub fn render_mfa_devices(devices: &[MfaDevice]) -> Vec<u8> {
+    let list: Vec<Value> = devices
+        .iter()
+        .map(|d| json!({"SerialNumber": d.serial_number, "EnableDate": timestamp(d.enable_date)}))
+        .collect();
+    render(&Value::Array(list))
+}
+
+/// login-profile.json: whether the user has a console password, and its
+/// dates; never the password.
+pub fn render_login_profile(profile: Option<&LoginProfile>) -> Vec<u8> {
+    render(&match profile {
+        Some(p) => json!({
+            "PasswordExists": true,
+            "CreateDate": timestamp(p.create_date),
+            "PasswordResetRequired": p.password_reset_required,
+        }),
+        None => json!({"PasswordExists": false}),
+    })
+}
+
+/// instance-profile.json: GetInstanceProfile, roles by name.
+pub fn render_instance_profile(p: &InstanceProfile) -> Vec<u8> {
+    let tags: Map<String, Value> = p
+        .tags
+        .iter()
+        .flatten()
+        .map(|t| (t.key.clone(), Value::String(t.value.clone())))
+        .collect();
+    render(&json!({
+        "Path": p.path,
+        "InstanceProfileName": p.name,
+        "InstanceProfileId": p.id,
+        "Arn": p.arn,
+        "CreateDate": timestamp(p.create_date),
+        "Roles": p.roles,
+        "Tags": tags,
+    }))
+}
+
+/// summary.json: GetAccountSummary's map, by key.
+pub fn render_summary(summary: &[(String, i64)]) -> Vec<u8> {
+    let m: Map<String, Value> = summary
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::from(*v)))
+        .collect();
+    render(&Value::Object(m))
+}
+
+pub fn render_password_policy(policy: &PasswordPolicy) -> Vec<u8> {
+    render(&serde_json::to_value(policy).expect("a PasswordPolicy always serializes"))
 }
 
 /// access-keys.json: key ids, status and last use; never secrets.

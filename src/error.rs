@@ -9,6 +9,10 @@ pub enum ErrorKind {
     InvalidInput,
     LimitExceeded,
     AccessDenied,
+    /// The daemon's own credentials were refused or cannot be had: expired
+    /// or revoked keys, an expired SSO token, an MFA session that needs a
+    /// new code. The message says how to renew them.
+    CredentialsExpired,
     Unmodifiable,
     ReadOnly,
     Throttled,
@@ -85,9 +89,12 @@ impl IamError {
             "AccessDenied"
             | "AccessDeniedException"
             | "UnauthorizedOperation"
-            | "InvalidClientTokenId"
-            | "ExpiredToken"
             | "SignatureDoesNotMatch" => ErrorKind::AccessDenied,
+            "InvalidClientTokenId"
+            | "ExpiredToken"
+            | "ExpiredTokenException"
+            | "TokenRefreshRequired"
+            | "UnrecognizedClientException" => ErrorKind::CredentialsExpired,
             "UnmodifiableEntity" | "UnmodifiableEntityException" => ErrorKind::Unmodifiable,
             "Throttling" | "ThrottlingException" | "RequestLimitExceeded" => ErrorKind::Throttled,
             _ => ErrorKind::Other,
@@ -106,7 +113,7 @@ pub fn errno(kind: ErrorKind, is_file: bool) -> i32 {
         ErrorKind::Busy => libc::EBUSY,
         ErrorKind::InvalidInput => libc::EINVAL,
         ErrorKind::LimitExceeded => libc::ENOSPC,
-        ErrorKind::AccessDenied => libc::EACCES,
+        ErrorKind::AccessDenied | ErrorKind::CredentialsExpired => libc::EACCES,
         ErrorKind::Unmodifiable | ErrorKind::NotPermitted => libc::EPERM,
         ErrorKind::ReadOnly => libc::EROFS,
         ErrorKind::Throttled => libc::EAGAIN,
@@ -135,6 +142,8 @@ mod tests {
             ("ValidationError", libc::EINVAL),
             ("LimitExceeded", libc::ENOSPC),
             ("AccessDenied", libc::EACCES),
+            ("ExpiredToken", libc::EACCES),
+            ("InvalidClientTokenId", libc::EACCES),
             ("UnmodifiableEntity", libc::EPERM),
             ("Throttling", libc::EAGAIN),
             ("SomethingElse", libc::EIO),

@@ -444,6 +444,16 @@ impl Filesystem for FuseAdapter {
                     reply.written(n);
                 });
             }
+            // Answered once STS has answered.
+            Ok(Written::Mfa(n, code)) => {
+                let fs = self.fs.clone();
+                self.rt.spawn(async move {
+                    match fs.clone().start_mfa_session(code).await {
+                        Ok(()) => reply.written(n),
+                        Err(e) => fail(&fs, e, reply),
+                    }
+                });
+            }
             Err(e) => fail(&self.fs, e, reply),
         }
     }

@@ -18,4 +18,5 @@ pub mod node;
 pub mod platform;
 pub mod policy;
 pub mod scratch;
+pub mod session;
 pub mod vfs;

@@ -7,16 +7,19 @@ use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
-use aws_credential_types::provider::ProvideCredentials;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use clap::Parser;
 use fuser::{MountOption, SessionACL};
 use tracing_subscriber::EnvFilter;
 
 use iamfs::cli::{mount_option, Options};
 use iamfs::fuse::FuseAdapter;
+use iamfs::iam::layer::Layer;
 use iamfs::iam::sdk::SdkIam;
+use iamfs::iam::Iam;
 use iamfs::namespace::{Namespace, Settings};
 use iamfs::platform;
+use iamfs::session::{self, Base, DaemonCredentials};
 use iamfs::vfs::Fs;
 
 /// How long to wait for the credential chain before giving up on the mount.
@@ -48,8 +51,8 @@ fn main() -> ExitCode {
         }
         0 => {
             drop(read_end);
-            // SAFETY: the child leaves the caller's session and terminal.
-            unsafe { libc::setsid() };
+            // The child leaves the caller's session and terminal once it has
+            // its credentials (an MFA prompt needs the terminal).
             init_logging(&options, false);
             // The parent prints the error it is sent.
             finish(run(options, Some(write_end)), false)
@@ -163,7 +166,11 @@ fn mount_and_serve(options: &Options, ready: &mut Option<PipeWriter>) -> Result<
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
 
-    let sdk_config = runtime.block_on(load_aws_config(options))?;
+    let (sdk_config, credentials) = runtime.block_on(load_aws_config(options))?;
+    if ready.is_some() {
+        // SAFETY: the daemon leaves the caller's session and terminal.
+        unsafe { libc::setsid() };
+    }
     let endpoint = options
         .endpoint_url
         .clone()
@@ -172,7 +179,11 @@ fn mount_and_serve(options: &Options, ready: &mut Option<PipeWriter>) -> Result<
         .region()
         .map(|r| r.to_string())
         .unwrap_or_default();
-    let iam = Arc::new(SdkIam::new(&sdk_config));
+    // Errors about the daemon's own credentials say how to renew them.
+    let iam: Arc<dyn Iam> = Arc::new(Layer::wrap(
+        Arc::new(SdkIam::new(&sdk_config)),
+        session::CredentialsHook(credentials.clone()),
+    ));
     let namespace = Arc::new(Namespace::new(
         iam,
         Settings {
@@ -183,6 +194,7 @@ fn mount_and_serve(options: &Options, ready: &mut Option<PipeWriter>) -> Result<
             cache_entries: options.cache_entries,
             session_duration: options.session_duration,
             session_name: iamfs::credentials::session_name(&iamfs::credentials::local_user_name()),
+            daemon_credentials: Some(credentials),
         },
     ));
     // SAFETY: getuid cannot fail.
@@ -286,39 +298,145 @@ fn detach_stdio() {
     }
 }
 
-async fn load_aws_config(options: &Options) -> Result<aws_config::SdkConfig, String> {
+/// The SDK's configuration, with the daemon's credentials: the credential
+/// chain, or an MFA session (a code asked at the terminal or of
+/// `--mfa-command`, or none yet: then `.iamfs/mfa` takes one).
+async fn load_aws_config(
+    options: &Options,
+) -> Result<(aws_config::SdkConfig, Arc<DaemonCredentials>), String> {
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(3))
         .operation_attempt_timeout(Duration::from_secs(8))
         .operation_timeout(Duration::from_secs(20))
         .build();
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts);
-    if let Some(profile) = &options.profile {
-        loader = loader.profile_name(profile);
-    }
-    if let Some(region) = &options.region {
-        loader = loader.region(Region::new(region.clone()));
-    }
-    if let Some(url) = &options.endpoint_url {
-        loader = loader.endpoint_url(url);
-    }
-    let mut config = loader.load().await;
-    if config.region().is_none() {
-        // IAM is global; STS needs some region to sign for.
-        config = config
-            .into_builder()
-            .region(Region::new("us-east-1"))
-            .build();
-    }
-    let provider = config
-        .credentials_provider()
-        .ok_or("no AWS credentials provider is configured")?;
-    match tokio::time::timeout(CREDENTIALS_TIMEOUT, provider.provide_credentials()).await {
-        Ok(Ok(_)) => Ok(config),
-        Ok(Err(e)) => Err(format!(
-            "no AWS credentials found ({e}); set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, \
-             use --profile, or log in with `aws sso login`"
-        )),
-        Err(_) => Err("timed out looking for AWS credentials".into()),
-    }
+    let loader_for = |profile: Option<&str>| {
+        let mut loader =
+            aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts.clone());
+        if let Some(profile) = profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(region) = &options.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(url) = &options.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        loader
+    };
+    let with_region = |config: aws_config::SdkConfig| {
+        if config.region().is_none() {
+            // IAM is global; STS needs some region to sign for.
+            config
+                .into_builder()
+                .region(Region::new("us-east-1"))
+                .build()
+        } else {
+            config
+        }
+    };
+    let mount = std::fs::canonicalize(&options.mountpoint)
+        .unwrap_or_else(|_| options.mountpoint.clone())
+        .display()
+        .to_string();
+    let session_name = iamfs::credentials::session_name(&iamfs::credentials::local_user_name());
+    let (plan, origin) = session::plan(
+        options.profile.as_deref(),
+        options.mfa_serial.as_deref(),
+        options.mfa_duration,
+        &session_name,
+    )
+    .await?;
+    let config = with_region(loader_for(options.profile.as_deref()).load().await);
+    let check = |provider: SharedCredentialsProvider, what: String| async move {
+        match tokio::time::timeout(CREDENTIALS_TIMEOUT, provider.provide_credentials()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!(
+                "no AWS credentials found{what} ({}); set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, \
+                 use --profile, or log in with `aws sso login`",
+                iamfs::iam::sdk::error_chain(&e)
+            )),
+            Err(_) => Err("timed out looking for AWS credentials".into()),
+        }
+    };
+    let credentials = match plan {
+        None => {
+            let chain = config
+                .credentials_provider()
+                .ok_or("no AWS credentials provider is configured")?;
+            check(chain.clone(), String::new()).await?;
+            DaemonCredentials::chain(chain, origin, mount)
+        }
+        Some(plan) => {
+            let provider = |p: SharedCredentialsProvider| {
+                config
+                    .clone()
+                    .into_builder()
+                    .credentials_provider(p)
+                    .build()
+            };
+            let base = match &plan.base {
+                Base::Chain => config.clone(),
+                Base::Profile(source) => with_region(loader_for(Some(source)).load().await),
+                Base::Environment => provider(SharedCredentialsProvider::new(
+                    aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+                )),
+                Base::Ec2InstanceMetadata => provider(SharedCredentialsProvider::new(
+                    aws_config::imds::credentials::ImdsCredentialsProvider::builder().build(),
+                )),
+                Base::EcsContainer => provider(SharedCredentialsProvider::new(
+                    aws_config::ecs::EcsCredentialsProvider::builder().build(),
+                )),
+            };
+            let base_provider = base
+                .credentials_provider()
+                .ok_or("no AWS credentials provider is configured")?;
+            check(
+                base_provider,
+                format!(" to ask for the MFA session of {} with", plan.serial),
+            )
+            .await?;
+            let serial = plan.serial.clone();
+            let credentials = DaemonCredentials::mfa(
+                plan,
+                &base,
+                options.mfa_command.clone(),
+                origin,
+                mount.clone(),
+            );
+            let code = match &options.mfa_command {
+                Some(command) => {
+                    let command = command.clone();
+                    Some(
+                        tokio::task::spawn_blocking(move || session::run_command(&command))
+                            .await
+                            .map_err(|e| format!("--mfa-command: {e}"))??,
+                    )
+                }
+                None => session::prompt_code(&serial)
+                    .map_err(|e| format!("reading the MFA code: {e}"))?,
+            };
+            match code {
+                Some(code) => credentials
+                    .start(&code)
+                    .await
+                    .map_err(|e| format!("the MFA session for {serial} was refused: {e}"))?,
+                None => eprintln!(
+                    "iamfs: no MFA code yet (standard input is not a terminal and there is no \
+                     --mfa-command): every call fails with EACCES until you write one: \
+                     echo CODE > {mount}/.iamfs/mfa"
+                ),
+            }
+            credentials
+        }
+    };
+    let config = config
+        .into_builder()
+        .credentials_provider(SharedCredentialsProvider::new(session::Shared(
+            credentials.clone(),
+        )))
+        // The daemon's credentials cache themselves (session.rs), so that a
+        // refusal by AWS or a new MFA code takes effect at the next call.
+        .identity_cache(aws_config::identity::IdentityCache::no_cache())
+        .build();
+    Ok((config, credentials))
 }

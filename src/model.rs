@@ -62,6 +62,9 @@ pub struct RoleLastUsed {
     pub region: Option<String>,
 }
 
+/// The path of service-linked roles, which only their AWS service may change.
+pub const SERVICE_ROLE_PATH: &str = "/aws-service-role/";
+
 /// An IAM user, group or role with what IAM's Get/List calls return.
 /// Fields a list call does not return are `None`; `complete` says every
 /// field a Get call returns is present.
@@ -178,6 +181,8 @@ pub struct EntityDetail {
 pub struct PolicyDetail {
     pub policy: ManagedPolicy,
     pub default_document: Option<String>,
+    /// Every version, with its raw document where the answer has it.
+    pub versions: Vec<(PolicyVersion, Option<String>)>,
 }
 
 /// What to ask GetAccountAuthorizationDetails for: a walk of one folder
@@ -229,6 +234,25 @@ impl CallerIdentity {
     pub fn is_role_session(&self) -> bool {
         self.arn.contains(":assumed-role/")
     }
+
+    /// The partition of the caller's ARN (`aws`, `aws-cn`, `aws-us-gov`...):
+    /// every ARN iamfs builds is in it.
+    pub fn partition(&self) -> &str {
+        partition_of(&self.arn)
+    }
+
+    /// The account's root principal, `arn:<partition>:iam::<account>:root`.
+    pub fn account_root(&self) -> String {
+        format!("arn:{}:iam::{}:root", self.partition(), self.account)
+    }
+}
+
+/// The partition of an ARN; `aws` when it has none.
+pub fn partition_of(arn: &str) -> &str {
+    match arn.split(':').collect::<Vec<_>>()[..] {
+        ["arn", partition, ..] if !partition.is_empty() => partition,
+        _ => "aws",
+    }
 }
 
 /// Temporary credentials from sts:AssumeRole. Debug (in credentials.rs)
@@ -240,4 +264,72 @@ pub struct RoleCredentials {
     pub session_token: String,
     #[zeroize(skip)]
     pub expiration: SystemTime,
+}
+
+/// The account's password policy, with IAM's field names (the file shows
+/// it as IAM returns it; a save sends it back).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct PasswordPolicy {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_password_length: Option<i32>,
+    #[serde(default)]
+    pub require_symbols: bool,
+    #[serde(default)]
+    pub require_numbers: bool,
+    #[serde(default)]
+    pub require_uppercase_characters: bool,
+    #[serde(default)]
+    pub require_lowercase_characters: bool,
+    #[serde(default)]
+    pub allow_users_to_change_password: bool,
+    /// IAM's own: true when MaxPasswordAge is set. Ignored on a save.
+    #[serde(default)]
+    pub expire_passwords: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_password_age: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_reuse_prevention: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hard_expiry: Option<bool>,
+}
+
+impl PasswordPolicy {
+    /// Whether a save of `self` would change `current` (ExpirePasswords is
+    /// IAM's to compute).
+    pub fn same_as(&self, current: &PasswordPolicy) -> bool {
+        let settable = |p: &PasswordPolicy| PasswordPolicy {
+            expire_passwords: false,
+            ..p.clone()
+        };
+        settable(self) == settable(current)
+    }
+}
+
+/// One of a user's MFA devices (ListMFADevices).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MfaDevice {
+    pub serial_number: String,
+    pub enable_date: SystemTime,
+}
+
+/// A user's console password, without the password (GetLoginProfile).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginProfile {
+    pub create_date: SystemTime,
+    pub password_reset_required: bool,
+}
+
+/// An instance profile: how EC2 instances get a role (IAM allows one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceProfile {
+    pub name: String,
+    pub path: String,
+    pub id: String,
+    pub arn: String,
+    pub create_date: SystemTime,
+    /// The roles in it, by name.
+    pub roles: Vec<String>,
+    /// Only GetInstanceProfile returns them; None from a list.
+    pub tags: Option<Vec<Tag>>,
 }

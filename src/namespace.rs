@@ -19,7 +19,8 @@ use crate::error_log::ErrorLog;
 use crate::iam::counted::Service;
 use crate::iam::{
     collect_pages, AccessKey, AccessKeyLastUsed, AttachedPolicy, CallCounts, CallerIdentity,
-    Counted, DetailsFilter, Entity, Iam, Kind, ManagedPolicy, PolicyScope,
+    Counted, DetailsFilter, Entity, Iam, InstanceProfile, Kind, ManagedPolicy, PasswordPolicy,
+    PolicyScope, PolicyVersion,
 };
 use crate::kernel_requests::KernelRequests;
 use crate::keyed::KeyedLocks;
@@ -54,6 +55,9 @@ pub struct Settings {
     /// Seconds asked of AssumeRole for roles/X/credentials.
     pub session_duration: u64,
     pub session_name: String,
+    /// The daemon's own credentials (an MFA session, or the chain): shown
+    /// in `.iamfs/status`, renewed through `.iamfs/mfa`.
+    pub daemon_credentials: Option<Arc<crate::session::DaemonCredentials>>,
 }
 
 /// A file's bytes: shared with the cache, or a secret that is zeroized when
@@ -163,6 +167,12 @@ impl Named for Entity {
     }
 }
 
+impl Named for InstanceProfile {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
 impl Named for ManagedPolicy {
     fn name(&self) -> &str {
         &self.name
@@ -201,9 +211,10 @@ enum BulkScope {
     Principals(Kind),
     ManagedPolicies,
     AwsPolicies,
-    /// Users' access keys: in no bulk read IAM has, so a walk of users/
-    /// fetches them for every user, FAN_OUT at a time.
-    AccessKeys,
+    /// Users' access keys, MFA devices and console passwords: in no bulk
+    /// read IAM has, so a walk of users/ fetches them for every user,
+    /// FAN_OUT at a time.
+    SignIn,
 }
 
 impl BulkScope {
@@ -217,7 +228,7 @@ impl BulkScope {
             BulkScope::Principals(Kind::Role) => (DetailsFilter::Roles, Some(Kind::Role)),
             BulkScope::ManagedPolicies => (DetailsFilter::LocalManagedPolicies, None),
             BulkScope::AwsPolicies => (DetailsFilter::AwsManagedPolicies, None),
-            BulkScope::AccessKeys => return None,
+            BulkScope::SignIn => return None,
         })
     }
 }
@@ -242,6 +253,7 @@ impl Settings {
             cache_entries: 10_000,
             session_duration: 3600,
             session_name: "iamfs-tester".into(),
+            daemon_credentials: None,
         }
     }
 }
@@ -252,6 +264,11 @@ pub enum Caller {
     Owner,
     Other,
 }
+
+/// How long a read of the credential report waits for IAM to generate it,
+/// asking every REPORT_POLL.
+const REPORT_WAIT: Duration = Duration::from_secs(20);
+const REPORT_POLL: Duration = Duration::from_secs(1);
 
 /// How long the kernel keeps the attributes of a file that is being written.
 pub const CHANGING_FILE_LIFETIME: Duration = Duration::from_secs(1);
@@ -332,7 +349,10 @@ impl Namespace {
                 Some((BulkScope::AwsPolicies, arn.clone()))
             }
             Key::PolicyDoc(arn, _) => Some((BulkScope::ManagedPolicies, arn.clone())),
-            Key::AccessKeys(user) => Some((BulkScope::AccessKeys, user.clone())),
+            Key::Versions(name) => Some((BulkScope::ManagedPolicies, name.clone())),
+            Key::AccessKeys(user) | Key::MfaDevices(user) | Key::LoginProfile(user) => {
+                Some((BulkScope::SignIn, user.clone()))
+            }
             _ => key
                 .bulk_entity()
                 .map(|(kind, name)| (BulkScope::Principals(kind), name.to_string())),
@@ -491,6 +511,20 @@ impl Namespace {
                         document::render_policy(raw),
                     );
                 }
+                // policy-versions/ reads from the same answer.
+                for (version, raw) in &p.versions {
+                    if let Some(raw) = raw.as_ref().filter(|_| !version.is_default) {
+                        self.cache.insert(
+                            Key::PolicyDoc(p.policy.arn.clone(), version.id.clone()),
+                            document::render_policy(raw),
+                        );
+                    }
+                }
+                if !p.policy.is_aws_managed() && !p.versions.is_empty() {
+                    let versions: Vec<PolicyVersion> =
+                        p.versions.into_iter().map(|(v, _)| v).collect();
+                    self.cache.insert(Key::Versions(p.policy.name), versions);
+                }
             }
         }
         // Every user was read, so each group's member list is whole.
@@ -528,7 +562,7 @@ impl Namespace {
                     .try_collect::<Vec<_>>()
                     .await?;
             }
-            BulkScope::AccessKeys => {
+            BulkScope::SignIn => {
                 let users: Vec<String> = self
                     .entities(Kind::User)
                     .await?
@@ -536,7 +570,11 @@ impl Namespace {
                     .map(|u| u.name.clone())
                     .collect();
                 stream::iter(users)
-                    .map(|user| async move { self.access_keys(&user).await })
+                    .map(|user| async move {
+                        self.access_keys(&user).await?;
+                        self.mfa_devices(&user).await?;
+                        self.login_profile(&user).await
+                    })
                     .buffer_unordered(FAN_OUT)
                     .try_collect::<Vec<_>>()
                     .await?;
@@ -637,6 +675,99 @@ impl Namespace {
         .await
     }
 
+    pub async fn instance_profiles(&self) -> Result<Arc<Listing<InstanceProfile>>> {
+        self.cache
+            .get_or_fetch(Key::InstanceProfiles, || async {
+                Ok(Listing::new(
+                    collect_pages(|m| self.iam.list_instance_profiles(m)).await?,
+                ))
+            })
+            .await
+    }
+
+    /// The instance profile as listed (its roles), or NoSuchEntity.
+    async fn listed_instance_profile(&self, name: &str) -> Result<InstanceProfile> {
+        self.instance_profiles()
+            .await?
+            .get(name)
+            .cloned()
+            .ok_or_else(|| IamError::no_such_entity(format!("instance-profiles/{name}")))
+    }
+
+    /// The instance profiles a role is in.
+    async fn profiles_of_role(&self, role: &str) -> Result<Vec<String>> {
+        Ok(self
+            .instance_profiles()
+            .await?
+            .iter()
+            .filter(|p| p.roles.iter().any(|r| r == role))
+            .map(|p| p.name.clone())
+            .collect())
+    }
+
+    async fn mfa_devices(&self, user: &str) -> Result<Arc<Vec<u8>>> {
+        self.cached(Key::MfaDevices(user.into()), || async {
+            let devices = collect_pages(|m| self.iam.list_mfa_devices(user, m)).await?;
+            Ok(document::render_mfa_devices(&devices))
+        })
+        .await
+    }
+
+    async fn login_profile(&self, user: &str) -> Result<Arc<Vec<u8>>> {
+        self.cached(Key::LoginProfile(user.into()), || async {
+            let profile = self.iam.get_login_profile(user).await?;
+            Ok(document::render_login_profile(profile.as_ref()))
+        })
+        .await
+    }
+
+    async fn account_summary(&self) -> Result<Arc<Vec<u8>>> {
+        self.cached(Key::AccountSummary, || async {
+            Ok(document::render_summary(
+                &self.iam.get_account_summary().await?,
+            ))
+        })
+        .await
+    }
+
+    /// The account's password policy; None when it has none.
+    async fn password_policy(&self) -> Result<Arc<Option<PasswordPolicy>>> {
+        self.cached(Key::PasswordPolicy, || self.iam.get_password_policy())
+            .await
+    }
+
+    /// The account's alias, if it has one.
+    async fn alias(&self) -> Result<Option<String>> {
+        let aliases: Arc<Vec<String>> = self
+            .cached(Key::Aliases, || self.iam.list_account_aliases())
+            .await?;
+        Ok(aliases.first().cloned())
+    }
+
+    /// The credential report: generated, then read once IAM has it,
+    /// waiting at most REPORT_WAIT.
+    async fn credential_report(&self) -> Result<Arc<Vec<u8>>> {
+        self.cached(Key::CredentialReport, || async {
+            let deadline = Instant::now() + REPORT_WAIT;
+            loop {
+                if self.iam.generate_credential_report().await? {
+                    if let Some(csv) = self.iam.get_credential_report().await? {
+                        return Ok(csv);
+                    }
+                }
+                if Instant::now() >= deadline {
+                    return Err(IamError::new(
+                        ErrorKind::Throttled,
+                        "ReportInProgress",
+                        "IAM is still generating the credential report; read it again in a minute",
+                    ));
+                }
+                tokio::time::sleep(REPORT_POLL).await;
+            }
+        })
+        .await
+    }
+
     pub async fn policies(&self, scope: PolicyScope) -> Result<Arc<Listing<ManagedPolicy>>> {
         self.cache
             .get_or_fetch(Key::Policies(scope), || async {
@@ -666,6 +797,48 @@ impl Namespace {
             ))
         })
         .await
+    }
+
+    /// A customer-managed policy's versions, in IAM's order.
+    async fn versions(&self, policy: &str) -> Result<Arc<Vec<PolicyVersion>>> {
+        let p = self.policy(PolicyScope::Local, policy).await?;
+        self.cached(Key::Versions(policy.into()), || {
+            collect_pages(|m| self.iam.list_policy_versions(&p.arn, m))
+        })
+        .await
+    }
+
+    async fn version(&self, policy: &str, id: &str) -> Result<PolicyVersion> {
+        self.versions(policy)
+            .await?
+            .iter()
+            .find(|v| v.id == id)
+            .cloned()
+            .ok_or_else(|| {
+                IamError::no_such_entity(format!(
+                    "policy-versions/{policy}/{id}{}",
+                    crate::node::JSON
+                ))
+            })
+    }
+
+    async fn version_document(&self, policy: &str, id: &str) -> Result<Arc<Vec<u8>>> {
+        let p = self.policy(PolicyScope::Local, policy).await?;
+        self.cached(Key::PolicyDoc(p.arn.clone(), id.into()), || async {
+            Ok(document::render_policy(
+                &self.iam.get_policy_version(&p.arn, id).await?,
+            ))
+        })
+        .await
+    }
+
+    /// Where an entity's boundary link points, if it has a boundary.
+    async fn boundary_target(&self, kind: Kind, name: &str) -> Result<Option<String>> {
+        let e = self.entity(kind, name).await?;
+        Ok(e.permissions_boundary.as_ref().map(|b| {
+            let policy = b.arn.rsplit('/').next().unwrap_or_default();
+            crate::node::policy_path_from(2, policy, crate::iam::is_aws_managed_arn(&b.arn))
+        }))
     }
 
     /// The entity's create date, from the listing when it is cached; one not
@@ -711,6 +884,22 @@ impl Namespace {
                 }
             }
             Node::Policy(scope, name) => self.policy(*scope, name).await.map(|_| ()),
+            Node::Boundary(kind, name) => match self.boundary_target(*kind, name).await? {
+                Some(_) => Ok(()),
+                None => missing(),
+            },
+            Node::VersionsDir(policy) => self.policy(PolicyScope::Local, policy).await.map(|_| ()),
+            Node::PasswordPolicy if self.password_policy().await?.is_none() => missing(),
+            Node::InstanceProfileDir(p) => self.listed_instance_profile(p).await.map(|_| ()),
+            Node::InstanceProfileRole(p, r) | Node::RoleInstanceProfile(r, p) => {
+                if self.listed_instance_profile(p).await?.roles.contains(r) {
+                    Ok(())
+                } else {
+                    missing()
+                }
+            }
+            Node::AccountAlias if self.alias().await?.is_none() => missing(),
+            Node::Version(policy, id) => self.version(policy, id).await.map(|_| ()),
             _ => Ok(()),
         }
     }
@@ -762,6 +951,52 @@ impl Namespace {
             }
             Node::EntityDir(kind, name) => {
                 self.entity_date(*kind, name).await?;
+                if *kind != Kind::Group && self.boundary_target(*kind, name).await?.is_none() {
+                    out.retain(|(_, n)| !matches!(n, Node::Boundary(..)));
+                }
+            }
+            Node::InstanceProfilesDir => {
+                let list = self.instance_profiles().await?;
+                out.extend(
+                    list.iter()
+                        .map(|p| (p.name.clone(), Node::InstanceProfileDir(p.name.clone()))),
+                );
+            }
+            Node::InstanceProfileRoles(p) => {
+                let profile = self.listed_instance_profile(p).await?;
+                out.extend(
+                    profile
+                        .roles
+                        .iter()
+                        .map(|r| (r.clone(), Node::InstanceProfileRole(p.clone(), r.clone()))),
+                );
+            }
+            Node::RoleInstanceProfiles(r) => {
+                for p in self.profiles_of_role(r).await? {
+                    out.push((p.clone(), Node::RoleInstanceProfile(r.clone(), p)));
+                }
+            }
+            Node::AccountDir => {
+                if self.password_policy().await?.is_none() {
+                    out.retain(|(_, n)| *n != Node::PasswordPolicy);
+                }
+                if self.alias().await?.is_none() {
+                    out.retain(|(_, n)| *n != Node::AccountAlias);
+                }
+            }
+            Node::VersionsRoot => {
+                let list = self.policies(PolicyScope::Local).await?;
+                out.extend(
+                    list.iter()
+                        .map(|p| (p.name.clone(), Node::VersionsDir(p.name.clone()))),
+                );
+            }
+            Node::VersionsDir(policy) => {
+                let versions = self.versions(policy).await?;
+                out.extend(versions.iter().map(|v| {
+                    let node = Node::Version(policy.clone(), v.id.clone());
+                    (node.name(), node)
+                }));
             }
             Node::InlineDir(kind, e) => {
                 let names = self.inline_names(*kind, e).await?;
@@ -863,6 +1098,26 @@ impl Namespace {
                 Ok(self.inline_document(*kind, name, policy).await?.into())
             }
             Node::AccessKeys(user) => Ok(self.access_keys(user).await?.into()),
+            Node::MfaDevices(user) => Ok(self.mfa_devices(user).await?.into()),
+            Node::InstanceProfileJson(p) => {
+                let profile: Arc<InstanceProfile> = self
+                    .cached(Key::InstanceProfile(p.clone()), || {
+                        self.iam.get_instance_profile(p)
+                    })
+                    .await?;
+                Ok(document::render_instance_profile(&profile).into())
+            }
+            Node::LoginProfile(user) => Ok(self.login_profile(user).await?.into()),
+            Node::AccountSummary => Ok(self.account_summary().await?.into()),
+            Node::CredentialReport => Ok(self.credential_report().await?.into()),
+            Node::PasswordPolicy => match self.password_policy().await?.as_ref() {
+                Some(p) => Ok(document::render_password_policy(p).into()),
+                None => Err(IamError::no_such_entity(node.path())),
+            },
+            Node::AccountAlias => match self.alias().await? {
+                Some(alias) => Ok(format!("{alias}\n").into_bytes().into()),
+                None => Err(IamError::no_such_entity(node.path())),
+            },
             Node::Tags(kind, name) => Ok(self.entity(*kind, name).await?.tags().into()),
             Node::TrustPolicy(role) => {
                 Ok(self.entity(Kind::Role, role).await?.trust_policy().into())
@@ -871,9 +1126,18 @@ impl Namespace {
                 let policy = self.policy(*scope, name).await?;
                 Ok(self.policy_document(&policy).await?.into())
             }
+            Node::Version(policy, id) => Ok(self.version_document(policy, id).await?.into()),
+            Node::RoleSettings(role) => {
+                let e = self.entity(Kind::Role, role).await?;
+                Ok(document::render_role_settings(
+                    e.description.as_deref().unwrap_or_default(),
+                    e.max_session_duration.unwrap_or(3600),
+                )
+                .into())
+            }
             Node::Control(ControlFile::Status) => Ok(self.status().await.into()),
             Node::Control(ControlFile::Errors) => Ok(self.errors.render().into()),
-            Node::Control(ControlFile::Refresh) => Ok(Vec::new().into()),
+            Node::Control(ControlFile::Refresh | ControlFile::Mfa) => Ok(Vec::new().into()),
             Node::Credentials(role) | Node::Env(role) => {
                 let e = self.entity(Kind::Role, role).await?;
                 let chained = self.identity().await.is_ok_and(|id| id.is_role_session());
@@ -913,6 +1177,26 @@ impl Namespace {
                 "../../../{}/{other}",
                 crate::node::kind_dir(kind.linked())
             )),
+            Node::InstanceProfileRole(_, role) => Ok(format!(
+                "../../../{}/{role}",
+                crate::node::kind_dir(Kind::Role)
+            )),
+            Node::RoleInstanceProfile(_, profile) => Ok(format!(
+                "../../../{}/{profile}",
+                Node::InstanceProfilesDir.name()
+            )),
+            Node::Boundary(kind, name) => self
+                .boundary_target(*kind, name)
+                .await?
+                .ok_or_else(|| IamError::no_such_entity(node.path())),
+            Node::DefaultVersion(policy) => {
+                let versions = self.versions(policy).await?;
+                let default = versions
+                    .iter()
+                    .find(|v| v.is_default)
+                    .ok_or_else(|| IamError::no_such_entity(node.path()))?;
+                Ok(Node::Version(policy.clone(), default.id.clone()).name())
+            }
             Node::ScratchLink(dir, name) => self
                 .scratch
                 .get(dir, name)
@@ -933,12 +1217,21 @@ impl Namespace {
             | Node::Inline(kind, name, _)
             | Node::Attached(kind, name, _)
             | Node::Link(kind, name, _)
+            | Node::Boundary(kind, name)
             | Node::Tags(kind, name) => self.entity_date(*kind, name).await?,
-            Node::AccessKeys(n) => self.entity_date(Kind::User, n).await?,
-            Node::TrustPolicy(n) | Node::Credentials(n) | Node::Env(n) => {
+            Node::AccessKeys(n) | Node::MfaDevices(n) | Node::LoginProfile(n) => {
+                self.entity_date(Kind::User, n).await?
+            }
+            Node::TrustPolicy(n) | Node::RoleSettings(n) | Node::Credentials(n) | Node::Env(n) => {
                 self.entity_date(Kind::Role, n).await?
             }
             Node::Policy(scope, name) => self.policy(*scope, name).await?.update_date,
+            Node::DefaultVersion(name) => self.policy(PolicyScope::Local, name).await?.update_date,
+            Node::Version(policy, id) => self.version(policy, id).await?.create_date,
+            Node::InstanceProfileDir(p)
+            | Node::InstanceProfileJson(p)
+            | Node::InstanceProfileRole(p, _)
+            | Node::RoleInstanceProfile(_, p) => self.listed_instance_profile(p).await?.create_date,
             _ => self.listing_date(node).unwrap_or(self.mounted_at),
         })
     }
@@ -956,6 +1249,11 @@ impl Namespace {
             Node::InlineDir(kind, name) => Key::InlineNames(*kind, name.clone()),
             Node::AttachedDir(kind, name) => Key::Attached(*kind, name.clone()),
             Node::LinksDir(kind, name) => Key::Links(*kind, name.clone()),
+            Node::VersionsRoot => Key::Policies(PolicyScope::Local),
+            Node::InstanceProfilesDir
+            | Node::InstanceProfileRoles(_)
+            | Node::RoleInstanceProfiles(_) => Key::InstanceProfiles,
+            Node::VersionsDir(name) => Key::Versions(name.clone()),
             _ => return None,
         };
         Some(self.cache.fetched_at(&key).unwrap_or_else(|| {
@@ -1098,6 +1396,18 @@ impl Namespace {
             .await
     }
 
+    /// A code written to `.iamfs/mfa`: a new MFA session at once.
+    pub async fn start_mfa_session(&self, code: &crate::session::MfaCode) -> Result<()> {
+        match &self.settings.daemon_credentials {
+            Some(credentials) => credentials.start(code).await,
+            None => Err(IamError::new(
+                ErrorKind::InvalidInput,
+                "NoMfaDevice",
+                "this mount has no MFA device",
+            )),
+        }
+    }
+
     async fn status(&self) -> Vec<u8> {
         let identity = self.identity().await.ok();
         let account = identity.map(|id| id.account.clone());
@@ -1117,6 +1427,7 @@ impl Namespace {
             "endpoint": self.settings.endpoint,
             "region": self.settings.region,
             "read_only": self.settings.read_only,
+            "credentials": self.settings.daemon_credentials.as_ref().map(|c| c.status()),
             "cache": {"hits": stats.hits, "misses": stats.misses, "entries": stats.entries,
                       "ttl_seconds": self.settings.cache_ttl.as_secs_f64(),
                       "capacity": self.settings.cache_entries},

@@ -7,13 +7,16 @@ pub enum ControlFile {
     Status,
     Errors,
     Refresh,
+    /// Write an MFA code here for a new MFA session.
+    Mfa,
 }
 
 impl ControlFile {
-    pub const ALL: [ControlFile; 3] = [
+    pub const ALL: [ControlFile; 4] = [
         ControlFile::Status,
         ControlFile::Errors,
         ControlFile::Refresh,
+        ControlFile::Mfa,
     ];
 }
 
@@ -48,6 +51,46 @@ pub enum Node {
     PoliciesDir(PolicyScope),
     /// policies/P.json
     Policy(PolicyScope, String),
+    /// roles/X/settings.json: Description and MaxSessionDuration.
+    RoleSettings(String),
+    /// users/X/boundary, roles/X/boundary (symlink to the boundary policy)
+    Boundary(Kind, String),
+    /// instance-profiles/
+    InstanceProfilesDir,
+    /// instance-profiles/P/
+    InstanceProfileDir(String),
+    /// instance-profiles/P/instance-profile.json
+    InstanceProfileJson(String),
+    /// instance-profiles/P/roles/
+    InstanceProfileRoles(String),
+    /// instance-profiles/P/roles/R (symlink to roles/R)
+    InstanceProfileRole(String, String),
+    /// roles/R/instance-profiles/
+    RoleInstanceProfiles(String),
+    /// roles/R/instance-profiles/P (symlink to instance-profiles/P)
+    RoleInstanceProfile(String, String),
+    /// users/X/mfa-devices.json
+    MfaDevices(String),
+    /// users/X/login-profile.json
+    LoginProfile(String),
+    /// account/
+    AccountDir,
+    /// account/summary.json
+    AccountSummary,
+    /// account/password-policy.json
+    PasswordPolicy,
+    /// account/alias
+    AccountAlias,
+    /// account/credential-report.csv
+    CredentialReport,
+    /// policy-versions/
+    VersionsRoot,
+    /// policy-versions/P/
+    VersionsDir(String),
+    /// policy-versions/P/v3.json (the version id, without .json)
+    Version(String, String),
+    /// policy-versions/P/default (symlink to the default version's file)
+    DefaultVersion(String),
     ControlDir,
     Control(ControlFile),
     /// An editor's or tool's file in a folder (see scratch.rs).
@@ -60,6 +103,9 @@ pub enum Node {
 pub enum Owner<'a> {
     Entity(Kind, &'a str),
     Policy(PolicyScope, &'a str),
+    /// The account's own settings (account/).
+    Account,
+    InstanceProfile(&'a str),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,8 +151,21 @@ impl Node {
             | Node::AttachedDir(..)
             | Node::LinksDir(..)
             | Node::PoliciesDir(_)
+            | Node::VersionsRoot
+            | Node::VersionsDir(_)
+            | Node::AccountDir
+            | Node::InstanceProfilesDir
+            | Node::InstanceProfileDir(_)
+            | Node::InstanceProfileRoles(_)
+            | Node::RoleInstanceProfiles(_)
             | Node::ControlDir => FileKind::Dir,
-            Node::Attached(..) | Node::Link(..) | Node::ScratchLink(..) => FileKind::Symlink,
+            Node::Attached(..)
+            | Node::Link(..)
+            | Node::Boundary(..)
+            | Node::DefaultVersion(_)
+            | Node::InstanceProfileRole(..)
+            | Node::RoleInstanceProfile(..)
+            | Node::ScratchLink(..) => FileKind::Symlink,
             _ => FileKind::File,
         }
     }
@@ -118,9 +177,15 @@ impl Node {
             Node::EntityJson(..)
             | Node::AccessKeys(_)
             | Node::Policy(PolicyScope::Aws, _)
+            | Node::Version(..)
+            | Node::MfaDevices(_)
+            | Node::LoginProfile(_)
+            | Node::InstanceProfileJson(_)
+            | Node::AccountSummary
+            | Node::CredentialReport
             | Node::Control(ControlFile::Status | ControlFile::Errors) => 0o444,
-            Node::Control(ControlFile::Refresh) => 0o200,
-            Node::Attached(..) | Node::Link(..) | Node::ScratchLink(..) => 0o777,
+            Node::Control(ControlFile::Refresh | ControlFile::Mfa) => 0o200,
+            _ if self.file_kind() == FileKind::Symlink => 0o777,
             _ if self.file_kind() == FileKind::Dir => 0o755,
             _ => 0o644,
         }
@@ -135,20 +200,41 @@ impl Node {
     pub fn parent(&self) -> Option<Node> {
         Some(match self {
             Node::Scratch(dir, _) | Node::ScratchLink(dir, _) => (**dir).clone(),
-            Node::KindDir(_) | Node::PoliciesDir(_) | Node::ControlDir => Node::Root,
+            Node::KindDir(_)
+            | Node::PoliciesDir(_)
+            | Node::VersionsRoot
+            | Node::AccountDir
+            | Node::InstanceProfilesDir
+            | Node::ControlDir => Node::Root,
+            Node::InstanceProfileDir(_) => Node::InstanceProfilesDir,
+            Node::InstanceProfileJson(p) | Node::InstanceProfileRoles(p) => {
+                Node::InstanceProfileDir(p.clone())
+            }
+            Node::InstanceProfileRole(p, _) => Node::InstanceProfileRoles(p.clone()),
+            Node::RoleInstanceProfiles(r) => Node::EntityDir(Kind::Role, r.clone()),
+            Node::RoleInstanceProfile(r, _) => Node::RoleInstanceProfiles(r.clone()),
+            Node::AccountSummary
+            | Node::PasswordPolicy
+            | Node::AccountAlias
+            | Node::CredentialReport => Node::AccountDir,
             Node::EntityDir(kind, _) => Node::KindDir(*kind),
             Node::Inline(kind, e, _) => Node::InlineDir(*kind, e.clone()),
             Node::Attached(kind, e, _) => Node::AttachedDir(*kind, e.clone()),
             Node::Link(kind, e, _) => Node::LinksDir(*kind, e.clone()),
             Node::Policy(scope, _) => Node::PoliciesDir(*scope),
+            Node::VersionsDir(_) => Node::VersionsRoot,
+            Node::Version(p, _) | Node::DefaultVersion(p) => Node::VersionsDir(p.clone()),
             Node::Control(_) => Node::ControlDir,
             Node::EntityJson(kind, e)
             | Node::InlineDir(kind, e)
             | Node::AttachedDir(kind, e)
             | Node::LinksDir(kind, e)
+            | Node::Boundary(kind, e)
             | Node::Tags(kind, e) => Node::EntityDir(*kind, e.clone()),
-            Node::AccessKeys(e) => Node::EntityDir(Kind::User, e.clone()),
-            Node::TrustPolicy(e) | Node::Credentials(e) | Node::Env(e) => {
+            Node::AccessKeys(e) | Node::MfaDevices(e) | Node::LoginProfile(e) => {
+                Node::EntityDir(Kind::User, e.clone())
+            }
+            Node::TrustPolicy(e) | Node::RoleSettings(e) | Node::Credentials(e) | Node::Env(e) => {
                 Node::EntityDir(Kind::Role, e.clone())
             }
             Node::Root => return None,
@@ -167,19 +253,40 @@ impl Node {
             | Node::AttachedDir(kind, e)
             | Node::Attached(kind, e, _)
             | Node::LinksDir(kind, e)
+            | Node::Boundary(kind, e)
             | Node::Tags(kind, e) => (Some(Owner::Entity(*kind, e)), None),
             Node::Link(kind, e, other) => (
                 Some(Owner::Entity(*kind, e)),
                 Some(Owner::Entity(kind.linked(), other)),
             ),
-            Node::AccessKeys(e) => (Some(Owner::Entity(Kind::User, e)), None),
-            Node::TrustPolicy(e) | Node::Credentials(e) | Node::Env(e) => {
+            Node::AccessKeys(e) | Node::MfaDevices(e) | Node::LoginProfile(e) => {
+                (Some(Owner::Entity(Kind::User, e)), None)
+            }
+            Node::AccountSummary
+            | Node::PasswordPolicy
+            | Node::AccountAlias
+            | Node::CredentialReport => (Some(Owner::Account), None),
+            Node::InstanceProfileDir(p)
+            | Node::InstanceProfileJson(p)
+            | Node::InstanceProfileRoles(p) => (Some(Owner::InstanceProfile(p)), None),
+            Node::InstanceProfileRole(p, r) | Node::RoleInstanceProfile(r, p) => (
+                Some(Owner::InstanceProfile(p)),
+                Some(Owner::Entity(Kind::Role, r)),
+            ),
+            Node::RoleInstanceProfiles(r) => (Some(Owner::Entity(Kind::Role, r)), None),
+            Node::TrustPolicy(e) | Node::RoleSettings(e) | Node::Credentials(e) | Node::Env(e) => {
                 (Some(Owner::Entity(Kind::Role, e)), None)
             }
             Node::Policy(scope, p) => (Some(Owner::Policy(*scope, p)), None),
+            Node::VersionsDir(p) | Node::Version(p, _) | Node::DefaultVersion(p) => {
+                (Some(Owner::Policy(PolicyScope::Local, p)), None)
+            }
             Node::Root
             | Node::KindDir(_)
             | Node::PoliciesDir(_)
+            | Node::VersionsRoot
+            | Node::AccountDir
+            | Node::InstanceProfilesDir
             | Node::ControlDir
             | Node::Control(_)
             | Node::Scratch(..)
@@ -195,6 +302,9 @@ impl Node {
             Node::Policy(PolicyScope::Local, _)
                 | Node::Inline(..)
                 | Node::TrustPolicy(_)
+                | Node::RoleSettings(_)
+                | Node::PasswordPolicy
+                | Node::AccountAlias
                 | Node::Tags(..)
         )
     }
@@ -219,9 +329,23 @@ impl Node {
                 Node::KindDir(Kind::Role),
                 Node::PoliciesDir(PolicyScope::Local),
                 Node::PoliciesDir(PolicyScope::Aws),
+                Node::InstanceProfilesDir,
+                Node::VersionsRoot,
+                Node::AccountDir,
                 Node::ControlDir,
             ],
+            Node::InstanceProfileDir(p) => vec![
+                Node::InstanceProfileJson(p.clone()),
+                Node::InstanceProfileRoles(p.clone()),
+            ],
+            Node::AccountDir => vec![
+                Node::AccountSummary,
+                Node::PasswordPolicy,
+                Node::AccountAlias,
+                Node::CredentialReport,
+            ],
             Node::ControlDir => ControlFile::ALL.map(Node::Control).to_vec(),
+            Node::VersionsDir(policy) => vec![Node::DefaultVersion(policy.clone())],
             Node::EntityDir(kind, name) => {
                 let n = || name.clone();
                 let mut v = vec![
@@ -233,12 +357,18 @@ impl Node {
                     Kind::User => v.extend([
                         Node::LinksDir(*kind, n()),
                         Node::AccessKeys(n()),
+                        Node::MfaDevices(n()),
+                        Node::LoginProfile(n()),
                         Node::Tags(*kind, n()),
+                        Node::Boundary(*kind, n()),
                     ]),
                     Kind::Group => v.push(Node::LinksDir(*kind, n())),
                     Kind::Role => v.extend([
                         Node::TrustPolicy(n()),
+                        Node::RoleSettings(n()),
+                        Node::RoleInstanceProfiles(n()),
                         Node::Tags(*kind, n()),
+                        Node::Boundary(*kind, n()),
                         Node::Credentials(n()),
                         Node::Env(n()),
                     ]),
@@ -272,6 +402,13 @@ impl Node {
             Node::AttachedDir(kind, e) => Some(Node::Attached(*kind, e.clone(), s)),
             Node::LinksDir(kind, e) => Some(Node::Link(*kind, e.clone(), s)),
             Node::PoliciesDir(scope) => json_name().map(|p| Node::Policy(*scope, p.into())),
+            Node::VersionsRoot => Some(Node::VersionsDir(s)),
+            Node::InstanceProfilesDir => Some(Node::InstanceProfileDir(s)),
+            Node::InstanceProfileRoles(p) => Some(Node::InstanceProfileRole(p.clone(), s)),
+            Node::RoleInstanceProfiles(r) => Some(Node::RoleInstanceProfile(r.clone(), s)),
+            Node::VersionsDir(p) => json_name()
+                .filter(|v| is_version_id(v))
+                .map(|v| Node::Version(p.clone(), v.into())),
             _ => None,
         }
     }
@@ -283,9 +420,24 @@ impl Node {
             Node::KindDir(k) => kind_dir(*k),
             Node::PoliciesDir(s) => scope_dir(*s),
             Node::ControlDir => ".iamfs",
+            Node::VersionsRoot => "policy-versions",
+            Node::MfaDevices(_) => "mfa-devices.json",
+            Node::InstanceProfilesDir | Node::RoleInstanceProfiles(_) => "instance-profiles",
+            Node::InstanceProfileJson(_) => "instance-profile.json",
+            Node::InstanceProfileRoles(_) => "roles",
+            Node::LoginProfile(_) => "login-profile.json",
+            Node::AccountDir => "account",
+            Node::AccountSummary => "summary.json",
+            Node::PasswordPolicy => "password-policy.json",
+            Node::AccountAlias => "alias",
+            Node::CredentialReport => "credential-report.csv",
+            Node::RoleSettings(_) => "settings.json",
+            Node::Boundary(..) => "boundary",
+            Node::DefaultVersion(_) => "default",
             Node::Control(ControlFile::Status) => "status",
             Node::Control(ControlFile::Errors) => "errors",
             Node::Control(ControlFile::Refresh) => "refresh",
+            Node::Control(ControlFile::Mfa) => "mfa",
             Node::EntityJson(Kind::User, _) => "user.json",
             Node::EntityJson(Kind::Group, _) => "group.json",
             Node::EntityJson(Kind::Role, _) => "role.json",
@@ -298,11 +450,17 @@ impl Node {
             Node::Credentials(_) => "credentials",
             Node::Env(_) => "env",
             Node::EntityDir(_, name)
+            | Node::VersionsDir(name)
+            | Node::InstanceProfileDir(name)
+            | Node::InstanceProfileRole(_, name)
+            | Node::RoleInstanceProfile(_, name)
             | Node::Attached(_, _, name)
             | Node::Link(_, _, name)
             | Node::Scratch(_, name)
             | Node::ScratchLink(_, name) => return name.clone(),
-            Node::Inline(_, _, name) | Node::Policy(_, name) => return format!("{name}{JSON}"),
+            Node::Inline(_, _, name) | Node::Policy(_, name) | Node::Version(_, name) => {
+                return format!("{name}{JSON}")
+            }
         };
         fixed.to_string()
     }
@@ -317,14 +475,29 @@ impl Node {
     }
 }
 
-/// Where a managed policy's file is, relative to an entity's attached/ folder.
-pub fn policy_link_target(policy_name: &str, aws_managed: bool) -> String {
+/// IAM's policy version ids: `v` and a number.
+pub fn is_version_id(id: &str) -> bool {
+    id.strip_prefix('v')
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Where a managed policy's file is from `depth` folders below the mount.
+pub fn policy_path_from(depth: usize, policy_name: &str, aws_managed: bool) -> String {
     let scope = if aws_managed {
         PolicyScope::Aws
     } else {
         PolicyScope::Local
     };
-    format!("../../../{}/{policy_name}{JSON}", scope_dir(scope))
+    format!(
+        "{}{}/{policy_name}{JSON}",
+        "../".repeat(depth),
+        scope_dir(scope)
+    )
+}
+
+/// Where a managed policy's file is, relative to an entity's attached/ folder.
+pub fn policy_link_target(policy_name: &str, aws_managed: bool) -> String {
+    policy_path_from(3, policy_name, aws_managed)
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use crate::kernel::{self, Inodes, ReadMode, Snapshot, ROOT_INO};
 use crate::namespace::{Attr, Caller, Content, Created, DraftRef, Namespace};
 use crate::node::{ControlFile, FileKind, Node, Owner};
 use crate::platform;
+use crate::session::MfaCode;
 
 /// Longest name a folder takes, as statfs says (NAME_MAX).
 pub const NAME_MAX: usize = 255;
@@ -80,6 +81,8 @@ enum Handle {
     Scratch(Node),
     /// `.iamfs/refresh` opened for writing.
     Refresh,
+    /// `.iamfs/mfa` opened for writing.
+    Mfa,
 }
 
 /// How the kernel is to serve an open file.
@@ -142,6 +145,9 @@ pub enum Written {
     Bytes(u32),
     /// A write to `.iamfs/refresh`: run `refresh`, then answer these bytes.
     Refresh(u32),
+    /// A code written to `.iamfs/mfa`: run `start_mfa_session`, then
+    /// answer these bytes.
+    Mfa(u32, MfaCode),
 }
 
 /// A request whose reply carries an inode's attributes, from its arrival
@@ -729,7 +735,7 @@ impl Fs {
                 ns.scratch_set(&node, mode, size, mtime).map_err(fail)?;
             }
             // `echo 1 > .iamfs/refresh` truncates first; that changes nothing.
-            Node::Control(ControlFile::Refresh) => {}
+            Node::Control(ControlFile::Refresh | ControlFile::Mfa) => {}
             _ => match (size, &draft) {
                 // On the way to a rewrite: never committed by itself.
                 (Some(size), Some(d)) => {
@@ -916,8 +922,12 @@ impl Fs {
         }
         let opened = |fh, mode| Ok(Opened { fh, mode });
         match &node {
-            Node::Control(ControlFile::Refresh) => {
-                let fh = self.add_handle(Handle::Refresh);
+            Node::Control(c @ (ControlFile::Refresh | ControlFile::Mfa)) => {
+                let fh = self.add_handle(if *c == ControlFile::Mfa {
+                    Handle::Mfa
+                } else {
+                    Handle::Refresh
+                });
                 let mode = OpenMode {
                     direct_io: true,
                     ..OpenMode::default()
@@ -1002,7 +1012,7 @@ impl Fs {
                 .scratch_read(node)
                 .map(|d| slice(&d))
                 .map_err(on("read", node)),
-            Some(Handle::Refresh) => Ok(Vec::new()),
+            Some(Handle::Refresh | Handle::Mfa) => Ok(Vec::new()),
             None => Err(bad_handle("read")),
         }
     }
@@ -1091,6 +1101,12 @@ impl Fs {
                 self.check_owner(uid, op, || ".iamfs/refresh".into())?;
                 Ok(Written::Refresh(len))
             }
+            Some(Handle::Mfa) => {
+                let node = Node::Control(ControlFile::Mfa);
+                self.check_owner(uid, op, || node.path())?;
+                let code = MfaCode::parse(data).map_err(on(op, &node))?;
+                Ok(Written::Mfa(len, code))
+            }
             _ => Err(bad_handle(op)),
         }
     }
@@ -1102,6 +1118,16 @@ impl Fs {
         self.ns.refresh();
         tracing::info!("cache dropped through .iamfs/refresh");
         self.let_go_now(self.held_of(|_| true)).await;
+    }
+
+    /// A code written to `.iamfs/mfa`: a new MFA session, at once; the
+    /// write fails with IAM's refusal (EACCES for a wrong code).
+    pub async fn start_mfa_session(self: Arc<Self>, code: MfaCode) -> FsResult<()> {
+        let node = Node::Control(ControlFile::Mfa);
+        self.ns
+            .start_mfa_session(&code)
+            .await
+            .map_err(on("write", &node))
     }
 
     /// flush and fsync: commits a draft; the commit's error is the answer.

@@ -10,7 +10,8 @@ use futures::future::BoxFuture;
 
 use super::{
     AccessKey, AccessKeyLastUsed, AccountDetails, AttachedPolicy, CallerIdentity, DetailsFilter,
-    Entity, Iam, Kind, ManagedPolicy, Page, PolicyScope, PolicyVersion, RoleCredentials, Tag,
+    Entity, Iam, InstanceProfile, Kind, LoginProfile, ManagedPolicy, MfaDevice, Page,
+    PasswordPolicy, PolicyScope, PolicyVersion, RoleCredentials, Tag,
 };
 use crate::error::Result;
 
@@ -33,7 +34,12 @@ calls! {
     RenameEntity, PutInlinePolicy, DeleteInlinePolicy, AttachPolicy, DetachPolicy,
     AddUserToGroup, RemoveUserFromGroup, UpdateTrustPolicy, TagEntity, UntagEntity,
     CreatePolicy, CreatePolicyVersion, ListPolicyVersions, DeletePolicyVersion, DeletePolicy,
-    ListEntitiesForPolicy, CallerIdentity, AssumeRole,
+    ListEntitiesForPolicy, SetDefaultPolicyVersion, UpdateRole, PutPermissionsBoundary,
+    DeletePermissionsBoundary, GetAccountSummary, GetPasswordPolicy, UpdatePasswordPolicy,
+    DeletePasswordPolicy, ListAccountAliases, CreateAccountAlias, DeleteAccountAlias,
+    GenerateCredentialReport, GetCredentialReport, ListMfaDevices, GetLoginProfile,
+    ListInstanceProfiles, GetInstanceProfile, CreateInstanceProfile, DeleteInstanceProfile,
+    AddRoleToInstanceProfile, RemoveRoleFromInstanceProfile, CallerIdentity, AssumeRole,
 }
 
 /// What a wrapper does with each call: `call` names the method, `kind` the
@@ -174,6 +180,141 @@ impl<I: Iam + ?Sized, H: Hook> Iam for Layer<I, H> {
     async fn delete_entity(&self, kind: Kind, name: &str) -> Result<()> {
         let op = self.inner.delete_entity(kind, name);
         self.hook.around(Call::DeleteEntity, Some(kind), op).await
+    }
+
+    async fn set_default_policy_version(&self, arn: &str, version_id: &str) -> Result<()> {
+        let op = self.inner.set_default_policy_version(arn, version_id);
+        self.hook
+            .around(Call::SetDefaultPolicyVersion, None, op)
+            .await
+    }
+
+    async fn update_role(
+        &self,
+        role: &str,
+        description: &str,
+        max_session_duration: i32,
+    ) -> Result<()> {
+        let op = self
+            .inner
+            .update_role(role, description, max_session_duration);
+        self.hook.around(Call::UpdateRole, None, op).await
+    }
+
+    async fn put_permissions_boundary(&self, kind: Kind, name: &str, arn: &str) -> Result<()> {
+        let op = self.inner.put_permissions_boundary(kind, name, arn);
+        self.hook
+            .around(Call::PutPermissionsBoundary, Some(kind), op)
+            .await
+    }
+
+    async fn delete_permissions_boundary(&self, kind: Kind, name: &str) -> Result<()> {
+        let op = self.inner.delete_permissions_boundary(kind, name);
+        self.hook
+            .around(Call::DeletePermissionsBoundary, Some(kind), op)
+            .await
+    }
+
+    async fn get_account_summary(&self) -> Result<Vec<(String, i64)>> {
+        let op = self.inner.get_account_summary();
+        self.hook.around(Call::GetAccountSummary, None, op).await
+    }
+
+    async fn get_password_policy(&self) -> Result<Option<PasswordPolicy>> {
+        let op = self.inner.get_password_policy();
+        self.hook.around(Call::GetPasswordPolicy, None, op).await
+    }
+
+    async fn update_password_policy(&self, policy: &PasswordPolicy) -> Result<()> {
+        let op = self.inner.update_password_policy(policy);
+        self.hook.around(Call::UpdatePasswordPolicy, None, op).await
+    }
+
+    async fn delete_password_policy(&self) -> Result<()> {
+        let op = self.inner.delete_password_policy();
+        self.hook.around(Call::DeletePasswordPolicy, None, op).await
+    }
+
+    async fn list_account_aliases(&self) -> Result<Vec<String>> {
+        let op = self.inner.list_account_aliases();
+        self.hook.around(Call::ListAccountAliases, None, op).await
+    }
+
+    async fn create_account_alias(&self, alias: &str) -> Result<()> {
+        let op = self.inner.create_account_alias(alias);
+        self.hook.around(Call::CreateAccountAlias, None, op).await
+    }
+
+    async fn delete_account_alias(&self, alias: &str) -> Result<()> {
+        let op = self.inner.delete_account_alias(alias);
+        self.hook.around(Call::DeleteAccountAlias, None, op).await
+    }
+
+    async fn generate_credential_report(&self) -> Result<bool> {
+        let op = self.inner.generate_credential_report();
+        self.hook
+            .around(Call::GenerateCredentialReport, None, op)
+            .await
+    }
+
+    async fn get_credential_report(&self) -> Result<Option<Vec<u8>>> {
+        let op = self.inner.get_credential_report();
+        self.hook.around(Call::GetCredentialReport, None, op).await
+    }
+
+    async fn list_mfa_devices(
+        &self,
+        user: &str,
+        marker: Option<String>,
+    ) -> Result<Page<MfaDevice>> {
+        let op = self.inner.list_mfa_devices(user, marker);
+        self.hook.around(Call::ListMfaDevices, None, op).await
+    }
+
+    async fn get_login_profile(&self, user: &str) -> Result<Option<LoginProfile>> {
+        let op = self.inner.get_login_profile(user);
+        self.hook.around(Call::GetLoginProfile, None, op).await
+    }
+
+    async fn list_instance_profiles(
+        &self,
+        marker: Option<String>,
+    ) -> Result<Page<InstanceProfile>> {
+        let op = self.inner.list_instance_profiles(marker);
+        self.hook.around(Call::ListInstanceProfiles, None, op).await
+    }
+
+    async fn get_instance_profile(&self, name: &str) -> Result<InstanceProfile> {
+        let op = self.inner.get_instance_profile(name);
+        self.hook.around(Call::GetInstanceProfile, None, op).await
+    }
+
+    async fn create_instance_profile(&self, name: &str) -> Result<InstanceProfile> {
+        let op = self.inner.create_instance_profile(name);
+        self.hook
+            .around(Call::CreateInstanceProfile, None, op)
+            .await
+    }
+
+    async fn delete_instance_profile(&self, name: &str) -> Result<()> {
+        let op = self.inner.delete_instance_profile(name);
+        self.hook
+            .around(Call::DeleteInstanceProfile, None, op)
+            .await
+    }
+
+    async fn add_role_to_instance_profile(&self, profile: &str, role: &str) -> Result<()> {
+        let op = self.inner.add_role_to_instance_profile(profile, role);
+        self.hook
+            .around(Call::AddRoleToInstanceProfile, None, op)
+            .await
+    }
+
+    async fn remove_role_from_instance_profile(&self, profile: &str, role: &str) -> Result<()> {
+        let op = self.inner.remove_role_from_instance_profile(profile, role);
+        self.hook
+            .around(Call::RemoveRoleFromInstanceProfile, None, op)
+            .await
     }
 
     async fn rename_entity(&self, kind: Kind, name: &str, new_name: &str) -> Result<()> {

@@ -10,8 +10,8 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
 use super::{
     AccessKey, AccessKeyLastUsed, AccountDetails, AttachedPolicy, CallerIdentity, DetailsFilter,
-    Entity, EntityDetail, Iam, Kind, ManagedPolicy, Page, PolicyDetail, PolicyScope, PolicyVersion,
-    Tag,
+    Entity, EntityDetail, Iam, InstanceProfile, Kind, LoginProfile, ManagedPolicy, MfaDevice, Page,
+    PasswordPolicy, PermissionsBoundary, PolicyDetail, PolicyScope, PolicyVersion, Tag,
 };
 use crate::error::{ErrorKind, IamError, Result};
 use crate::model::RoleCredentials;
@@ -26,6 +26,8 @@ struct Principal {
     /// Users: groups; groups: members.
     links: Vec<String>,
     keys: Vec<AccessKey>,
+    mfa: Vec<MfaDevice>,
+    login: Option<LoginProfile>,
 }
 
 #[derive(Debug, Default)]
@@ -35,6 +37,10 @@ struct State {
     /// Non-default versions by policy name: (id, document, created).
     old_versions: BTreeMap<String, Vec<(String, String, SystemTime)>>,
     next_version: BTreeMap<String, u32>,
+    password_policy: Option<PasswordPolicy>,
+    aliases: Vec<String>,
+    instance_profiles: BTreeMap<String, InstanceProfile>,
+    report_generated: bool,
 }
 
 pub struct MemoryIam {
@@ -80,6 +86,13 @@ fn policy_name(state: &State, arn: &str) -> Result<String> {
         .ok_or_else(|| IamError::from_code("NoSuchEntity", format!("Policy {arn} not found")))
 }
 
+fn no_instance_profile(name: &str) -> IamError {
+    IamError::from_code(
+        "NoSuchEntity",
+        format!("Instance Profile {name} cannot be found."),
+    )
+}
+
 fn date(days: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_600_000_000 + days * 86_400)
 }
@@ -94,6 +107,11 @@ fn page<T: Clone>(all: &[T], marker: Option<String>, size: usize) -> Page<T> {
 }
 
 impl MemoryIam {
+    /// The partition of `caller_arn`: the account's ARNs are in it.
+    pub fn partition(&self) -> &str {
+        crate::model::partition_of(&self.caller_arn)
+    }
+
     fn encode(&self, doc: &str) -> String {
         if self.url_encode {
             utf8_percent_encode(doc, NON_ALPHANUMERIC).to_string()
@@ -116,7 +134,7 @@ impl MemoryIam {
             kind,
             name,
             &format!("AID{n:017}"),
-            &format!("arn:aws:iam::{ACCOUNT}:{lower}/{name}"),
+            &format!("arn:{}:iam::{ACCOUNT}:{lower}/{name}", self.partition()),
             date(n),
         );
         e.tags = Some(Vec::new());
@@ -174,7 +192,7 @@ impl MemoryIam {
         let path = path.trim_start_matches("/aws");
         let policy = ManagedPolicy {
             name: name.into(),
-            arn: format!("arn:aws:iam::{account}:policy{path}{name}"),
+            arn: format!("arn:{}:iam::{account}:policy{path}{name}", self.partition()),
             path: path.into(),
             default_version_id: "v1".into(),
             attachment_count: 0,
@@ -212,6 +230,35 @@ impl MemoryIam {
                 status: "Active".into(),
                 create_date: Some(date(1)),
             })
+        });
+        self
+    }
+
+    /// Gives a user a console password and an MFA device.
+    pub fn add_login(&self, user: &str, serial: &str) -> &Self {
+        self.with(Kind::User, user, |p| {
+            p.login = Some(LoginProfile {
+                create_date: date(7),
+                password_reset_required: true,
+            });
+            p.mfa.push(MfaDevice {
+                serial_number: serial.into(),
+                enable_date: date(8),
+            });
+        });
+        self
+    }
+
+    /// The account's password policy and alias, as IAM holds them.
+    pub fn account_settings(&self) -> (Option<PasswordPolicy>, Vec<String>) {
+        let state = self.state.lock();
+        (state.password_policy.clone(), state.aliases.clone())
+    }
+
+    /// Moves an entity to another path (`/aws-service-role/...`).
+    pub fn set_path(&self, kind: Kind, name: &str, path: &str) -> &Self {
+        self.with(kind, name, |p| {
+            p.entity.as_mut().unwrap().path = path.into()
         });
         self
     }
@@ -346,17 +393,26 @@ impl Iam for MemoryIam {
         Ok(page(&all, marker, self.page_size))
     }
 
-    async fn get_policy_version(&self, arn: &str, _version_id: &str) -> Result<String> {
+    async fn get_policy_version(&self, arn: &str, version_id: &str) -> Result<String> {
         self.call().await;
-        let doc = self
-            .state
-            .lock()
-            .policies
-            .values()
-            .find(|(p, _)| p.arn == arn)
-            .map(|(_, d)| d.clone());
-        doc.map(|d| self.encode(&d))
-            .ok_or_else(|| IamError::from_code("NoSuchEntity", format!("Policy {arn} not found")))
+        let state = self.state.lock();
+        let name = policy_name(&state, arn)?;
+        let (policy, doc) = &state.policies[&name];
+        let doc = if policy.default_version_id == version_id {
+            Some(doc.clone())
+        } else {
+            state
+                .old_versions
+                .get(&name)
+                .and_then(|v| v.iter().find(|(id, _, _)| id == version_id))
+                .map(|(_, d, _)| d.clone())
+        };
+        doc.map(|d| self.encode(&d)).ok_or_else(|| {
+            IamError::from_code(
+                "NoSuchEntity",
+                format!("Policy {arn} version {version_id} does not exist."),
+            )
+        })
     }
 
     async fn list_access_keys(
@@ -433,9 +489,26 @@ impl Iam for MemoryIam {
                 .values()
                 .filter(|(p, _)| filter.policies() == Some(p.is_aws_managed()))
                 .map(|(p, d)| {
+                    let default = PolicyVersion {
+                        id: p.default_version_id.clone(),
+                        is_default: true,
+                        create_date: p.update_date,
+                    };
+                    let old = state.old_versions.get(&p.name).into_iter().flatten();
+                    let versions = std::iter::once((default, Some(self.encode(d))))
+                        .chain(old.map(|(id, doc, at)| {
+                            let version = PolicyVersion {
+                                id: id.clone(),
+                                is_default: false,
+                                create_date: *at,
+                            };
+                            (version, Some(self.encode(doc)))
+                        }))
+                        .collect();
                     Item::M(PolicyDetail {
                         policy: p.clone(),
                         default_document: Some(self.encode(d)),
+                        versions,
                     })
                 });
             principals.chain(policies).collect()
@@ -735,6 +808,296 @@ impl Iam for MemoryIam {
         }
         state.policies.remove(&name);
         Ok(())
+    }
+
+    async fn set_default_policy_version(&self, arn: &str, version_id: &str) -> Result<()> {
+        self.call().await;
+        let mut state = self.state.lock();
+        let name = policy_name(&state, arn)?;
+        if state.policies[&name].0.default_version_id == version_id {
+            return Ok(());
+        }
+        let versions = state.old_versions.entry(name.clone()).or_default();
+        let at = versions
+            .iter()
+            .position(|(id, _, _)| id == version_id)
+            .ok_or_else(|| {
+                IamError::from_code(
+                    "NoSuchEntity",
+                    format!("Policy {arn} version {version_id} does not exist."),
+                )
+            })?;
+        let (id, doc, created) = versions.remove(at);
+        let (policy, current) = state.policies.get_mut(&name).unwrap();
+        let old = (
+            std::mem::replace(&mut policy.default_version_id, id),
+            std::mem::replace(current, doc),
+            std::mem::replace(&mut policy.update_date, created),
+        );
+        state.old_versions.get_mut(&name).unwrap().push(old);
+        Ok(())
+    }
+
+    async fn update_role(
+        &self,
+        role: &str,
+        description: &str,
+        max_session_duration: i32,
+    ) -> Result<()> {
+        self.call().await;
+        self.principal(Kind::Role, role)?;
+        if !(3600..=43200).contains(&max_session_duration) {
+            return Err(IamError::from_code(
+                "ValidationError",
+                "MaxSessionDuration must be between 3600 and 43200",
+            ));
+        }
+        self.with(Kind::Role, role, |p| {
+            let e = p.entity.as_mut().unwrap();
+            e.description = Some(description.into());
+            e.max_session_duration = Some(max_session_duration);
+        });
+        Ok(())
+    }
+
+    async fn put_permissions_boundary(&self, kind: Kind, name: &str, arn: &str) -> Result<()> {
+        self.call().await;
+        self.principal(kind, name)?;
+        if kind == Kind::Group {
+            return Err(IamError::from_code(
+                "InvalidInput",
+                "groups have no boundary",
+            ));
+        }
+        policy_name(&self.state.lock(), arn)?;
+        self.with(kind, name, |p| {
+            p.entity.as_mut().unwrap().permissions_boundary = Some(PermissionsBoundary {
+                kind: "Policy".into(),
+                arn: arn.into(),
+            })
+        });
+        Ok(())
+    }
+
+    async fn delete_permissions_boundary(&self, kind: Kind, name: &str) -> Result<()> {
+        self.call().await;
+        self.principal(kind, name)?;
+        self.with(kind, name, |p| {
+            p.entity.as_mut().unwrap().permissions_boundary = None
+        });
+        Ok(())
+    }
+
+    async fn list_instance_profiles(
+        &self,
+        marker: Option<String>,
+    ) -> Result<Page<InstanceProfile>> {
+        self.call().await;
+        let all: Vec<InstanceProfile> = self
+            .state
+            .lock()
+            .instance_profiles
+            .values()
+            .map(|p| InstanceProfile {
+                tags: None,
+                ..p.clone()
+            })
+            .collect();
+        Ok(page(&all, marker, self.page_size))
+    }
+
+    async fn get_instance_profile(&self, name: &str) -> Result<InstanceProfile> {
+        self.call().await;
+        self.state
+            .lock()
+            .instance_profiles
+            .get(name)
+            .cloned()
+            .ok_or_else(|| no_instance_profile(name))
+    }
+
+    async fn create_instance_profile(&self, name: &str) -> Result<InstanceProfile> {
+        self.call().await;
+        let mut state = self.state.lock();
+        if state.instance_profiles.contains_key(name) {
+            return Err(IamError::from_code(
+                "EntityAlreadyExists",
+                format!("Instance Profile {name} already exists."),
+            ));
+        }
+        let n = state.instance_profiles.len() as u64;
+        let profile = InstanceProfile {
+            name: name.into(),
+            path: "/".into(),
+            id: format!("AIPA{n:017}"),
+            arn: format!("arn:aws:iam::{ACCOUNT}:instance-profile/{name}"),
+            create_date: date(n),
+            roles: Vec::new(),
+            tags: Some(Vec::new()),
+        };
+        state.instance_profiles.insert(name.into(), profile.clone());
+        Ok(profile)
+    }
+
+    async fn delete_instance_profile(&self, name: &str) -> Result<()> {
+        self.call().await;
+        let mut state = self.state.lock();
+        let profile = state
+            .instance_profiles
+            .get(name)
+            .ok_or_else(|| no_instance_profile(name))?;
+        if !profile.roles.is_empty() {
+            return Err(IamError::from_code(
+                "DeleteConflict",
+                "Cannot delete entity, must remove roles from instance profile first.",
+            ));
+        }
+        state.instance_profiles.remove(name);
+        Ok(())
+    }
+
+    async fn add_role_to_instance_profile(&self, profile: &str, role: &str) -> Result<()> {
+        self.call().await;
+        self.principal(Kind::Role, role)?;
+        let mut state = self.state.lock();
+        let p = state
+            .instance_profiles
+            .get_mut(profile)
+            .ok_or_else(|| no_instance_profile(profile))?;
+        if !p.roles.is_empty() {
+            return Err(IamError::from_code(
+                "LimitExceeded",
+                "Cannot exceed quota for InstanceSessionsPerInstanceProfile: 1",
+            ));
+        }
+        p.roles.push(role.into());
+        Ok(())
+    }
+
+    async fn remove_role_from_instance_profile(&self, profile: &str, role: &str) -> Result<()> {
+        self.call().await;
+        let mut state = self.state.lock();
+        let p = state
+            .instance_profiles
+            .get_mut(profile)
+            .ok_or_else(|| no_instance_profile(profile))?;
+        let before = p.roles.len();
+        p.roles.retain(|r| r != role);
+        if p.roles.len() == before {
+            return Err(IamError::from_code(
+                "NoSuchEntity",
+                format!("Role {role} is not in instance profile {profile}"),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn get_account_summary(&self) -> Result<Vec<(String, i64)>> {
+        self.call().await;
+        let state = self.state.lock();
+        let count = |kind| state.principals.keys().filter(|(k, _)| *k == kind).count() as i64;
+        Ok(vec![
+            ("Groups".into(), count(Kind::Group)),
+            ("Policies".into(), state.policies.len() as i64),
+            ("Roles".into(), count(Kind::Role)),
+            ("Users".into(), count(Kind::User)),
+            ("UsersQuota".into(), 5000),
+        ])
+    }
+
+    async fn get_password_policy(&self) -> Result<Option<PasswordPolicy>> {
+        self.call().await;
+        Ok(self.state.lock().password_policy.clone())
+    }
+
+    async fn update_password_policy(&self, policy: &PasswordPolicy) -> Result<()> {
+        self.call().await;
+        let mut policy = policy.clone();
+        policy.expire_passwords = policy.max_password_age.is_some_and(|a| a > 0);
+        self.state.lock().password_policy = Some(policy);
+        Ok(())
+    }
+
+    async fn delete_password_policy(&self) -> Result<()> {
+        self.call().await;
+        match self.state.lock().password_policy.take() {
+            Some(_) => Ok(()),
+            None => Err(IamError::from_code(
+                "NoSuchEntity",
+                "The account has no password policy.",
+            )),
+        }
+    }
+
+    async fn list_account_aliases(&self) -> Result<Vec<String>> {
+        self.call().await;
+        Ok(self.state.lock().aliases.clone())
+    }
+
+    async fn create_account_alias(&self, alias: &str) -> Result<()> {
+        self.call().await;
+        // IAM replaces the alias: an account has one.
+        self.state.lock().aliases = vec![alias.into()];
+        Ok(())
+    }
+
+    async fn delete_account_alias(&self, alias: &str) -> Result<()> {
+        self.call().await;
+        let mut state = self.state.lock();
+        if !state.aliases.iter().any(|a| a == alias) {
+            return Err(IamError::from_code(
+                "NoSuchEntity",
+                format!("The account alias {alias} does not exist."),
+            ));
+        }
+        state.aliases.clear();
+        Ok(())
+    }
+
+    async fn generate_credential_report(&self) -> Result<bool> {
+        self.call().await;
+        let mut state = self.state.lock();
+        // The first call starts it, the next finds it done (as IAM does).
+        let done = state.report_generated;
+        state.report_generated = true;
+        Ok(done)
+    }
+
+    async fn get_credential_report(&self) -> Result<Option<Vec<u8>>> {
+        self.call().await;
+        let state = self.state.lock();
+        if !state.report_generated {
+            return Err(IamError::from_code(
+                "ReportNotPresent",
+                "Credential report not present.",
+            ));
+        }
+        let mut csv = String::from("user,arn,password_enabled,mfa_active\n");
+        for ((kind, name), p) in &state.principals {
+            if *kind == Kind::User {
+                let arn = p.entity.as_ref().map(|e| e.arn.clone()).unwrap_or_default();
+                csv += &format!("{name},{arn},{},{}\n", p.login.is_some(), !p.mfa.is_empty());
+            }
+        }
+        Ok(Some(csv.into_bytes()))
+    }
+
+    async fn list_mfa_devices(
+        &self,
+        user: &str,
+        marker: Option<String>,
+    ) -> Result<Page<MfaDevice>> {
+        self.call().await;
+        Ok(page(
+            &self.principal(Kind::User, user)?.mfa,
+            marker,
+            self.page_size,
+        ))
+    }
+
+    async fn get_login_profile(&self, user: &str) -> Result<Option<LoginProfile>> {
+        self.call().await;
+        Ok(self.principal(Kind::User, user)?.login)
     }
 
     async fn list_entities_for_policy(

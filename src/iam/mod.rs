@@ -104,12 +104,59 @@ pub trait Iam: Send + Sync + 'static {
     ) -> Result<Page<PolicyVersion>>;
     async fn delete_policy_version(&self, arn: &str, version_id: &str) -> Result<()>;
     async fn delete_policy(&self, arn: &str) -> Result<()>;
+    /// SetDefaultPolicyVersion.
+    async fn set_default_policy_version(&self, arn: &str, version_id: &str) -> Result<()>;
+    /// UpdateRole: the role's description and maximum session duration.
+    async fn update_role(
+        &self,
+        role: &str,
+        description: &str,
+        max_session_duration: i32,
+    ) -> Result<()>;
+    /// PutUserPermissionsBoundary/PutRolePermissionsBoundary.
+    async fn put_permissions_boundary(&self, kind: Kind, name: &str, arn: &str) -> Result<()>;
+    /// DeleteUserPermissionsBoundary/DeleteRolePermissionsBoundary.
+    async fn delete_permissions_boundary(&self, kind: Kind, name: &str) -> Result<()>;
     /// ListEntitiesForPolicy: who has the policy attached.
     async fn list_entities_for_policy(
         &self,
         arn: &str,
         marker: Option<String>,
     ) -> Result<Page<(Kind, String)>>;
+
+    // ---- instance profiles ------------------------------------------------
+
+    /// ListInstanceProfiles (each with its roles).
+    async fn list_instance_profiles(&self, marker: Option<String>)
+        -> Result<Page<InstanceProfile>>;
+    /// GetInstanceProfile (with its tags).
+    async fn get_instance_profile(&self, name: &str) -> Result<InstanceProfile>;
+    async fn create_instance_profile(&self, name: &str) -> Result<InstanceProfile>;
+    async fn delete_instance_profile(&self, name: &str) -> Result<()>;
+    async fn add_role_to_instance_profile(&self, profile: &str, role: &str) -> Result<()>;
+    async fn remove_role_from_instance_profile(&self, profile: &str, role: &str) -> Result<()>;
+
+    // ---- the account ------------------------------------------------------
+
+    /// GetAccountSummary: IAM's usage and quotas, by IAM's key names.
+    async fn get_account_summary(&self) -> Result<Vec<(String, i64)>>;
+    /// GetAccountPasswordPolicy; None when the account has none.
+    async fn get_password_policy(&self) -> Result<Option<PasswordPolicy>>;
+    async fn update_password_policy(&self, policy: &PasswordPolicy) -> Result<()>;
+    async fn delete_password_policy(&self) -> Result<()>;
+    /// ListAccountAliases (an account has at most one).
+    async fn list_account_aliases(&self) -> Result<Vec<String>>;
+    async fn create_account_alias(&self, alias: &str) -> Result<()>;
+    async fn delete_account_alias(&self, alias: &str) -> Result<()>;
+    /// GenerateCredentialReport: whether the report is complete.
+    async fn generate_credential_report(&self) -> Result<bool>;
+    /// GetCredentialReport: the CSV, or None while it is being generated.
+    async fn get_credential_report(&self) -> Result<Option<Vec<u8>>>;
+    /// ListMFADevices for a user.
+    async fn list_mfa_devices(&self, user: &str, marker: Option<String>)
+        -> Result<Page<MfaDevice>>;
+    /// GetLoginProfile; None when the user has no console password.
+    async fn get_login_profile(&self, user: &str) -> Result<Option<LoginProfile>>;
 
     /// sts:GetCallerIdentity.
     async fn caller_identity(&self) -> Result<CallerIdentity>;

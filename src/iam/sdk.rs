@@ -9,8 +9,9 @@ use aws_smithy_types::DateTime;
 
 use super::{
     AccessKey, AccessKeyLastUsed, AccountDetails, AttachedPolicy, CallerIdentity, DetailsFilter,
-    Entity, EntityDetail, Iam, Kind, ManagedPolicy, Page, PermissionsBoundary, PolicyDetail,
-    PolicyScope, PolicyVersion, RoleLastUsed, Tag,
+    Entity, EntityDetail, Iam, InstanceProfile, Kind, LoginProfile, ManagedPolicy, MfaDevice, Page,
+    PasswordPolicy, PermissionsBoundary, PolicyDetail, PolicyScope, PolicyVersion, RoleLastUsed,
+    Tag,
 };
 use crate::error::{ErrorKind, IamError, Result};
 use crate::model::RoleCredentials;
@@ -85,13 +86,21 @@ impl SdkIam {
 pub fn sdk_error<E, R>(err: SdkError<E, R>) -> IamError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     match &err {
         SdkError::TimeoutError(_) => IamError::new(
             ErrorKind::Unreachable,
             "Timeout",
             "the IAM endpoint did not answer in time",
+        ),
+        // The credentials provider failed before anything was sent (an
+        // expired SSO token, an MFA session waiting for a code): the SDK
+        // reports that as a dispatch failure.
+        SdkError::DispatchFailure(_) if credentials_failure(&err).is_some() => IamError::new(
+            ErrorKind::CredentialsExpired,
+            "CredentialsUnavailable",
+            credentials_failure(&err).unwrap_or_default(),
         ),
         SdkError::DispatchFailure(failure) => IamError::new(
             ErrorKind::Unreachable,
@@ -111,12 +120,71 @@ where
     }
 }
 
+/// The message of a credentials provider's failure somewhere in `err`'s
+/// sources: the provider's own words, its sources after it.
+fn credentials_failure(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use aws_credential_types::provider::error::CredentialsError;
+    let mut source = err.source();
+    while let Some(e) = source {
+        if e.downcast_ref::<CredentialsError>().is_some() {
+            let mut parts = Vec::new();
+            let mut inner = e.source();
+            while let Some(i) = inner {
+                parts.push(i.to_string());
+                inner = i.source();
+            }
+            if parts.is_empty() {
+                parts.push(e.to_string());
+            }
+            return Some(parts.join(": "));
+        }
+        source = e.source();
+    }
+    None
+}
+
+/// An error and its sources, as one line.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
+
 fn groups_have_no_tags() -> IamError {
     IamError::new(
         ErrorKind::InvalidInput,
         "InvalidInput",
         "IAM groups cannot be tagged",
     )
+}
+
+fn groups_have_no_boundary() -> IamError {
+    IamError::new(
+        ErrorKind::InvalidInput,
+        "InvalidInput",
+        "IAM groups have no permissions boundary",
+    )
+}
+
+fn instance_profile(p: &t::InstanceProfile, with_tags: bool) -> InstanceProfile {
+    InstanceProfile {
+        name: p.instance_profile_name().to_string(),
+        path: p.path().to_string(),
+        id: p.instance_profile_id().to_string(),
+        arn: p.arn().to_string(),
+        create_date: time(p.create_date()),
+        roles: p
+            .roles()
+            .iter()
+            .map(|r| r.role_name().to_string())
+            .collect(),
+        tags: with_tags.then(|| tags(p.tags())),
+    }
 }
 
 fn time(dt: &DateTime) -> SystemTime {
@@ -381,7 +449,20 @@ fn account_details(
             .find(|v| v.is_default_version() || v.version_id() == Some(&default_version_id))
             .and_then(|v| v.document())
             .map(str::to_string);
+        let versions = p
+            .policy_version_list()
+            .iter()
+            .map(|v| {
+                let version = PolicyVersion {
+                    id: v.version_id().unwrap_or_default().to_string(),
+                    is_default: v.is_default_version(),
+                    create_date: opt_time(v.create_date()).unwrap_or(create_date),
+                };
+                (version, v.document().map(str::to_string))
+            })
+            .collect();
         details.policies.push(PolicyDetail {
+            versions,
             policy: ManagedPolicy {
                 // Some endpoints (moto) leave PolicyName out here; the ARN ends with it.
                 name: p
@@ -718,6 +799,219 @@ impl Iam for SdkIam {
             |_done| Ok(()),
             else groups_have_no_tags()
         )
+    }
+
+    async fn set_default_policy_version(&self, arn: &str, version_id: &str) -> Result<()> {
+        send!(self
+            .iam
+            .set_default_policy_version()
+            .policy_arn(arn)
+            .version_id(version_id))?;
+        Ok(())
+    }
+
+    async fn update_role(
+        &self,
+        role: &str,
+        description: &str,
+        max_session_duration: i32,
+    ) -> Result<()> {
+        send!(self
+            .iam
+            .update_role()
+            .role_name(role)
+            .description(description)
+            .max_session_duration(max_session_duration))?;
+        Ok(())
+    }
+
+    async fn put_permissions_boundary(&self, kind: Kind, name: &str, arn: &str) -> Result<()> {
+        per_kind!(
+            self.iam,
+            kind,
+            name: name,
+            [put_user_permissions_boundary, -, put_role_permissions_boundary]
+                .permissions_boundary(arn),
+            |_done| Ok(()),
+            else groups_have_no_boundary()
+        )
+    }
+
+    async fn delete_permissions_boundary(&self, kind: Kind, name: &str) -> Result<()> {
+        per_kind!(
+            self.iam,
+            kind,
+            name: name,
+            [delete_user_permissions_boundary, -, delete_role_permissions_boundary],
+            |_done| Ok(()),
+            else groups_have_no_boundary()
+        )
+    }
+
+    async fn list_instance_profiles(
+        &self,
+        marker: Option<String>,
+    ) -> Result<Page<InstanceProfile>> {
+        list_page!(self.iam.list_instance_profiles(), marker, |out| out
+            .instance_profiles()
+            .iter()
+            .map(|p| instance_profile(p, false))
+            .collect())
+    }
+
+    async fn get_instance_profile(&self, name: &str) -> Result<InstanceProfile> {
+        let out = send!(self.iam.get_instance_profile().instance_profile_name(name))?;
+        out.instance_profile()
+            .map(|p| instance_profile(p, true))
+            .ok_or_else(|| IamError::no_such_entity(format!("instance profile {name}")))
+    }
+
+    async fn create_instance_profile(&self, name: &str) -> Result<InstanceProfile> {
+        let out = send!(self
+            .iam
+            .create_instance_profile()
+            .instance_profile_name(name))?;
+        out.instance_profile()
+            .map(|p| instance_profile(p, true))
+            .ok_or_else(|| IamError::no_such_entity(format!("instance profile {name}")))
+    }
+
+    async fn delete_instance_profile(&self, name: &str) -> Result<()> {
+        send!(self
+            .iam
+            .delete_instance_profile()
+            .instance_profile_name(name))?;
+        Ok(())
+    }
+
+    async fn add_role_to_instance_profile(&self, profile: &str, role: &str) -> Result<()> {
+        send!(self
+            .iam
+            .add_role_to_instance_profile()
+            .instance_profile_name(profile)
+            .role_name(role))?;
+        Ok(())
+    }
+
+    async fn remove_role_from_instance_profile(&self, profile: &str, role: &str) -> Result<()> {
+        send!(self
+            .iam
+            .remove_role_from_instance_profile()
+            .instance_profile_name(profile)
+            .role_name(role))?;
+        Ok(())
+    }
+
+    async fn get_account_summary(&self) -> Result<Vec<(String, i64)>> {
+        let out = send!(self.iam.get_account_summary())?;
+        let mut summary: Vec<(String, i64)> = out
+            .summary_map()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.as_str().to_string(), i64::from(*v)))
+            .collect();
+        summary.sort();
+        Ok(summary)
+    }
+
+    async fn get_password_policy(&self) -> Result<Option<PasswordPolicy>> {
+        let out = match send!(self.iam.get_account_password_policy()) {
+            Ok(out) => out,
+            Err(e) if e.kind == ErrorKind::NoSuchEntity => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        Ok(out.password_policy().map(|p| PasswordPolicy {
+            minimum_password_length: p.minimum_password_length(),
+            require_symbols: p.require_symbols(),
+            require_numbers: p.require_numbers(),
+            require_uppercase_characters: p.require_uppercase_characters(),
+            require_lowercase_characters: p.require_lowercase_characters(),
+            allow_users_to_change_password: p.allow_users_to_change_password(),
+            expire_passwords: p.expire_passwords(),
+            max_password_age: p.max_password_age(),
+            password_reuse_prevention: p.password_reuse_prevention(),
+            hard_expiry: p.hard_expiry(),
+        }))
+    }
+
+    async fn update_password_policy(&self, p: &PasswordPolicy) -> Result<()> {
+        send!(self
+            .iam
+            .update_account_password_policy()
+            .set_minimum_password_length(p.minimum_password_length)
+            .require_symbols(p.require_symbols)
+            .require_numbers(p.require_numbers)
+            .require_uppercase_characters(p.require_uppercase_characters)
+            .require_lowercase_characters(p.require_lowercase_characters)
+            .allow_users_to_change_password(p.allow_users_to_change_password)
+            .set_max_password_age(p.max_password_age)
+            .set_password_reuse_prevention(p.password_reuse_prevention)
+            .set_hard_expiry(p.hard_expiry))?;
+        Ok(())
+    }
+
+    async fn delete_password_policy(&self) -> Result<()> {
+        send!(self.iam.delete_account_password_policy())?;
+        Ok(())
+    }
+
+    async fn list_account_aliases(&self) -> Result<Vec<String>> {
+        let out = send!(self.iam.list_account_aliases())?;
+        Ok(out.account_aliases().to_vec())
+    }
+
+    async fn create_account_alias(&self, alias: &str) -> Result<()> {
+        send!(self.iam.create_account_alias().account_alias(alias))?;
+        Ok(())
+    }
+
+    async fn delete_account_alias(&self, alias: &str) -> Result<()> {
+        send!(self.iam.delete_account_alias().account_alias(alias))?;
+        Ok(())
+    }
+
+    async fn generate_credential_report(&self) -> Result<bool> {
+        let out = send!(self.iam.generate_credential_report())?;
+        Ok(out.state() == Some(&t::ReportStateType::Complete))
+    }
+
+    async fn get_credential_report(&self) -> Result<Option<Vec<u8>>> {
+        match send!(self.iam.get_credential_report()) {
+            Ok(out) => Ok(Some(
+                out.content()
+                    .map(|b| b.as_ref().to_vec())
+                    .unwrap_or_default(),
+            )),
+            Err(e) if e.code == "ReportInProgress" => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn list_mfa_devices(
+        &self,
+        user: &str,
+        marker: Option<String>,
+    ) -> Result<Page<MfaDevice>> {
+        list_page!(self.iam.list_mfa_devices().user_name(user), marker, |out| {
+            out.mfa_devices()
+                .iter()
+                .map(|d| MfaDevice {
+                    serial_number: d.serial_number().to_string(),
+                    enable_date: time(d.enable_date()),
+                })
+                .collect()
+        })
+    }
+
+    async fn get_login_profile(&self, user: &str) -> Result<Option<LoginProfile>> {
+        match send!(self.iam.get_login_profile().user_name(user)) {
+            Ok(out) => Ok(out.login_profile().map(|p| LoginProfile {
+                create_date: time(p.create_date()),
+                password_reset_required: p.password_reset_required(),
+            })),
+            Err(e) if e.kind == ErrorKind::NoSuchEntity => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     async fn create_policy(&self, name: &str, document: &str) -> Result<ManagedPolicy> {

@@ -194,8 +194,9 @@ impl Edits {
         s.pending_deletes.insert(node.clone(), Instant::now());
     }
 
-    /// The rm of `node` carried out in IAM (or refused there).
-    pub fn deleted(&self, node: &Node) {
+    /// IAM's document changed by other means (an rm carried out or refused,
+    /// a rollback): what was last saved is no longer shown.
+    pub fn drop_saved(&self, node: &Node) {
         self.state.lock().saved.remove(node);
     }
 

@@ -608,6 +608,8 @@ fn static_names(kind: Kind) -> Vec<&'static str> {
             "attached",
             "groups",
             "access-keys.json",
+            "mfa-devices.json",
+            "login-profile.json",
             "tags.json",
         ],
         Kind::Group => vec!["group.json", "policies", "attached", "members"],
@@ -616,6 +618,8 @@ fn static_names(kind: Kind) -> Vec<&'static str> {
             "policies",
             "attached",
             "trust-policy.json",
+            "settings.json",
+            "instance-profiles",
             "tags.json",
         ],
     }

@@ -71,7 +71,7 @@ async fn walk(ns: &Namespace, node: Node) -> usize {
 #[tokio::test]
 async fn nothing_is_fetched_until_asked() {
     let (_, ns) = namespace(account(3));
-    assert_eq!(names(&ns, &Node::Root).await.len(), 6);
+    assert_eq!(names(&ns, &Node::Root).await.len(), 9);
     assert_eq!(ns.api_calls().total(), 0);
 }
 
@@ -185,7 +185,7 @@ async fn whole_account_walk_costs_pages_not_entities() {
     iam.page_size = 100;
     let (_, ns) = namespace(iam);
     let files = walk(&ns, Node::KindDir(Kind::Role)).await;
-    assert_eq!(files, n * 5); // role.json, trust, tags, 2 inline
+    assert_eq!(files, n * 6); // role.json, trust, settings, tags, 2 inline
     walk(&ns, Node::PoliciesDir(PolicyScope::Local)).await;
     let calls = ns.api_calls();
     assert!(calls.get(Operation::GetAccountAuthorizationDetails) > 0);
@@ -261,7 +261,7 @@ async fn denied_bulk_read_falls_back_to_concurrent_calls() {
     // calls of 20 ms: sequentially 4 s; the fan-out runs FAN_OUT at once.
     let sequential = Duration::from_millis(20) * calls.total() as u32;
     assert!(elapsed * 3 < sequential, "{elapsed:?} vs {sequential:?}");
-    assert_eq!(files, 40 * 5);
+    assert_eq!(files, 40 * 6);
 }
 
 #[tokio::test]
@@ -500,7 +500,7 @@ fn iam_writes(ns: &Namespace) -> u64 {
         .filter(|(op, _)| {
             [
                 "Put", "Create", "Delete", "Update", "Tag", "Untag", "Attach", "Detach", "Add",
-                "Remove",
+                "Remove", "Set",
             ]
             .iter()
             .any(|p| op.name().starts_with(p))
@@ -1124,4 +1124,436 @@ async fn status_counts_requests_by_api_name() {
         calls.to_string(),
         r#"{"api_calls":{"GetRole":1,"GetRolePolicy":2},"api_calls_total":3,"sts_calls":{"AssumeRole":1,"GetCallerIdentity":1}}"#
     );
+}
+
+// ---- role settings, boundaries, policy versions, service-linked roles -------
+
+async fn read_json(ns: &Namespace, node: &Node) -> serde_json::Value {
+    serde_json::from_slice(&ns.read(node).await.unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn role_settings_save_with_one_update_role_after_local_checks() {
+    let (iam, ns) = namespace(account(1));
+    let settings = Node::RoleSettings("role0".into());
+    let roles = Node::EntityDir(Kind::Role, "role0".into());
+    assert!(names(&ns, &roles)
+        .await
+        .contains(&"settings.json".to_string()));
+    assert_eq!(read_json(&ns, &settings).await["MaxSessionDuration"], 3600);
+
+    let wanted = r#"{"Description": "deploys", "MaxSessionDuration": 7200}"#;
+    save(&ns, &settings, wanted, true).await.unwrap();
+    assert_eq!(ns.api_calls().get(Operation::UpdateRole), 1);
+    let role = iam.get_entity(Kind::Role, "role0").await.unwrap();
+    assert_eq!(role.description.as_deref(), Some("deploys"));
+    assert_eq!(role.max_session_duration, Some(7200));
+    let shown = read_json(&ns, &Node::EntityJson(Kind::Role, "role0".into())).await;
+    assert_eq!(shown["MaxSessionDuration"], 7200);
+
+    // Equal: no call. Out of range or unknown keys: refused, IAM unchanged.
+    save(&ns, &settings, wanted, true).await.unwrap();
+    for bad in [
+        r#"{"MaxSessionDuration": 60}"#,
+        r#"{"MaxSessionDuration": 7200, "RoleName": "x"}"#,
+        "not json",
+    ] {
+        let err = save(&ns, &settings, bad, true).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidInput, "{bad}: {err}");
+    }
+    assert_eq!(ns.api_calls().get(Operation::UpdateRole), 1);
+    let role = iam.get_entity(Kind::Role, "role0").await.unwrap();
+    assert_eq!(role.max_session_duration, Some(7200));
+}
+
+#[tokio::test]
+async fn a_boundary_is_a_link_set_by_ln_and_removed_by_rm() {
+    let (iam, ns) = namespace(account(1));
+    let user = Node::EntityDir(Kind::User, "user0".into());
+    let boundary = Node::Boundary(Kind::User, "user0".into());
+    assert!(!names(&ns, &user).await.contains(&"boundary".to_string()));
+    assert!(ns.lookup(&user, "boundary").await.is_err());
+
+    ns.symlink(&user, "boundary", "../../policies/managed0.json")
+        .await
+        .unwrap();
+    let e = iam.get_entity(Kind::User, "user0").await.unwrap();
+    assert!(e
+        .permissions_boundary
+        .unwrap()
+        .arn
+        .ends_with(":policy/managed0"));
+    assert!(names(&ns, &user).await.contains(&"boundary".to_string()));
+    assert_eq!(
+        ns.readlink(&boundary).await.unwrap(),
+        "../../policies/managed0.json"
+    );
+
+    // Not a policy, or no such policy: refused, the boundary stays.
+    for bad in ["../../roles/role0", "../../policies/nope.json", "managed0"] {
+        assert!(ns.symlink(&user, "boundary", bad).await.is_err(), "{bad}");
+    }
+    assert_eq!(ns.api_calls().get(Operation::PutUserPermissionsBoundary), 1);
+
+    ns.unlink(&user, "boundary").await.unwrap();
+    let e = iam.get_entity(Kind::User, "user0").await.unwrap();
+    assert!(e.permissions_boundary.is_none());
+    assert!(ns.lookup(&user, "boundary").await.is_err());
+    // Groups have none.
+    let group = Node::EntityDir(Kind::Group, "group0".into());
+    assert!(ns
+        .symlink(&group, "boundary", "../../policies/managed0.json")
+        .await
+        .is_err());
+    assert_eq!(iam_writes(&ns), 2);
+}
+
+#[tokio::test]
+async fn ln_sfn_over_a_boundary_replaces_it_in_one_call() {
+    let (iam, ns) = namespace(account(2));
+    let role = Node::EntityDir(Kind::Role, "role0".into());
+    ns.symlink(&role, "boundary", "../../policies/managed0.json")
+        .await
+        .unwrap();
+    // GNU ln -sfn: a link made under a temporary name, renamed over.
+    ns.symlink(&role, "CuTmp123", "../../policies/managed1.json")
+        .await
+        .unwrap();
+    ns.rename(&role, "CuTmp123", &role, "boundary")
+        .await
+        .unwrap();
+    let e = iam.get_entity(Kind::Role, "role0").await.unwrap();
+    assert!(e.permissions_boundary.unwrap().arn.ends_with("/managed1"));
+    assert!(!names(&ns, &role).await.contains(&"CuTmp123".to_string()));
+    assert_eq!(ns.api_calls().get(Operation::PutRolePermissionsBoundary), 2);
+}
+
+#[tokio::test]
+async fn policy_versions_list_read_and_roll_back() {
+    let (iam, ns) = namespace(account(1));
+    let policy = Node::Policy(PolicyScope::Local, "managed0".into());
+    let v2 = DOC.replace("s3:GetObject", "s3:PutObject");
+    save(&ns, &policy, &v2, true).await.unwrap();
+
+    let dir = Node::VersionsDir("managed0".into());
+    assert!(names(&ns, &Node::VersionsRoot)
+        .await
+        .contains(&"managed0".to_string()));
+    let mut listed = names(&ns, &dir).await;
+    listed.sort();
+    assert_eq!(listed, ["default", "v1.json", "v2.json"]);
+    let default = Node::DefaultVersion("managed0".into());
+    assert_eq!(ns.readlink(&default).await.unwrap(), "v2.json");
+    let v1 = Node::Version("managed0".into(), "v1".into());
+    assert!(String::from_utf8(ns.read(&v1).await.unwrap().to_vec())
+        .unwrap()
+        .contains("s3:GetObject"));
+    assert_eq!(v1.perm(), 0o444);
+
+    // Rollback: ln -sfn v1.json default (a temporary link renamed over).
+    ns.symlink(&dir, "CuX", "v1.json").await.unwrap();
+    ns.rename(&dir, "CuX", &dir, "default").await.unwrap();
+    assert_eq!(ns.api_calls().get(Operation::SetDefaultPolicyVersion), 1);
+    assert_eq!(ns.readlink(&default).await.unwrap(), "v1.json");
+    assert!(String::from_utf8(ns.read(&policy).await.unwrap().to_vec())
+        .unwrap()
+        .contains("s3:GetObject"));
+    let listed = collect_pages(|m| {
+        let arn = format!(
+            "arn:aws:iam::{}:policy/managed0",
+            crate::iam::memory::ACCOUNT
+        );
+        let iam = iam.clone();
+        async move { iam.list_policy_versions(&arn, m).await }
+    })
+    .await
+    .unwrap();
+    assert!(listed.iter().any(|v| v.id == "v1" && v.is_default));
+
+    // To a version that does not exist, or not a version: refused, no call.
+    for bad in ["v9.json", "../managed0/v1.json", "v1"] {
+        ns.symlink(&dir, "CuY", bad).await.unwrap();
+        assert!(
+            ns.rename(&dir, "CuY", &dir, "default").await.is_err(),
+            "{bad}"
+        );
+        ns.unlink(&dir, "CuY").await.unwrap();
+    }
+    assert_eq!(ns.api_calls().get(Operation::SetDefaultPolicyVersion), 1);
+
+    // The default cannot go; another can; the link itself cannot.
+    let err = ns.unlink(&dir, "v1.json").await.unwrap_err();
+    assert_eq!(crate::error::errno(err.kind, true), libc::EBUSY, "{err}");
+    assert_eq!(
+        ns.unlink(&dir, "default").await.unwrap_err().kind,
+        ErrorKind::NotPermitted
+    );
+    ns.unlink(&dir, "v2.json").await.unwrap();
+    assert_eq!(ns.api_calls().get(Operation::DeletePolicyVersion), 1);
+    assert_eq!(names(&ns, &dir).await, ["default", "v1.json"]);
+}
+
+#[tokio::test]
+async fn a_walk_of_policy_versions_costs_pages_not_versions() {
+    let n = 40;
+    let mut iam = account(n);
+    iam.page_size = 100;
+    let (_, ns) = namespace(iam);
+    let files = walk(&ns, Node::VersionsRoot).await;
+    assert_eq!(files, n);
+    let calls = ns.api_calls();
+    assert!(
+        calls.get(Operation::ListPolicyVersions) <= BULK_THRESHOLD as u64,
+        "{:?}",
+        calls.snapshot()
+    );
+    assert!(
+        calls.total() <= 2 * BULK_THRESHOLD as u64 + 4,
+        "{:?}",
+        calls.snapshot()
+    );
+}
+
+#[tokio::test]
+async fn service_linked_roles_read_like_others_and_refuse_every_change() {
+    let iam = account(1);
+    iam.set_path(Kind::Role, "role0", "/aws-service-role/ec2.amazonaws.com/");
+    let (_, ns) = namespace(iam);
+    let role = Node::EntityDir(Kind::Role, "role0".into());
+    assert!(!ns
+        .read(&Node::TrustPolicy("role0".into()))
+        .await
+        .unwrap()
+        .is_empty());
+    let refusals = [
+        save(&ns, &Node::TrustPolicy("role0".into()), TRUST, true)
+            .await
+            .unwrap_err(),
+        save(
+            &ns,
+            &Node::RoleSettings("role0".into()),
+            r#"{"MaxSessionDuration": 7200}"#,
+            true,
+        )
+        .await
+        .unwrap_err(),
+        ns.unlink(&Node::AttachedDir(Kind::Role, "role0".into()), "managed0")
+            .await
+            .unwrap_err(),
+        ns.symlink(&role, "boundary", "../../policies/managed0.json")
+            .await
+            .unwrap_err(),
+        ns.rmdir(&Node::KindDir(Kind::Role), "role0")
+            .await
+            .unwrap_err(),
+    ];
+    for err in refusals {
+        assert_eq!(err.kind, ErrorKind::Unmodifiable, "{err}");
+        assert!(err.message.contains("service-linked"), "{err}");
+    }
+    assert_eq!(iam_writes(&ns), 0);
+}
+
+// ---- account/ and users' sign-in files ---------------------------------------
+
+#[tokio::test]
+async fn the_account_folder_shows_what_the_account_has() {
+    let (iam, ns) = namespace(account(2));
+    let dir = Node::AccountDir;
+    assert_eq!(
+        names(&ns, &dir).await,
+        ["summary.json", "credential-report.csv"]
+    );
+    assert_eq!(read_json(&ns, &Node::AccountSummary).await["Users"], 2);
+    let report = ns.read(&Node::CredentialReport).await.unwrap();
+    assert!(String::from_utf8_lossy(&report).starts_with("user,arn,"));
+    assert_eq!(ns.api_calls().get(Operation::GenerateCredentialReport), 2);
+    ns.read(&Node::CredentialReport).await.unwrap();
+    assert_eq!(
+        ns.api_calls().get(Operation::GetCredentialReport),
+        1,
+        "cached"
+    );
+    assert!(ns.lookup(&dir, "password-policy.json").await.is_err());
+
+    // Created by writing them; equal: no call; bad: refused, nothing sent.
+    let policy = Node::PasswordPolicy;
+    let Created::Document(node, draft) = ns
+        .create(&dir, "password-policy.json", 0o644)
+        .await
+        .unwrap()
+    else {
+        panic!("not a document")
+    };
+    let doc = r#"{"MinimumPasswordLength": 14, "RequireSymbols": true, "MaxPasswordAge": 90}"#;
+    Namespace::draft_write(&node, &draft, 0, doc.as_bytes()).unwrap();
+    ns.commit(&node, &draft).await.unwrap();
+    ns.release_draft(&node, &draft);
+    let (held, _) = iam.account_settings();
+    assert_eq!(held.as_ref().unwrap().minimum_password_length, Some(14));
+    ns.refresh(); // until the TTL passes the file shows what was written
+    let shown = read_json(&ns, &policy).await;
+    assert_eq!(shown["ExpirePasswords"], true, "IAM's own field");
+    save(&ns, &policy, &shown.to_string(), true).await.unwrap();
+    for bad in [r#"{"MinimumPasswordLength": 4}"#, r#"{"Length": 8}"#] {
+        assert!(save(&ns, &policy, bad, true).await.is_err(), "{bad}");
+    }
+    assert_eq!(
+        ns.api_calls().get(Operation::UpdateAccountPasswordPolicy),
+        1
+    );
+
+    let Created::Document(node, draft) = ns.create(&dir, "alias", 0o644).await.unwrap() else {
+        panic!("not a document")
+    };
+    Namespace::draft_write(&node, &draft, 0, b"acme-prod\n").unwrap();
+    ns.commit(&node, &draft).await.unwrap();
+    ns.release_draft(&node, &draft);
+    assert_eq!(iam.account_settings().1, ["acme-prod"]);
+    assert_eq!(
+        &ns.read(&Node::AccountAlias).await.unwrap()[..],
+        b"acme-prod\n"
+    );
+    save(&ns, &Node::AccountAlias, "acme-staging\n", true)
+        .await
+        .unwrap();
+    assert_eq!(iam.account_settings().1, ["acme-staging"]);
+    assert!(save(&ns, &Node::AccountAlias, "Not An Alias\n", true)
+        .await
+        .is_err());
+    assert_eq!(iam.account_settings().1, ["acme-staging"]);
+
+    // rm: carried out after its grace.
+    ns.unlink(&dir, "alias").await.unwrap();
+    ns.unlink(&dir, "password-policy.json").await.unwrap();
+    settle_all(&ns).await;
+    assert_eq!(iam.account_settings(), (None, vec![]));
+    assert_eq!(
+        names(&ns, &dir).await,
+        ["summary.json", "credential-report.csv"]
+    );
+}
+
+#[tokio::test]
+async fn users_show_mfa_devices_and_whether_they_have_a_console_password() {
+    let iam = account(2);
+    iam.add_login("user1", "arn:aws:iam::123456789012:mfa/user1");
+    let (_, ns) = namespace(iam);
+    let listed = names(&ns, &Node::EntityDir(Kind::User, "user1".into())).await;
+    assert!(listed.contains(&"mfa-devices.json".to_string()));
+    assert!(listed.contains(&"login-profile.json".to_string()));
+    let login = read_json(&ns, &Node::LoginProfile("user1".into())).await;
+    assert_eq!(login["PasswordExists"], true);
+    assert_eq!(login["PasswordResetRequired"], true);
+    assert_eq!(
+        read_json(&ns, &Node::LoginProfile("user0".into())).await,
+        serde_json::json!({"PasswordExists": false})
+    );
+    let mfa = read_json(&ns, &Node::MfaDevices("user1".into())).await;
+    assert_eq!(
+        mfa[0]["SerialNumber"],
+        "arn:aws:iam::123456789012:mfa/user1"
+    );
+    assert_eq!(Node::MfaDevices("user1".into()).perm(), 0o444);
+}
+
+/// A role made by mkdir trusts the account's root in the caller's own
+/// partition: an aws-cn caller gets arn:aws-cn, never a hard-coded arn:aws.
+#[tokio::test]
+async fn mkdir_role_trusts_root_in_the_callers_partition() {
+    for partition in ["aws-cn", "aws-us-gov", "aws"] {
+        let mut iam = MemoryIam::default();
+        iam.caller_arn = format!("arn:{partition}:iam::123456789012:user/tester");
+        let (_iam, ns) = namespace(iam);
+        ns.mkdir(&Node::KindDir(Kind::Role), "made").await.unwrap();
+        let trust = ns.read(&Node::TrustPolicy("made".into())).await.unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&trust).unwrap();
+        assert_eq!(
+            doc["Statement"][0]["Principal"]["AWS"],
+            format!("arn:{partition}:iam::123456789012:root"),
+            "{partition}"
+        );
+        let role = ns
+            .read(&Node::EntityJson(Kind::Role, "made".into()))
+            .await
+            .unwrap();
+        let role: serde_json::Value = serde_json::from_slice(&role).unwrap();
+        assert!(
+            role["Arn"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("arn:{partition}:iam::")),
+            "{role}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn instance_profiles_hold_one_role_linked_both_ways() {
+    let (iam, ns) = namespace(account(2));
+    let top = Node::InstanceProfilesDir;
+    ns.mkdir(&top, "web").await.unwrap();
+    assert_eq!(names(&ns, &top).await, ["web"]);
+    let roles = Node::InstanceProfileRoles("web".into());
+    ns.symlink(&roles, "role0", "../../../roles/role0")
+        .await
+        .unwrap();
+    assert_eq!(
+        iam.get_instance_profile("web").await.unwrap().roles,
+        ["role0"]
+    );
+    let back = Node::RoleInstanceProfiles("role0".into());
+    assert_eq!(names(&ns, &back).await, ["web"]);
+    assert_eq!(
+        ns.readlink(&Node::RoleInstanceProfile("role0".into(), "web".into()))
+            .await
+            .unwrap(),
+        "../../../instance-profiles/web"
+    );
+    assert_eq!(
+        ns.readlink(&Node::InstanceProfileRole("web".into(), "role0".into()))
+            .await
+            .unwrap(),
+        "../../../roles/role0"
+    );
+    let json = read_json(&ns, &Node::InstanceProfileJson("web".into())).await;
+    assert_eq!(json["Roles"], serde_json::json!(["role0"]));
+
+    // A second role, a link to something else, rmdir while held, the
+    // role's own rmdir: refused, nothing sent.
+    let before = iam_writes(&ns);
+    let err = ns
+        .symlink(&roles, "role1", "../../../roles/role1")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::LimitExceeded, "{err}");
+    assert!(err.message.contains("one role"), "{err}");
+    assert!(ns
+        .symlink(&roles, "user0", "../../../users/user0")
+        .await
+        .is_err());
+    let err = ns.rmdir(&top, "web").await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotEmpty, "{err}");
+    let err = ns
+        .rmdir(&Node::KindDir(Kind::Role), "role0")
+        .await
+        .unwrap_err();
+    assert!(err.message.contains("instance profiles (web)"), "{err}");
+    assert_eq!(iam_writes(&ns), before);
+
+    // rm from either end removes the role; then rmdir deletes.
+    ns.unlink(&back, "web").await.unwrap();
+    assert!(iam
+        .get_instance_profile("web")
+        .await
+        .unwrap()
+        .roles
+        .is_empty());
+    ns.symlink(&back, "web", "../../../instance-profiles/web")
+        .await
+        .unwrap();
+    ns.unlink(&roles, "role0").await.unwrap();
+    ns.rmdir(&top, "web").await.unwrap();
+    assert!(iam.get_instance_profile("web").await.is_err());
+    assert!(ns.mkdir(&top, "bad name").await.is_err());
 }

@@ -12,8 +12,8 @@ use super::{CachedEntity, Content, Listing, Namespace};
 use crate::cache::Key;
 use crate::document;
 use crate::error::{ErrorKind, IamError, Result};
-use crate::iam::{collect_pages, Iam, Kind, ManagedPolicy, PolicyScope, Tag};
-use crate::node::{Node, JSON};
+use crate::iam::{collect_pages, Iam, Kind, ManagedPolicy, PolicyScope, Tag, SERVICE_ROLE_PATH};
+use crate::node::{is_version_id, kind_dir, Node, Owner, JSON};
 use crate::policy::{self, DocumentKind, NameRule};
 use crate::scratch::{is_scratch_name, write_at, ScratchFile};
 
@@ -113,6 +113,15 @@ impl Namespace {
             self.edits.created(&node, draft.clone());
             return Ok(Created::Document(node, draft));
         }
+        if let Some(Node::Version(policy, _)) = dir.child(name) {
+            return Err(IamError::new(
+                ErrorKind::AccessDenied,
+                "ReadOnlyFolder",
+                format!(
+                    "policy versions are made by saving policies/{policy}{JSON}, not created here"
+                ),
+            ));
+        }
         if matches!(dir, Node::PoliciesDir(PolicyScope::Aws)) && !is_scratch_name(name) {
             return Err(IamError::new(
                 ErrorKind::AccessDenied,
@@ -208,7 +217,11 @@ impl Namespace {
     /// Saves a document's bytes to IAM after the local checks.
     async fn save(&self, node: &Node, bytes: &[u8]) -> Result<()> {
         self.check_writable(node)?;
+        self.check_not_service_linked(node).await?;
         match node {
+            Node::RoleSettings(role) => self.save_settings(role, bytes).await,
+            Node::PasswordPolicy => self.save_password_policy(bytes).await,
+            Node::AccountAlias => self.save_alias(bytes).await,
             Node::Policy(_, name) => self.save_managed(name, bytes).await,
             Node::Inline(kind, entity, name) => self.save_inline(*kind, entity, name, bytes).await,
             Node::TrustPolicy(role) => self.save_trust(role, bytes).await,
@@ -285,6 +298,7 @@ impl Namespace {
             .iam
             .create_policy_version(&existing.arn, &compact)
             .await?;
+        self.cache.remove(&Key::Versions(name.into()));
         self.cache.insert(
             Key::PolicyDoc(existing.arn.clone(), version.clone()),
             document::render(&doc),
@@ -340,6 +354,84 @@ impl Namespace {
         let compact = doc.to_string();
         self.iam.update_trust_policy(role, &compact).await?;
         self.edit_entity(Kind::Role, role, |e| e.trust_policy = Some(compact));
+        Ok(())
+    }
+
+    async fn save_settings(&self, role: &str, bytes: &[u8]) -> Result<()> {
+        let wanted = policy::check_role_settings(bytes)?;
+        let current = self.iam.get_entity(Kind::Role, role).await?;
+        if current.description.as_deref().unwrap_or_default() == wanted.description
+            && current.max_session_duration == Some(wanted.max_session_duration)
+        {
+            return Ok(());
+        }
+        self.iam
+            .update_role(role, &wanted.description, wanted.max_session_duration)
+            .await?;
+        self.edit_entity(Kind::Role, role, |e| {
+            e.description = Some(wanted.description);
+            e.max_session_duration = Some(wanted.max_session_duration);
+        });
+        // The listing carries both too, and a bulk read merges it in.
+        self.cache.remove(&Key::Entities(Kind::Role));
+        Ok(())
+    }
+
+    async fn save_password_policy(&self, bytes: &[u8]) -> Result<()> {
+        let wanted = policy::check_password_policy(bytes)?;
+        let current = self.iam.get_password_policy().await?;
+        if current.as_ref().is_some_and(|c| wanted.same_as(c)) {
+            return Ok(());
+        }
+        self.iam.update_password_policy(&wanted).await?;
+        // IAM computes ExpirePasswords: read it back rather than guess.
+        self.cache.remove(&Key::PasswordPolicy);
+        self.cache.remove(&Key::AccountSummary);
+        Ok(())
+    }
+
+    /// An account has one alias: a new one replaces the old, and the old
+    /// comes back if IAM refuses the new.
+    async fn save_alias(&self, bytes: &[u8]) -> Result<()> {
+        let wanted = policy::check_alias(bytes)?;
+        let current = self.iam.list_account_aliases().await?;
+        if current.contains(&wanted) {
+            return Ok(());
+        }
+        for old in &current {
+            self.iam.delete_account_alias(old).await?;
+        }
+        if let Err(e) = self.iam.create_account_alias(&wanted).await {
+            for old in &current {
+                if let Err(undo) = self.iam.create_account_alias(old).await {
+                    tracing::warn!("could not restore the account alias {old}: {undo}");
+                }
+            }
+            self.cache.remove(&Key::Aliases);
+            return Err(e);
+        }
+        self.cache.insert(Key::Aliases, vec![wanted]);
+        Ok(())
+    }
+
+    /// IAM lets only its AWS service change a service-linked role
+    /// (UnmodifiableEntity): refused here before any call.
+    async fn check_not_service_linked(&self, node: &Node) -> Result<()> {
+        for owner in node.owners() {
+            if let Owner::Entity(Kind::Role, role) = owner {
+                let e = self.entity(Kind::Role, role).await?;
+                if e.path.starts_with(SERVICE_ROLE_PATH) {
+                    return Err(IamError::new(
+                        ErrorKind::Unmodifiable,
+                        "UnmodifiableEntity",
+                        format!(
+                            "roles/{role} is a service-linked role (path {}): only the AWS service that owns it can change it",
+                            e.path
+                        ),
+                    ));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -488,6 +580,13 @@ impl Namespace {
     /// mkdir users/X, groups/X, roles/X.
     pub async fn mkdir(&self, dir: &Node, name: &str) -> Result<Node> {
         self.check_mutable(&format!("{}/{name}", dir.path()))?;
+        if *dir == Node::InstanceProfilesDir {
+            policy::check_name(name, NameRule::INSTANCE_PROFILE)?;
+            let made = self.iam.create_instance_profile(name).await?;
+            self.cache.remove(&Key::InstanceProfiles);
+            self.cache.insert(Key::InstanceProfile(name.into()), made);
+            return Ok(Node::InstanceProfileDir(name.into()));
+        }
         let Node::KindDir(kind) = dir else {
             return Err(not_permitted(format!(
                 "{}: folders here are IAM's; only users/, groups/ and roles/ take new ones",
@@ -496,13 +595,14 @@ impl Namespace {
         };
         policy::check_name(name, NameRule::entity(*kind))?;
         let trust = if *kind == Kind::Role {
-            let account = self.identity().await?.account.clone();
+            // In the caller's partition (aws-cn, aws-us-gov...).
+            let root = self.identity().await?.account_root();
             Some(
                 serde_json::json!({
                     "Version": "2012-10-17",
                     "Statement": [{
                         "Effect": "Allow",
-                        "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
+                        "Principal": {"AWS": root},
                         "Action": "sts:AssumeRole"
                     }]
                 })
@@ -534,9 +634,13 @@ impl Namespace {
     pub async fn rmdir(&self, dir: &Node, name: &str) -> Result<()> {
         self.check_mutable(&format!("{}/{name}", dir.path()))?;
         let node = self.lookup(dir, name).await?;
+        if let Node::InstanceProfileDir(profile) = &node {
+            return self.remove_instance_profile(&node, profile).await;
+        }
         let Node::EntityDir(kind, entity) = &node else {
             return Err(not_permitted(format!("{} cannot be removed", node.path())));
         };
+        self.check_not_service_linked(&node).await?;
         let (kind, entity) = (*kind, entity.as_str());
         // An rm inside it not yet sent to IAM would keep IAM's folder full.
         self.settle_pending_of(kind, entity).await;
@@ -559,6 +663,11 @@ impl Namespace {
                     "members"
                 };
                 left.push(format!("{what} ({})", links.join(", ")));
+            }
+        } else {
+            let profiles = self.profiles_of_role(entity).await?;
+            if !profiles.is_empty() {
+                left.push(format!("instance profiles ({})", profiles.join(", ")));
             }
         }
         if kind == Kind::User {
@@ -628,10 +737,40 @@ impl Namespace {
             return Ok(node);
         }
         self.check_mutable(&node.path())?;
+        self.check_not_service_linked(&node).await?;
         match &node {
             // Whether an attached policy may go is checked once the grace
             // has passed: `install` over an attached policy is a save.
-            Node::Inline(..) | Node::TrustPolicy(_) | Node::Tags(..) => {}
+            Node::Inline(..)
+            | Node::TrustPolicy(_)
+            | Node::RoleSettings(_)
+            | Node::Tags(..)
+            | Node::PasswordPolicy
+            | Node::AccountAlias => {}
+            Node::InstanceProfileRole(profile, role) | Node::RoleInstanceProfile(role, profile) => {
+                self.iam
+                    .remove_role_from_instance_profile(profile, role)
+                    .await?;
+                self.cache.remove(&Key::InstanceProfiles);
+                self.cache.remove(&Key::InstanceProfile(profile.clone()));
+                return Ok(node);
+            }
+            Node::Boundary(kind, entity) => {
+                self.iam.delete_permissions_boundary(*kind, entity).await?;
+                self.edit_entity(*kind, entity, |e| e.permissions_boundary = None);
+                return Ok(node);
+            }
+            Node::Version(policy, id) => {
+                self.delete_version(policy, id).await?;
+                return Ok(node);
+            }
+            Node::DefaultVersion(_) => {
+                return Err(not_permitted(format!(
+                "{}: a policy always has a default version; choose another with ln -sfn vN.json {}",
+                node.path(),
+                node.name()
+            )))
+            }
             Node::Policy(PolicyScope::Local, _) => {}
             Node::Attached(kind, entity, policy) => {
                 let arn = self
@@ -683,6 +822,18 @@ impl Namespace {
                 });
             }
             Node::Policy(PolicyScope::Local, name) => self.delete_managed(name).await?,
+            Node::PasswordPolicy => {
+                self.iam.delete_password_policy().await?;
+                self.cache
+                    .insert(Key::PasswordPolicy, None::<crate::iam::PasswordPolicy>);
+                self.cache.remove(&Key::AccountSummary);
+            }
+            Node::AccountAlias => {
+                for alias in self.iam.list_account_aliases().await? {
+                    self.iam.delete_account_alias(&alias).await?;
+                }
+                self.cache.insert(Key::Aliases, Vec::<String>::new());
+            }
             _ => {
                 return Err(not_permitted(format!(
                     "{} is part of its IAM entity and cannot be deleted",
@@ -690,7 +841,7 @@ impl Namespace {
                 )))
             }
         }
-        self.edits.deleted(node);
+        self.edits.drop_saved(node);
         Ok(())
     }
 
@@ -725,12 +876,25 @@ impl Namespace {
         }
         self.iam.delete_policy(&policy.arn).await?;
         self.edit_policies(|list| list.retain(|p| p.name != name));
+        self.cache.remove(&Key::Versions(name.into()));
         Ok(())
     }
 
     /// ln -s: attaches a policy, adds a user to a group, or makes a scratch link.
     pub async fn symlink(&self, dir: &Node, name: &str, target: &str) -> Result<Node> {
         self.check_mutable(&format!("{}/{name}", dir.path()))?;
+        self.check_not_service_linked(dir).await?;
+        if let Some(link @ (Node::Boundary(..) | Node::DefaultVersion(_))) = dir.child(name) {
+            return self.set_link(&link, target).await;
+        }
+        if let Node::EntityDir(Kind::Group, group) = dir {
+            if name == Node::Boundary(Kind::Group, group.clone()).name() {
+                return Err(invalid(format!(
+                    "{}/{name}: IAM groups have no permissions boundary (users and roles do)",
+                    dir.path()
+                )));
+            }
+        }
         let mut parts = target.trim_end_matches('/').rsplit('/');
         let last = parts.next().unwrap_or_default();
         let folder = parts.next().unwrap_or_default();
@@ -760,6 +924,26 @@ impl Namespace {
                 self.iam.attach_policy(*kind, entity, &policy.arn).await?;
                 self.cache.remove(&Key::Attached(*kind, entity.clone()));
                 Ok(Node::Attached(*kind, entity.clone(), name.into()))
+            }
+            Node::InstanceProfileRoles(profile) => {
+                if folder != kind_dir(Kind::Role) {
+                    return Err(invalid(format!(
+                        "{target}: an instance profile holds a role; link to ../../../roles/<Name>"
+                    )));
+                }
+                expect(last, "role")?;
+                self.put_role_in_profile(profile, last).await?;
+                Ok(Node::InstanceProfileRole(profile.clone(), name.into()))
+            }
+            Node::RoleInstanceProfiles(role) => {
+                if folder != Node::InstanceProfilesDir.name() {
+                    return Err(invalid(format!(
+                        "{target}: link to ../../../instance-profiles/<Name>"
+                    )));
+                }
+                expect(last, "instance profile")?;
+                self.put_role_in_profile(last, role).await?;
+                Ok(Node::RoleInstanceProfile(role.clone(), name.into()))
             }
             Node::LinksDir(kind, entity) => {
                 let (want_folder, other_kind) = if *kind == Kind::User {
@@ -816,6 +1000,20 @@ impl Namespace {
         };
         match from {
             Node::Scratch(d, n) | Node::ScratchLink(d, n) => {
+                if let Some(link @ (Node::Boundary(..) | Node::DefaultVersion(_))) =
+                    new_dir.child(new_name)
+                {
+                    // `ln -sfn`: a new link made aside, renamed over the old.
+                    let target =
+                        self.scratch.get(d, n).and_then(|f| f.link).ok_or_else(|| {
+                            invalid(format!("{}: not a symbolic link", from.path()))
+                        })?;
+                    self.check_mutable(&link.path())?;
+                    self.check_not_service_linked(&link).await?;
+                    let node = self.set_link(&link, &target).await?;
+                    self.scratch.remove(d, n)?;
+                    return Ok(node);
+                }
                 if let Some(target) = new_dir.child(new_name) {
                     // A name IAM owns that no save can change (user.json, a user).
                     if !target.is_editable() && self.check_exists(&target).await.is_ok() {
@@ -898,6 +1096,141 @@ impl Namespace {
                 new_dir.path()
             ))),
         }
+    }
+
+    /// AddRoleToInstanceProfile, after the local check that the profile
+    /// is empty: IAM allows one role in an instance profile.
+    async fn put_role_in_profile(&self, profile: &str, role: &str) -> Result<()> {
+        let held = self.listed_instance_profile(profile).await?;
+        if let Some(other) = held.roles.first() {
+            return Err(IamError::new(
+                ErrorKind::LimitExceeded,
+                "LimitExceeded",
+                format!(
+                    "instance-profiles/{profile} already holds role {other}; IAM allows one role in an instance profile (rm instance-profiles/{profile}/roles/{other} first)"
+                ),
+            ));
+        }
+        self.entity(Kind::Role, role).await?;
+        self.iam.add_role_to_instance_profile(profile, role).await?;
+        self.cache.remove(&Key::InstanceProfiles);
+        self.cache.remove(&Key::InstanceProfile(profile.into()));
+        Ok(())
+    }
+
+    /// rmdir instance-profiles/P: only when no role is in it.
+    async fn remove_instance_profile(&self, node: &Node, profile: &str) -> Result<()> {
+        let held = self.listed_instance_profile(profile).await?;
+        if !held.roles.is_empty() {
+            return Err(IamError::new(
+                ErrorKind::NotEmpty,
+                "NotEmpty",
+                format!("{} still has role {}", node.path(), held.roles.join(", ")),
+            ));
+        }
+        let editors_files = self.scratch.names_within(node);
+        if !editors_files.is_empty() {
+            return Err(IamError::new(
+                ErrorKind::NotEmpty,
+                "NotEmpty",
+                format!(
+                    "{} still has editors' files ({})",
+                    node.path(),
+                    editors_files.join(", ")
+                ),
+            ));
+        }
+        self.iam.delete_instance_profile(profile).await?;
+        self.cache.remove(&Key::InstanceProfiles);
+        self.cache.remove(&Key::InstanceProfile(profile.into()));
+        Ok(())
+    }
+
+    /// `ln -s` (or `ln -sfn`) of a link IAM holds one of: an entity's
+    /// permissions boundary, a policy's default version.
+    async fn set_link(&self, link: &Node, target: &str) -> Result<Node> {
+        match link {
+            Node::Boundary(kind, entity) => {
+                let arn = self.boundary_policy(target).await?;
+                self.iam
+                    .put_permissions_boundary(*kind, entity, &arn)
+                    .await?;
+                self.edit_entity(*kind, entity, |e| {
+                    e.permissions_boundary = Some(crate::model::PermissionsBoundary {
+                        kind: "PermissionsBoundaryPolicy".into(),
+                        arn,
+                    })
+                });
+            }
+            Node::DefaultVersion(policy) => {
+                let id = target
+                    .strip_prefix("./")
+                    .unwrap_or(target)
+                    .strip_suffix(JSON)
+                    .filter(|id| is_version_id(id))
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "{}: link to a version file in the same folder, such as v2.json (not {target})",
+                            link.path()
+                        ))
+                    })?;
+                let version = self.version(policy, id).await?;
+                if !version.is_default {
+                    let arn = self.policy(PolicyScope::Local, policy).await?.arn;
+                    self.iam.set_default_policy_version(&arn, id).await?;
+                    self.cache.remove(&Key::Versions(policy.clone()));
+                    self.cache.remove(&Key::Policies(PolicyScope::Local));
+                    self.edits
+                        .drop_saved(&Node::Policy(PolicyScope::Local, policy.clone()));
+                }
+            }
+            _ => {
+                return Err(not_permitted(format!(
+                    "{} is not a link iamfs can set",
+                    link.path()
+                )))
+            }
+        }
+        Ok(link.clone())
+    }
+
+    /// The ARN of the managed policy a boundary link points to: a file in
+    /// policies/ or aws-policies/.
+    async fn boundary_policy(&self, target: &str) -> Result<String> {
+        let mut parts = target.trim_end_matches('/').rsplit('/');
+        let file = parts.next().unwrap_or_default();
+        let scope = match parts.next() {
+            Some("policies") => PolicyScope::Local,
+            Some("aws-policies") => PolicyScope::Aws,
+            _ => {
+                return Err(invalid(format!(
+                    "{target}: a boundary is a managed policy; link to ../../policies/<Name>.json or ../../aws-policies/<Name>.json"
+                )))
+            }
+        };
+        let name = file
+            .strip_suffix(JSON)
+            .ok_or_else(|| invalid(format!("{target}: a policy file's name ends in {JSON}")))?;
+        Ok(self.policy(scope, name).await?.arn)
+    }
+
+    /// rm policy-versions/P/vN.json: DeletePolicyVersion, never the default.
+    async fn delete_version(&self, policy: &str, id: &str) -> Result<()> {
+        let version = self.version(policy, id).await?;
+        if version.is_default {
+            return Err(IamError::new(
+                ErrorKind::Busy,
+                "DeleteConflict",
+                format!(
+                    "policy-versions/{policy}/{id}{JSON} is the default version; make another the default first (ln -sfn vN{JSON} default)"
+                ),
+            ));
+        }
+        let arn = self.policy(PolicyScope::Local, policy).await?.arn;
+        self.iam.delete_policy_version(&arn, id).await?;
+        self.cache.remove(&Key::Versions(policy.into()));
+        self.cache.remove(&Key::PolicyDoc(arn, id.into()));
+        Ok(())
     }
 }
 

@@ -9,13 +9,15 @@
 //! A policy passes through `text` (bytes to text, IAM's character set), then
 //! serde_json, `grammar` (the top level) and `statement` (each statement's
 //! elements), then `limits` (its size); `same` tells whether a save changes
-//! anything. `tags` and `names` check the other files; `message` holds the
-//! wording all of them share.
+//! anything. `tags`, `names`, `role_settings` and `account` check the other
+//! files; `message` holds the wording all of them share.
 
+mod account;
 mod grammar;
 mod limits;
 mod message;
 mod names;
+mod role_settings;
 mod same;
 mod statement;
 mod tags;
@@ -28,9 +30,11 @@ use serde_json::Value;
 use crate::error::Result;
 use crate::iam::Kind;
 
+pub use account::{check_alias, check_password_policy};
 pub use limits::policy_size;
 pub(crate) use names::is_name_char;
 pub use names::{check_name, NameRule};
+pub use role_settings::{check_role_settings, RoleSettings};
 pub use same::same_policy;
 pub use tags::check_tags;
 

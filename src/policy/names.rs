@@ -17,6 +17,11 @@ impl NameRule {
         max_len: 128,
     };
 
+    pub const INSTANCE_PROFILE: NameRule = NameRule {
+        noun: "instance profile",
+        max_len: 128,
+    };
+
     /// The rule for a user's, group's or role's name.
     pub fn entity(kind: Kind) -> NameRule {
         match kind {

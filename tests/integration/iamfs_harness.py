@@ -22,7 +22,10 @@ SCRIPTS = REPO / "scripts"
 if str(SCRIPTS) not in sys.path:
     sys.path.insert(0, str(SCRIPTS))
 
-IAMFS_BIN = Path(os.environ.get("IAMFS_BIN", REPO / "target" / "debug" / "iamfs"))
+# The binary under test: $IAMFS_BIN, else the debug build in $CARGO_TARGET_DIR
+# (what scripts/test.sh just built), else target/debug.
+IAMFS_BIN = Path(os.environ.get("IAMFS_BIN")
+                 or Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target") / "debug" / "iamfs")
 REGION = "us-east-1"
 TIMEOUT = 60  # default bound for one tool invocation, seconds
 

@@ -186,7 +186,8 @@ def test_a_hanging_call_does_not_block_other_requests(make_mount):
             time.sleep(1)
             assert slow.poll() is None, "the call to the silent endpoint returned early"
             t0 = time.monotonic()
-            assert ls(m.p("")) == ["aws-policies", "groups", "policies", "roles", "users"]
+            assert ls(m.p("")) == ["account", "aws-policies", "groups", "instance-profiles",
+                                   "policies", "policy-versions", "roles", "users"]
             errors_file = cat_bytes(m.p(".iamfs/errors"))
             assert isinstance(errors_file, bytes)
             assert slow.poll() is None, "the slow call finished while others were served"

@@ -24,8 +24,9 @@ def assert_same_names(listed: list[str], expected: list[str], what: str):
 
 def test_top_level(mnt):
     assert sorted(ls(mnt.p(), "-A")) == sorted(
-        [".iamfs", "aws-policies", "groups", "policies", "roles", "users"])
-    assert sorted(ls(mnt.p(".iamfs"), "-A")) == ["errors", "refresh", "status"]
+        [".iamfs", "account", "aws-policies", "groups", "instance-profiles", "policies",
+         "policy-versions", "roles", "users"])
+    assert sorted(ls(mnt.p(".iamfs"), "-A")) == ["errors", "mfa", "refresh", "status"]
 
 
 def test_ls_roles_equals_paginated_list_roles(mnt, iam, account):
@@ -63,7 +64,8 @@ def test_ls_aws_policies_equals_list_policies_aws(mnt, iam):
 
 def test_user_folder(mnt, iam):
     assert sorted(ls(mnt.p("users/user1"), "-A")) == sorted(
-        ["user.json", "policies", "attached", "groups", "access-keys.json", "tags.json"])
+        ["user.json", "policies", "attached", "groups", "access-keys.json", "mfa-devices.json",
+         "login-profile.json", "tags.json"])
     inline = iam.list_user_policies(UserName="user1")["PolicyNames"]
     assert sorted(ls(mnt.p("users/user1/policies"), "-A")) == sorted(f"{n}.json" for n in inline)
     attached = paginate(iam, "list_attached_user_policies", "AttachedPolicies", UserName="user1")
@@ -91,7 +93,8 @@ def test_group_folder(mnt, iam):
 def test_role_folder(mnt, iam, role):
     listed = set(ls(mnt.p(f"roles/{role}"), "-A"))
     assert listed - {"credentials", "env"} == {
-        "role.json", "trust-policy.json", "policies", "attached", "tags.json"}
+        "role.json", "trust-policy.json", "settings.json", "policies", "attached", "tags.json",
+        "instance-profiles"}
     inline = iam.list_role_policies(RoleName=role)["PolicyNames"]
     assert sorted(ls(mnt.p(f"roles/{role}/policies"), "-A")) == sorted(f"{n}.json" for n in inline)
     attached = paginate(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=role)

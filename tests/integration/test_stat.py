@@ -15,6 +15,8 @@ pytestmark = pytest.mark.shared_mount
 MODES = [
     (r"users/[^/]+/user\.json", "444"),
     (r"users/[^/]+/access-keys\.json", "444"),
+    (r"users/[^/]+/(mfa-devices|login-profile)\.json", "444"),
+    (r"roles/[^/]+/settings\.json", "644"),
     (r"(users|groups|roles)/[^/]+/policies/[^/]+\.json", "644"),
     (r"(users|roles)/[^/]+/tags\.json", "644"),
     (r"groups/[^/]+/group\.json", "444"),
@@ -104,7 +106,8 @@ def test_modes_and_owner(mnt, tree):
 
 
 def test_top_level_modes(mnt):
-    for d in ("", "users", "groups", "roles", "policies", "aws-policies", ".iamfs"):
+    for d in ("", "users", "groups", "roles", "policies", "aws-policies", "policy-versions",
+              "account", "instance-profiles", ".iamfs"):
         mode, uid = ok(["stat", "-c", "%a %u", mnt.p(d)]).split()
         assert mode == "755", f"/{d}: {mode}"
         assert int(uid) == os.getuid()
