@@ -92,7 +92,7 @@ def test_warm_read_only_walks_send_nothing_per_file(bench):
     file (grep's fts asks statfs once per walk); the read-write mount
     beside it still takes an open and a release per file."""
     sizes = bench["config"]["sizes"]
-    files = 4 * sizes["roles"]
+    files = 5 * sizes["roles"]  # as test_warm_scans_are_answered_by_the_kernel
     for condition, cmds in bench["read_only"]["conditions"].items():
         for name, row in cmds.items():
             ro = row["kernel_requests_per_run"]["ro"]
