@@ -26,7 +26,15 @@ matters) and measures:
      compares like with like), and at --scale-roles roles if asked (with the
      cold and warm scans at that size too);
   6. time from starting iamfs to a mount whose .iamfs/status stats, and
-     the IAM calls made by then (must be 0).
+     the IAM calls made by then (must be 0);
+  7. read-only against read-write (issue 15): warm `grep -r`, `ls -lR` and
+     `find -exec cat` over roles/ on a --read-only mount, a read-write mount
+     and the tmpfs copy, side by side and interleaved, idle and with the
+     command and both daemons pinned to one CPU (taskset), with the
+     kernel's requests per run on each mount (a warm read-only walk sends
+     none per file) and the load averages before and after. Also at
+     --scale-roles roles if asked. `--only-read-only` seeds and runs only
+     this section.
 
 Timings are wall clock on a shared machine: run it on an idle one, and read
 the per-run figures in the JSON before trusting a ratio near its bound.
@@ -75,6 +83,8 @@ MAX_WARM_RATIO = 3.0         # warm grep -r / ls -l against tmpfs
 MAX_CACHED_READ_MS = 1.0     # cached cat
 MAX_RSS_MB = 150.0           # peak RSS at the default size
 MAX_MOUNT_MS = 200.0         # start to answering
+# Issue 15: a warm read-only grep -r within this of tmpfs (idle).
+MAX_RO_GREP_RATIO = 1.3
 
 DEFAULT = dict(roles=1000, users=1000, policies=300, groups=20)
 QUICK = dict(roles=120, users=60, policies=40, groups=5)
@@ -524,6 +534,116 @@ def warm_compare(m: BenchMount, shm: Path, runs: int, perf_out: str | None = Non
             "copy_seconds": round(cp_s, 2)}
 
 
+def _requests(m: BenchMount) -> dict:
+    return m.status()["kernel_requests"]
+
+
+def _grown(before: dict, after: dict) -> dict:
+    return {k: after.get(k, 0) - before.get(k, 0) for k in after
+            if after.get(k, 0) != before.get(k, 0)}
+
+
+def _pin(pid: int | None, cpus: str) -> None:
+    if pid:
+        subprocess.run(["taskset", "-a", "-p", "-c", cpus, str(pid)], check=True,
+                       stdout=subprocess.DEVNULL, timeout=30)
+
+
+RO_CMDS = {"grep -r": [*GREP, "roles/"], "ls -lR": ["ls", "-lR", "roles/"],
+           "find -exec cat": ["find", "roles/", "-type", "f", "-exec", "cat", "{}", "+"]}
+
+
+# Requests a warm walk of a read-only mount must never send.
+PER_OPEN = ("open", "release", "flush", "lookup", "getattr")
+
+
+def read_only_walk_is_quiet(sent: dict, files: int) -> bool:
+    """Nothing per file: no open, release, flush, lookup or getattr; statfs
+    once per walk (grep's and find's fts ask the filesystem type); and reads
+    or listings only of pages the kernel reclaimed meanwhile (this VM runs a
+    DAMON pageout daemon that drops cold page-cache pages), under 1% of
+    the files."""
+    return (not any(sent.get(op, 0) for op in PER_OPEN) and sent.get("statfs", 0) <= 1
+            and sent.get("read", 0) + sent.get("readdir", 0) < max(1, files / 100))
+
+
+def read_only_compare(binary: Path, work: Path, url: str, shm: Path, runs: int) -> dict:
+    """Issue 15: a --read-only mount (open and flush answered ENOSYS: the
+    kernel sends nothing per file) beside a read-write mount and the tmpfs
+    copy, each command's runs interleaved across the three so that drift
+    hits all; idle, then with the command and both daemons on CPU 0."""
+    ro = BenchMount(binary, work, url, args=["--read-only", "--cache-ttl", "3600"]).start()
+    rw = BenchMount(binary, work, url, args=["--cache-ttl", "3600"]).start()
+    copy = shm / "ro-roles"
+    try:
+        for m in (ro, rw):
+            for cmd in RO_CMDS.values():
+                timed(cmd, m.path)
+        copy.mkdir()
+        subprocess.run(["cp", "-r", str(ro.p("roles")), str(copy / "roles")], check=True,
+                       timeout=3600)
+        time.sleep(1.2)  # stand-in folder dates the kernel keeps for a second
+        for m in (ro, rw):
+            for cmd in RO_CMDS.values():
+                timed(cmd, m.path)
+        calls_before = ro.status()["api_calls_total"] + rw.status()["api_calls_total"]
+        all_cpus = f"0-{(os.cpu_count() or 1) - 1}"
+        out: dict = {"load_before": [round(x, 2) for x in os.getloadavg()], "conditions": {}}
+        for condition in ("idle", "pinned"):
+            prefix = ["taskset", "-c", "0"] if condition == "pinned" else []
+            if condition == "pinned":
+                _pin(ro.pid, "0")
+                _pin(rw.pid, "0")
+            try:
+                rows = {}
+                for name, cmd in RO_CMDS.items():
+                    t = {"ro": [], "rw": [], "tmpfs": []}
+                    outputs = {}
+                    # Requests per run, less what reading status itself sends.
+                    base = {k: _grown(_requests(m), _requests(m)) for k, m in
+                            (("ro", ro), ("rw", rw))}
+                    before = {"ro": _requests(ro), "rw": _requests(rw)}
+                    for _ in range(runs):
+                        for key, cwd in (("ro", ro.path), ("rw", rw.path), ("tmpfs", copy)):
+                            secs, o = timed(prefix + cmd, cwd)
+                            t[key].append(secs)
+                            outputs[key] = o
+                    sent = {}
+                    for key, m in (("ro", ro), ("rw", rw)):
+                        g = _grown(before[key], _requests(m))
+                        sent[key] = {op: round((n - base[key].get(op, 0)) / runs, 1)
+                                     for op, n in g.items() if n - base[key].get(op, 0) > 0}
+                    if name == "ls -lR":   # dates and sizes differ; the line count must not
+                        same = len({o.count(b"\n") for o in outputs.values()}) == 1
+                    else:
+                        same = len({tuple(sorted(o.splitlines())) for o in outputs.values()}) == 1
+                    tm = med(t["tmpfs"])
+                    rows[name] = {
+                        "read_only_median_ms": round(med(t["ro"]) * 1000, 2),
+                        "read_write_median_ms": round(med(t["rw"]) * 1000, 2),
+                        "tmpfs_median_ms": round(tm * 1000, 2),
+                        "read_only_ratio": round(med(t["ro"]) / tm, 2),
+                        "read_write_ratio": round(med(t["rw"]) / tm, 2),
+                        "runs_ms": {k: [round(x * 1000, 1) for x in v] for k, v in t.items()},
+                        "kernel_requests_per_run": sent,
+                        "same_output": same,
+                    }
+                out["conditions"][condition] = rows
+            finally:
+                if condition == "pinned":
+                    _pin(ro.pid, all_cpus)
+                    _pin(rw.pid, all_cpus)
+        out["load_after"] = [round(x, 2) for x in os.getloadavg()]
+        out["iam_calls_during_runs"] = (ro.status()["api_calls_total"]
+                                        + rw.status()["api_calls_total"] - calls_before)
+        out["files"] = sum(len(f) for _, _, f in os.walk(copy / "roles"))
+        return out
+    finally:
+        ro.unmount()
+        rw.unmount()
+        shutil.rmtree(copy, ignore_errors=True)
+
+
 def percentile(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     k = min(len(xs) - 1, max(0, int(round(q * (len(xs) - 1)))))
@@ -591,6 +711,22 @@ def run(args) -> dict:
         res["seed"] = seed_account(url, **sizes)
         log(f"seeded in {res['seed']['seconds']} s ({res['seed']['calls']} calls)")
         account = res["seed"]["account"]
+
+        # 7. read-only against read-write against tmpfs
+        log(f"read-only / read-write / tmpfs, idle and pinned x{runs}")
+        res["read_only"] = read_only_compare(binary, work, url, shm, runs)
+        if args.only_read_only:
+            if args.scale_roles:
+                sz = dict(sizes, roles=args.scale_roles)
+                log(f"scaling to {args.scale_roles} roles")
+                seed = seed_account(url, **sz)
+                log(f"seeded in {seed['seconds']} s")
+                res["scale"] = {"roles": args.scale_roles, "seed": seed,
+                                "read_only": read_only_compare(binary, work, url, shm,
+                                                               max(3, runs // 2))}
+            ok = True
+            res["targets"] = targets(res, sizes)
+            return res
 
         # 6. start to answering, with no IAM call
         log("mount time")
@@ -685,6 +821,8 @@ def run(args) -> dict:
                 sc["warm"] = warm_compare(m, shm, max(3, runs // 2))
             finally:
                 m.unmount()
+            log("read-only / read-write / tmpfs")
+            sc["read_only"] = read_only_compare(binary, work, url, shm, max(3, runs // 2))
             res["scale"] = sc
         ok = True
     finally:
@@ -708,6 +846,23 @@ def targets(res: dict, sizes: dict) -> list[dict]:
         out.append({"target": name, "want": want, "measured": got,
                     "result": {True: "PASS", False: "FAIL", None: "SKIP"}[passed]})
 
+    for label, ro in (("", res.get("read_only")),
+                      (" at %s roles" % res.get("scale", {}).get("roles"),
+                       res.get("scale", {}).get("read_only"))):
+        if not ro:
+            continue
+        g = ro["conditions"]["idle"]["grep -r"]
+        t(f"warm read-only grep -r roles/{label} within {MAX_RO_GREP_RATIO}x of tmpfs (idle)",
+          f"ratio <= {MAX_RO_GREP_RATIO}",
+          f"{g['read_only_median_ms']:.1f} ms vs {g['tmpfs_median_ms']:.1f} ms = "
+          f"{g['read_only_ratio']:.2f}x (load {ro['load_before']})",
+          g["read_only_ratio"] <= MAX_RO_GREP_RATIO)
+        sent = g["kernel_requests_per_run"]["ro"]
+        t(f"warm read-only grep -r roles/{label}: no request per file",
+          "no open/release/flush/lookup/getattr; statfs 1 per walk; reads of reclaimed pages "
+          "< 1% of files", ops_of(sent), read_only_walk_is_quiet(sent, ro["files"]))
+    if "cold_grep" not in res:
+        return out
     c = res["cold_grep"]["roles+policies"]
     t("cold scan of roles/ + policies/ costs O(pages)", f"<= {MAX_COLD_CALLS} IAM calls",
       f"{c['calls']['total']} calls", c["calls"]["total"] <= MAX_COLD_CALLS)
@@ -771,6 +926,28 @@ def table(res: dict) -> str:
     sd = res["seed"]
     row("seeding (not part of any figure)", f"{sd['seconds']:.1f} s",
         f"{sd['calls']} calls, {sd['threads']} threads, {sd['calls_per_second']}/s")
+    for label, ro in (("", res.get("read_only")),
+                      (f" at {res.get('scale', {}).get('roles')} roles",
+                       res.get("scale", {}).get("read_only"))):
+        if not ro:
+            continue
+        rows.append(None)
+        row(f"7. warm, roles/{label}: read-only | read-write | tmpfs",
+            f"load {ro['load_before']} -> {ro['load_after']}",
+            f"{ro['files']} files; IAM calls during the runs: {ro['iam_calls_during_runs']}")
+        for cond, cmds in ro["conditions"].items():
+            for name, x in cmds.items():
+                row(f"   {name} ({cond})",
+                    f"{x['read_only_median_ms']:.1f} | {x['read_write_median_ms']:.1f} | "
+                    f"{x['tmpfs_median_ms']:.1f} ms",
+                    f"{x['read_only_ratio']:.2f}x | {x['read_write_ratio']:.2f}x tmpfs; requests "
+                    f"per run ro: {ops_of(x['kernel_requests_per_run']['ro'])}; rw: "
+                    f"{ops_of(x['kernel_requests_per_run']['rw'])}")
+    if "cold_grep" not in res:
+        rows.append(None)
+        for t in res["targets"]:
+            row(f"{t['result']}  {t['target']}", t["measured"], t["want"])
+        return _format(rows)
     rows.append(None)
     cli = res["cli_gaad"]["median_s"]
     for label, c in res["cold_grep"].items():
@@ -818,7 +995,10 @@ def table(res: dict) -> str:
     rows.append(None)
     for t in res["targets"]:
         row(f"{t['result']}  {t['target']}", t["measured"], t["want"])
+    return _format(rows)
 
+
+def _format(rows) -> str:
     w0 = max(len(r[0]) for r in rows if r)
     w1 = max(len(r[1]) for r in rows if r)
     lines = []
@@ -866,6 +1046,8 @@ def main(argv=None) -> int:
                     "FILE; read it with perf report -i FILE --no-children")
     ap.add_argument("--iamfs-arg", action="append", default=[], metavar="ARG",
                     help="pass ARG to every iamfs mount (repeatable), e.g. --iamfs-arg=--busy-poll=0")
+    ap.add_argument("--only-read-only", action="store_true",
+                    help="seed, then measure only read-only / read-write / tmpfs (section 7)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
     args = ap.parse_args(argv)

@@ -23,7 +23,7 @@ use crate::kernel_requests::FuseOp;
 use crate::namespace::Attr;
 use crate::node::FileKind;
 use crate::platform::{self, BusyPollHandle};
-use crate::vfs::{Attributes, Fs, FsError, FsResult, Invalidate, OpenMode, Written};
+use crate::vfs::{Attributes, Fs, FsError, FsResult, Invalidate, OpenMode, Written, NO_HANDLE};
 
 /// Replies that can carry an errno.
 pub trait ErrorReply {
@@ -70,6 +70,8 @@ pub struct FuseAdapter {
     gid: u32,
     /// The kernel can do without opendir (see `platform::SKIP_OPENDIR`).
     no_opendir: bool,
+    /// open and flush are answered ENOSYS (see `Fs::without_open`).
+    no_open: bool,
     busy_poll: Arc<OnceLock<BusyPollHandle>>,
 }
 
@@ -126,6 +128,7 @@ impl FuseAdapter {
             uid,
             gid,
             no_opendir: false,
+            no_open: false,
             busy_poll: Arc::default(),
         }
     }
@@ -226,6 +229,11 @@ impl Filesystem for FuseAdapter {
             && config
                 .capabilities()
                 .contains(fuser::InitFlags::FUSE_NO_OPENDIR_SUPPORT);
+        self.no_open = self.fs.without_open(
+            config
+                .capabilities()
+                .contains(fuser::InitFlags::FUSE_NO_OPEN_SUPPORT),
+        );
         Ok(())
     }
 
@@ -375,6 +383,11 @@ impl Filesystem for FuseAdapter {
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         self.arrived(FuseOp::Open);
+        if self.no_open {
+            // Once told, the kernel opens files without asking, and sends no
+            // release (see `Fs::without_open`).
+            return reply.error(Errno::ENOSYS);
+        }
         let write = !matches!(flags.acc_mode(), OpenAccMode::O_RDONLY);
         let truncate = flags.0 & libc::O_TRUNC != 0;
         let work = self.fs.clone().open(ino.0, write, truncate, req.uid());
@@ -385,8 +398,8 @@ impl Filesystem for FuseAdapter {
 
     fn read(
         &self,
-        _req: &Request,
-        _ino: INodeNo,
+        req: &Request,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         size: u32,
@@ -395,6 +408,13 @@ impl Filesystem for FuseAdapter {
         reply: ReplyData,
     ) {
         self.arrived(FuseOp::Read);
+        if fh.0 == NO_HANDLE {
+            let work = self
+                .fs
+                .clone()
+                .read_unopened(ino.0, offset, size, req.uid());
+            return self.run(reply, work, |r: ReplyData, data: Vec<u8>| r.data(&data));
+        }
         match self.fs.read(fh.0, offset, size) {
             Ok(data) => reply.data(&data),
             Err(e) => fail(&self.fs, e, reply),
@@ -447,6 +467,10 @@ impl Filesystem for FuseAdapter {
         reply: ReplyEmpty,
     ) {
         self.arrived(FuseOp::Flush);
+        if self.no_open {
+            // Nothing to commit; once told, the kernel stops sending flush.
+            return reply.error(Errno::ENOSYS);
+        }
         let work = self.fs.clone().commit("flush", fh.0);
         self.run(reply, work, ok_empty);
     }

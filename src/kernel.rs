@@ -3,8 +3,9 @@
 //! that an open never lets the kernel serve bytes that disagree with them.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::namespace::Content;
 use crate::node::Node;
 
 /// The root's inode number, fixed by FUSE.
@@ -18,6 +19,38 @@ const UNLOOKED_KEEP: usize = 1 << 16;
 /// a save the kernel applies attribute replies and invalidations in an
 /// order the daemon cannot see, so its size may briefly disagree.
 pub const SETTLE: Duration = Duration::from_secs(2);
+
+/// In a mount without open (see `Fs::without_open`): how long a snapshot
+/// still answers the attribute requests the kernel makes from inside a
+/// read (getattr with a file handle, before each read(2) and at EOF), so
+/// that one reader's reads all see one snapshot.
+pub const READ_SPAN: Duration = Duration::from_secs(1);
+
+/// In a mount without open, the content of a file last described to the
+/// kernel in an attribute reply: reads (which carry no handle) are answered
+/// from it, so they never disagree with the size the kernel cuts them at.
+#[derive(Clone)]
+pub struct Snapshot {
+    pub content: Content,
+    pub fingerprint: u64,
+    taken: Instant,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Snapshot({:?}, {:x})", self.content, self.fingerprint)
+    }
+}
+
+/// A file's mtime as told to the kernel in a mount without open: its
+/// whole seconds (IAM's dates have no more), and the content's fingerprint
+/// as nanoseconds. With FUSE_AUTO_INVAL_DATA the kernel drops a file's
+/// pages when an attribute reply brings another mtime, so it drops them
+/// exactly when the bytes changed, whatever their size.
+pub fn marked_mtime(mtime: SystemTime, fingerprint: u64) -> SystemTime {
+    let secs = mtime.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    UNIX_EPOCH + Duration::new(secs, (fingerprint % 1_000_000_000) as u32)
+}
 
 /// How a file open for reading is served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +91,8 @@ struct View {
     cached_readers: u32,
     /// Opens writing a draft now.
     writers: u32,
+    /// Without open: the content last described to the kernel.
+    snapshot: Option<Snapshot>,
 }
 
 #[derive(Debug)]
@@ -379,6 +414,46 @@ impl Inodes {
         }
     }
 
+    /// Without open: the snapshot reads of `ino` are answered from.
+    pub fn snapshot(&self, ino: u64) -> Option<Snapshot> {
+        self.by_ino.get(&ino)?.view.snapshot.clone()
+    }
+
+    /// The snapshot to describe again to a read in progress: one taken
+    /// less than READ_SPAN before `now`.
+    pub fn snapshot_within_read(&self, ino: u64, now: Instant) -> Option<Snapshot> {
+        self.snapshot(ino)
+            .filter(|s| now.saturating_duration_since(s.taken) < READ_SPAN)
+    }
+
+    /// Content described to the kernel now: what its reads are answered
+    /// from from now on.
+    pub fn take_snapshot(
+        &mut self,
+        ino: u64,
+        content: Content,
+        fingerprint: u64,
+        now: Instant,
+    ) -> Snapshot {
+        let snapshot = Snapshot {
+            content,
+            fingerprint,
+            taken: now,
+        };
+        if let Some(v) = self.view(ino) {
+            v.snapshot = Some(snapshot.clone());
+        }
+        snapshot
+    }
+
+    /// The snapshot is let go (a secret, once the kernel was told to drop
+    /// its pages).
+    pub fn drop_snapshot(&mut self, ino: u64) {
+        if let Some(v) = self.view(ino) {
+            v.snapshot = None;
+        }
+    }
+
     /// Every number the kernel may hold, with its node.
     pub fn all(&self) -> impl Iterator<Item = (u64, &Node)> {
         self.by_ino.iter().map(|(&ino, i)| (ino, &i.node))
@@ -400,6 +475,39 @@ mod tests {
 
     fn policy(name: &str) -> Node {
         Node::Policy(PolicyScope::Local, name.into())
+    }
+
+    #[test]
+    fn marked_mtimes_keep_the_second_and_follow_the_content() {
+        let date = UNIX_EPOCH + Duration::new(1_700_000_000, 5);
+        let a = marked_mtime(date, 42);
+        assert_eq!(a, UNIX_EPOCH + Duration::new(1_700_000_000, 42));
+        assert_eq!(marked_mtime(date, 42), a);
+        assert_ne!(marked_mtime(date, 43), a);
+        assert_eq!(
+            marked_mtime(date, u64::MAX)
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_secs(),
+            1_700_000_000
+        );
+    }
+
+    #[test]
+    fn a_snapshot_answers_reads_in_progress_for_a_while() {
+        let mut inodes = Inodes::new();
+        let ino = inodes.looked_up(&policy("p"));
+        let t0 = Instant::now();
+        assert!(inodes.snapshot(ino).is_none());
+        inodes.take_snapshot(ino, b"{}".to_vec().into(), 7, t0);
+        assert_eq!(inodes.snapshot(ino).unwrap().fingerprint, 7);
+        assert!(inodes
+            .snapshot_within_read(ino, t0 + READ_SPAN / 2)
+            .is_some());
+        assert!(inodes.snapshot_within_read(ino, t0 + READ_SPAN).is_none());
+        assert!(inodes.snapshot(ino).is_some(), "kept for reads");
+        inodes.drop_snapshot(ino);
+        assert!(inodes.snapshot(ino).is_none());
     }
 
     #[test]

@@ -4,17 +4,17 @@
 //! (`fuse.rs`) only converts arguments, replies and errno. Tested without a
 //! mount (`vfs/tests.rs`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::Mutex;
 
 use crate::error::{ErrorKind, IamError};
-use crate::kernel::{Inodes, ReadMode, ROOT_INO};
+use crate::kernel::{self, Inodes, ReadMode, Snapshot, ROOT_INO};
 use crate::namespace::{Attr, Caller, Content, Created, DraftRef, Namespace};
 use crate::node::{ControlFile, FileKind, Node, Owner};
 use crate::platform;
@@ -28,6 +28,13 @@ const WRITER_WAIT: Duration = Duration::from_secs(1);
 const PENDING_DELETE_TICK: Duration = Duration::from_millis(250);
 /// statfs's block size.
 const BLOCK: u64 = 4096;
+/// Without open: how long after a read of `credentials` or `env` the
+/// kernel is told to drop the pages that read filled (and iamfs its
+/// snapshot), so that no secret stays in the page cache.
+pub const SECRET_LINGER: Duration = Duration::from_secs(1);
+/// The file handle of reads the kernel makes without an open (see
+/// `Fs::without_open`); iamfs's own handles start at 1.
+pub const NO_HANDLE: u64 = 0;
 
 /// An operation that failed: IAM's error (or a local one), and the path and
 /// kind of file the caller is told about.
@@ -208,6 +215,22 @@ pub struct Fs {
     /// By directory inode: the listing being read, from its first request to
     /// the one that reaches its end.
     listings: Mutex<HashMap<u64, Children>>,
+    /// The kernel was told that open is not implemented (see `without_open`).
+    without_open: AtomicBool,
+    /// Secrets whose pages the kernel is to be told to drop (`SECRET_LINGER`).
+    secret_drops: Mutex<HashSet<u64>>,
+}
+
+/// What an attribute reply of a file says of its content, in a mount
+/// without open (see `Fs::describe`).
+enum Described {
+    /// As the namespace gives it (a folder, a link, a mount with open, or
+    /// another user's look at a secret nobody read yet).
+    AsIs,
+    /// The snapshot the kernel already holds.
+    Kept(Snapshot),
+    /// New content read now.
+    Fresh(Content),
 }
 
 fn error(op: &'static str, path: String, is_file: bool, err: IamError) -> FsError {
@@ -231,6 +254,11 @@ fn child_path(dir: &Node, name: &str) -> String {
     }
 }
 
+/// Role credentials (`credentials`, `env`): read by the mounter only.
+fn is_secret(node: &Node) -> bool {
+    matches!(node, Node::Credentials(_) | Node::Env(_))
+}
+
 fn bad_handle(op: &'static str) -> FsError {
     error(
         op,
@@ -252,7 +280,89 @@ impl Fs {
             fingerprint_keys: RandomState::new(),
             cached_reader_closed: tokio::sync::Notify::new(),
             listings: Mutex::default(),
+            without_open: AtomicBool::new(false),
+            secret_drops: Mutex::default(),
         })
+    }
+
+    /// Whether to tell the kernel that open (of files) and flush are not
+    /// implemented, given whether it can do without them
+    /// (FUSE_NO_OPEN_SUPPORT): only in a read-only mount, where no open has
+    /// anything to commit. The kernel then sends no open, release or flush
+    /// and keeps every file's pages across opens, so a warm walk sends
+    /// nothing at all; every read comes with handle 0 and is answered from
+    /// the snapshot last described to the kernel (see `describe`).
+    pub fn without_open(&self, kernel_can: bool) -> bool {
+        let on = kernel_can && platform::SKIP_OPEN && self.ns.settings().read_only;
+        self.without_open.store(on, Ordering::Relaxed);
+        on
+    }
+
+    fn is_without_open(&self) -> bool {
+        self.without_open.load(Ordering::Relaxed)
+    }
+
+    /// Without open, what an attribute reply for `node` (inode `known`, if
+    /// the kernel holds one) says of its content. A path walk or a stat
+    /// describes the content as it is now; a request from inside a read
+    /// (`within_read`: getattr with a file handle, which the kernel sends
+    /// before every read(2) when the attributes expired, and at EOF)
+    /// describes again the snapshot it is reading, if taken within
+    /// READ_SPAN, so that `cat .iamfs/status` never sees two snapshots. A
+    /// secret is read for the mounter only: another user is shown the
+    /// snapshot the mounter was last given, if any.
+    async fn described(
+        &self,
+        known: Option<u64>,
+        node: &Node,
+        kind: FileKind,
+        caller: Caller,
+        within_read: bool,
+    ) -> Result<Described, IamError> {
+        if !self.is_without_open() || kind != FileKind::File {
+            return Ok(Described::AsIs);
+        }
+        let snapshot = |young: bool| {
+            let inodes = self.inodes.lock();
+            let ino = known?;
+            match young {
+                true => inodes.snapshot_within_read(ino, Instant::now()),
+                false => inodes.snapshot(ino),
+            }
+        };
+        if caller == Caller::Other && is_secret(node) {
+            return Ok(snapshot(false).map_or(Described::AsIs, Described::Kept));
+        }
+        if within_read {
+            if let Some(kept) = snapshot(true) {
+                return Ok(Described::Kept(kept));
+            }
+        }
+        Ok(Described::Fresh(self.ns.read(node).await?))
+    }
+
+    /// Puts what `described` found into the reply for `ino`: the
+    /// snapshot's size, and its fingerprint in the mtime's nanoseconds
+    /// (`kernel::marked_mtime`), so that the kernel drops its pages
+    /// (FUSE_AUTO_INVAL_DATA) exactly when a reply describes other bytes. A
+    /// snapshot described again is kept by the kernel no longer than the
+    /// read that asked.
+    fn describe(&self, ino: u64, described: Described, attr: &mut Attr, ttl: &mut Duration) {
+        let snapshot = match described {
+            Described::AsIs => return,
+            Described::Kept(s) => {
+                *ttl = Duration::ZERO;
+                s
+            }
+            Described::Fresh(content) => {
+                let fingerprint = self.fingerprint_keys.hash_one(&*content);
+                self.inodes
+                    .lock()
+                    .take_snapshot(ino, content, fingerprint, Instant::now())
+            }
+        };
+        attr.size = snapshot.content.len() as u64;
+        attr.mtime = kernel::marked_mtime(attr.mtime, snapshot.fingerprint);
     }
 
     pub fn namespace(&self) -> &Namespace {
@@ -545,12 +655,20 @@ impl Fs {
         let name = self.looked_up_name(op, &parent, &name)?;
         let known = parent.child(&name).and_then(|n| self.inodes.lock().get(&n));
         let flight = AttrFlight::begin(&self, known);
+        let caller = self.caller(uid);
+        let fail = |e| error(op, child_path(&parent, &name), true, e);
         let (node, attr, ttl) = self
             .ns
-            .lookup_with_lifetime(&parent, &name, self.caller(uid))
+            .lookup_with_lifetime(&parent, &name, caller)
             .await
-            .map_err(|e| error(op, child_path(&parent, &name), true, e))?;
-        Ok(self.entry(&node, attr, ttl, flight))
+            .map_err(fail)?;
+        let described = self
+            .described(known, &node, attr.kind, caller, false)
+            .await
+            .map_err(fail)?;
+        let mut entry = self.entry(&node, attr, ttl, flight);
+        self.describe(entry.ino, described, &mut entry.attr, &mut entry.ttl);
+        Ok(entry)
     }
 
     /// The kernel let go of `n` lookups of `ino`.
@@ -573,15 +691,21 @@ impl Fs {
             _ => None,
         });
         let flight = AttrFlight::begin(&self, Some(ino));
+        let caller = self.caller(uid);
         let (mut attr, mut ttl) = self
             .ns
-            .attr_with_lifetime_for(&node, self.caller(uid))
+            .attr_with_lifetime_for(&node, caller)
             .await
             .map_err(on("getattr", &node))?;
         if let Some(size) = open_size.filter(|s| *s != attr.size) {
             attr.size = size;
             ttl = Duration::ZERO;
         }
+        let described = self
+            .described(Some(ino), &node, attr.kind, caller, fh.is_some())
+            .await
+            .map_err(on("getattr", &node))?;
+        self.describe(ino, described, &mut attr, &mut ttl);
         Ok(Self::attributes(ino, attr, ttl, Some(flight)))
     }
 
@@ -891,6 +1015,64 @@ impl Fs {
             Some(Handle::Refresh | Handle::Mfa) => Ok(Vec::new()),
             None => Err(bad_handle("read")),
         }
+    }
+
+    /// A read without an open file (handle `NO_HANDLE`, see
+    /// `without_open`): bytes of the snapshot last described to the kernel,
+    /// whose size the kernel cuts the read at. A secret is read by the
+    /// mounter only, and its pages are dropped `SECRET_LINGER` later.
+    pub async fn read_unopened(
+        self: Arc<Self>,
+        ino: u64,
+        offset: u64,
+        size: u32,
+        uid: u32,
+    ) -> FsResult<Vec<u8>> {
+        let op = "read";
+        let node = self.node(op, ino)?;
+        if is_secret(&node) {
+            self.check_owner(uid, op, || node.path())?;
+        }
+        let snapshot = self.inodes.lock().snapshot(ino);
+        let content = match snapshot {
+            Some(s) => s.content,
+            // Never described (a page fault after the secret's snapshot
+            // was let go): the content now, described from now on.
+            None => {
+                let content = self.ns.read(&node).await.map_err(on(op, &node))?;
+                let fingerprint = self.fingerprint_keys.hash_one(&*content);
+                let now = Instant::now();
+                let s = self
+                    .inodes
+                    .lock()
+                    .take_snapshot(ino, content, fingerprint, now);
+                s.content
+            }
+        };
+        let start = offset.min(content.len() as u64) as usize;
+        let end = start.saturating_add(size as usize).min(content.len());
+        let bytes = content[start..end].to_vec();
+        if is_secret(&node) {
+            self.drop_secret_later(ino);
+        }
+        Ok(bytes)
+    }
+
+    /// Tells the kernel, `SECRET_LINGER` from now, to drop the pages and
+    /// attributes it holds of a secret, and lets go of its snapshot: a
+    /// reader still reading is described the session again (the same
+    /// bytes while it is not renewed).
+    fn drop_secret_later(self: &Arc<Self>, ino: u64) {
+        if !self.secret_drops.lock().insert(ino) {
+            return;
+        }
+        let fs = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(SECRET_LINGER).await;
+            fs.secret_drops.lock().remove(&ino);
+            fs.inodes.lock().drop_snapshot(ino);
+            fs.let_go(vec![Held::Inode(ino)]);
+        });
     }
 
     pub fn write(

@@ -28,6 +28,14 @@ pub const INIT_CAPABILITIES: &[InitFlags] = &[
 /// the listings it reads.
 pub const SKIP_OPENDIR: bool = true;
 
+/// Linux 4.20 and later can do without open (FUSE_NO_OPEN_SUPPORT): told
+/// so once (ENOSYS), the kernel stops sending open and release for the
+/// whole mount, gives every open file handle 0 and keeps its pages as with
+/// FOPEN_KEEP_CACHE (fs/fuse/file.c, "Default for no-open"); answered
+/// ENOSYS, it stops sending flush too. Used by read-only mounts only (see
+/// `Fs::without_open`).
+pub const SKIP_OPEN: bool = true;
+
 /// The kernel drops the entries, attributes and pages it is told to
 /// (inval_entry, inval_inode), and pages at an open without KEEP_CACHE.
 pub const KERNEL_INVALIDATES: bool = true;

@@ -5,7 +5,8 @@
 //! gettid, /proc/self/task/TID/schedstat), dead mounts found in
 //! /proc/self/mountinfo and unmounted with fusermount3, the init flags only
 //! the Linux kernel has (FUSE_CACHE_SYMLINKS, FUSE_AUTO_INVAL_DATA,
-//! FUSE_NO_OPENDIR_SUPPORT), and trust in the kernel's invalidations: it
+//! FUSE_NO_OPENDIR_SUPPORT, and answering open ENOSYS in read-only
+//! mounts), and trust in the kernel's invalidations: it
 //! may keep entries, attributes and pages as long as the IAM data behind
 //! them stays fresh, because it is told when they change.
 //!
@@ -38,7 +39,7 @@ use portable as imp;
 pub use imp::busy_poll::{BusyPoll, BusyPollGuard, BusyPollHandle};
 pub use imp::{
     is_iamfs_mount, lazy_unmount, manual_unmount_hint, DEAD_MOUNT_ERRNOS, INIT_CAPABILITIES,
-    KERNEL_INVALIDATES, NAME, SKIP_OPENDIR, XATTRS,
+    KERNEL_INVALIDATES, NAME, SKIP_OPEN, SKIP_OPENDIR, XATTRS,
 };
 
 /// The longest the kernel keeps an entry or attributes where its

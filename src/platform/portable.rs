@@ -18,6 +18,9 @@ pub const INIT_CAPABILITIES: &[InitFlags] = &[InitFlags::FUSE_ATOMIC_O_TRUNC];
 /// opendir is answered as usual.
 pub const SKIP_OPENDIR: bool = false;
 
+/// open is answered as usual: reads bypass the page cache here.
+pub const SKIP_OPEN: bool = false;
+
 /// macFUSE accepts inval_entry and inval_inode, but they are reported not
 /// to take effect in some releases and setups (inval_entry since 4.9.1,
 /// the volume root under its FSKit backend; osxfuse ignored inval_inode on

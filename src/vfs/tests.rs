@@ -337,3 +337,121 @@ async fn a_listing_read_in_pages_is_one_snapshot() {
     assert_eq!(statfs.name_max, 255);
     assert_eq!(statfs.free, statfs.blocks);
 }
+
+/// A read-only mount whose kernel was told open is not implemented.
+fn without_open() -> (Arc<MemoryIam>, Arc<Fs>, Arc<Recorder>) {
+    let iam = MemoryIam::default();
+    iam.add_policy("p", "/", DOC)
+        .add_entity(Kind::Role, "r")
+        .put_inline(Kind::Role, "r", "inline", DOC);
+    let iam = Arc::new(iam);
+    let mut settings = Settings::for_tests(Duration::from_secs(60));
+    settings.read_only = true;
+    let fs = Fs::new(Arc::new(Namespace::new(iam.clone(), settings)), OWNER);
+    let recorder = Arc::new(Recorder::default());
+    fs.set_invalidator(recorder.clone());
+    assert_eq!(fs.without_open(true), crate::platform::SKIP_OPEN);
+    (iam, fs, recorder)
+}
+
+async fn attributes(fs: &Arc<Fs>, ino: u64, within_read: bool) -> (u64, SystemTime) {
+    let fh = within_read.then_some(NO_HANDLE);
+    let a = fs.clone().getattr(ino, fh, OWNER).await.unwrap();
+    let seen = (a.attr.size, a.attr.mtime);
+    a.replied();
+    seen
+}
+
+async fn read_all(fs: &Arc<Fs>, ino: u64, uid: u32) -> FsResult<Vec<u8>> {
+    fs.clone().read_unopened(ino, 0, 1 << 20, uid).await
+}
+
+#[tokio::test]
+async fn only_read_only_mounts_do_without_open() {
+    let (_, fs, _) = filesystem();
+    assert!(
+        !fs.without_open(true),
+        "a read-write mount commits on flush"
+    );
+    let (_, fs, _) = without_open();
+    assert!(!fs.without_open(false), "the kernel cannot do without open");
+}
+
+#[tokio::test]
+async fn reads_without_open_answer_the_snapshot_the_kernel_was_described() {
+    if !crate::platform::SKIP_OPEN {
+        return;
+    }
+    let (iam, fs, _) = without_open();
+    let ino = path(&fs, "roles/r/policies/inline.json").await;
+    let (size, mtime) = attributes(&fs, ino, false).await;
+    let first = read_all(&fs, ino, OWNER).await.unwrap();
+    assert_eq!(first.len() as u64, size);
+    // Changed in IAM and fetched again: until an attribute reply describes
+    // the new bytes, reads answer the ones whose size the kernel holds.
+    iam.put_inline(Kind::Role, "r", "inline", DOC2);
+    fs.namespace().refresh();
+    assert_eq!(read_all(&fs, ino, OWNER).await.unwrap(), first);
+    let (new_size, new_mtime) = attributes(&fs, ino, false).await;
+    let second = read_all(&fs, ino, OWNER).await.unwrap();
+    assert_ne!(second, first);
+    assert_eq!(second.len() as u64, new_size);
+    // Another mtime, in the same second: the kernel drops its pages.
+    assert_ne!(new_mtime, mtime);
+    let secs = |t: SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    assert_eq!(secs(new_mtime), secs(mtime));
+    // The same bytes described again keep their mtime: pages are kept.
+    assert_eq!(attributes(&fs, ino, false).await, (new_size, new_mtime));
+}
+
+#[tokio::test]
+async fn a_read_in_progress_is_described_its_own_snapshot() {
+    if !crate::platform::SKIP_OPEN {
+        return;
+    }
+    let (_, fs, _) = without_open();
+    let status = path(&fs, ".iamfs/status").await;
+    // A stat describes status now (its counters move with every request).
+    let (size, mtime) = attributes(&fs, status, false).await;
+    let _ = path(&fs, "roles/r/role.json").await;
+    // From inside a read (getattr with handle 0, before each read and at
+    // EOF) the same snapshot is described again, and read.
+    assert_eq!(attributes(&fs, status, true).await, (size, mtime));
+    let bytes = read_all(&fs, status, OWNER).await.unwrap();
+    assert_eq!(bytes.len() as u64, size);
+    // The next stat or path walk describes the content as it is now.
+    let (_, later) = attributes(&fs, status, false).await;
+    assert_ne!(later, mtime);
+}
+
+#[tokio::test]
+async fn secrets_without_open_are_the_mounters_and_leave_the_page_cache() {
+    if !crate::platform::SKIP_OPEN {
+        return;
+    }
+    let (_, fs, recorder) = without_open();
+    let role = path(&fs, "roles/r").await;
+    // Another user: no AssumeRole, no bytes.
+    let other = fs
+        .clone()
+        .lookup(role, "credentials".into(), OTHER)
+        .await
+        .unwrap();
+    let ino = other.ino;
+    other.replied();
+    let err = read_all(&fs, ino, OTHER).await.err().unwrap();
+    assert_eq!(err.err.kind, ErrorKind::AccessDenied);
+    assert_eq!(fs.namespace().api_calls().get(Operation::AssumeRole), 0);
+    // The mounter reads them; SECRET_LINGER later the kernel is told to
+    // drop their pages.
+    let (size, _) = attributes(&fs, ino, false).await;
+    assert_eq!(read_all(&fs, ino, OWNER).await.unwrap().len() as u64, size);
+    settled(&recorder).await;
+    tokio::time::sleep(SECRET_LINGER).await;
+    assert_eq!(settled(&recorder).await, vec![Held::Inode(ino)]);
+    // Another user now sees the mounter's session's size, still no bytes.
+    let a = fs.clone().getattr(ino, None, OTHER).await.unwrap();
+    assert_eq!(a.attr.size, size);
+    a.replied();
+    assert_eq!(fs.namespace().api_calls().get(Operation::AssumeRole), 1);
+}

@@ -84,3 +84,26 @@ def test_warm_scans_are_answered_by_the_kernel(bench):
     assert files <= sent.get("open", 0) <= files + 1, sent
     for op in ("read", "lookup", "readdir", "getattr"):
         assert sent.get(op, 0) < 5, f"warm grep -r roles/ sent {op}: {sent}"
+
+
+def test_warm_read_only_walks_send_nothing_per_file(bench):
+    """Issue 15, counts not times: on a --read-only mount a warm grep -r,
+    ls -lR or find -exec cat over roles/ sends the daemon no request per
+    file (grep's fts asks statfs once per walk); the read-write mount
+    beside it still takes an open and a release per file."""
+    sizes = bench["config"]["sizes"]
+    files = 5 * sizes["roles"]  # as test_warm_scans_are_answered_by_the_kernel
+    for condition, cmds in bench["read_only"]["conditions"].items():
+        for name, row in cmds.items():
+            ro = row["kernel_requests_per_run"]["ro"]
+            for op in ("open", "release", "flush", "lookup", "getattr"):
+                assert ro.get(op, 0) == 0, f"warm read-only {name} roles/ ({condition}): {ro}"
+            assert ro.get("statfs", 0) <= 1, (condition, name, ro)
+            # Pages the kernel reclaimed meanwhile (a DAMON pageout daemon
+            # runs on the CI VM) are read again: a few, never one per file.
+            assert ro.get("read", 0) + ro.get("readdir", 0) < max(2, files / 100), (
+                condition, name, ro)
+            assert row["same_output"], (condition, name)
+        rw = cmds["grep -r"]["kernel_requests_per_run"]["rw"]
+        assert files <= rw.get("open", 0) <= files + 1, rw
+    assert bench["read_only"]["iam_calls_during_runs"] == 0
