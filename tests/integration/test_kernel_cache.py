@@ -84,8 +84,12 @@ def test_warm_grep_opens_each_file_and_reads_no_page(make_wmount, roles12):
     warm_up(["grep", "-r", "Allow", d])
     sent = requests_of(m, ["grep", "-r", "Allow", d])
     files = ok(["find", d, "-type", "f"]).split()
+    dirs = ok(["find", d, "-mindepth", "1", "-type", "d"]).split()
     assert sent.get("open") == 5 * len(files), sent
-    assert sent.get("lookup", 0) <= NOISE and sent.get("getattr", 0) <= NOISE, sent
+    # None per file; a folder's attributes may be asked once more after the
+    # stand-in date its first listing had (policies/, attached/, ...).
+    assert sent.get("lookup", 0) <= NOISE, sent
+    assert sent.get("getattr", 0) <= max(NOISE, len(dirs)), (sent, dirs)
     assert not {"readdir", "read", "flush"} & sent.keys(), sent
 
 
