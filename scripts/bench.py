@@ -450,6 +450,11 @@ GREP = ["grep", "-r", "Allow"]
 
 
 WHOLE = ["users/", "groups/", "roles/", "policies/"]
+# Every folder of the mount but aws-policies/ and .iamfs/: the above and
+# the rest of IAM (instance profiles, providers, versions, attachments,
+# the account).
+EVERY = [*WHOLE, "instance-profiles/", "identity-providers/", "policy-versions/",
+         "policy-attachments/", "aws-policy-attachments/", "account/"]
 # access-keys.json is ListAccessKeys per user (GAAD does not carry keys): the
 # RSS reads leave it out so that both sizes read the same kinds of files.
 NO_KEYS = ["--exclude=access-keys.json"]
@@ -778,6 +783,10 @@ def run(args) -> dict:
         whole = cold_grep(binary, work, url, WHOLE, sizes["roles"] + sizes["policies"], NO_KEYS)
         res["whole_account_no_keys"] = {"seconds": round(whole["seconds"], 3),
                                         "calls": whole["calls"], "rss_mb": whole["rss_mb"]}
+        log("cold grep -r over every folder")
+        every = cold_grep(binary, work, url, EVERY, sizes["roles"] + sizes["policies"])
+        res["every_folder"] = {"seconds": round(every["seconds"], 3), "calls": every["calls"],
+                               "rss_mb": every["rss_mb"]}
 
         # 3 and 4: warm scans and cached reads on one mount (a long TTL keeps it warm)
         log(f"warm grep -r / ls -l / ls -lR against tmpfs x{runs}")
@@ -959,6 +968,11 @@ def table(res: dict) -> str:
     wk = res["whole_account_no_keys"]
     row("   the same, --exclude=access-keys.json", f"{wk['seconds']:.3f} s",
         f"{wk['calls']['total']} IAM calls: {ops(wk['calls'])}")
+    if "every_folder" in res:
+        e = res["every_folder"]
+        row("   cold grep -r of every folder (with instance-profiles/, identity-providers/, "
+            "policy-versions/, policy-attachments/, account/)", f"{e['seconds']:.3f} s",
+            f"{e['calls']['total']} IAM calls: {ops(e['calls'])}")
     row("2. aws iam get-account-authorization-details", f"{cli:.3f} s",
         "venv AWS CLI, same endpoint, --filter User Role Group LocalManagedPolicy")
     for label, c in res["cold_grep"].items():
