@@ -211,10 +211,18 @@ enum BulkScope {
     Principals(Kind),
     ManagedPolicies,
     AwsPolicies,
-    /// Users' access keys, MFA devices and console passwords: in no bulk
-    /// read IAM has, so a walk of users/ fetches them for every user,
-    /// FAN_OUT at a time.
-    SignIn,
+    /// One of users' access keys, MFA devices or console passwords: in no
+    /// bulk read IAM has, so a walk of users/ fetches the file it reads for
+    /// every user, FAN_OUT at a time (and only that file: `grep
+    /// --exclude=access-keys.json` fetches no keys).
+    SignIn(SignInFile),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum SignInFile {
+    AccessKeys,
+    MfaDevices,
+    LoginProfile,
 }
 
 impl BulkScope {
@@ -228,7 +236,7 @@ impl BulkScope {
             BulkScope::Principals(Kind::Role) => (DetailsFilter::Roles, Some(Kind::Role)),
             BulkScope::ManagedPolicies => (DetailsFilter::LocalManagedPolicies, None),
             BulkScope::AwsPolicies => (DetailsFilter::AwsManagedPolicies, None),
-            BulkScope::SignIn => return None,
+            BulkScope::SignIn(_) => return None,
         })
     }
 }
@@ -350,8 +358,14 @@ impl Namespace {
             }
             Key::PolicyDoc(arn, _) => Some((BulkScope::ManagedPolicies, arn.clone())),
             Key::Versions(name) => Some((BulkScope::ManagedPolicies, name.clone())),
-            Key::AccessKeys(user) | Key::MfaDevices(user) | Key::LoginProfile(user) => {
-                Some((BulkScope::SignIn, user.clone()))
+            Key::AccessKeys(user) => {
+                Some((BulkScope::SignIn(SignInFile::AccessKeys), user.clone()))
+            }
+            Key::MfaDevices(user) => {
+                Some((BulkScope::SignIn(SignInFile::MfaDevices), user.clone()))
+            }
+            Key::LoginProfile(user) => {
+                Some((BulkScope::SignIn(SignInFile::LoginProfile), user.clone()))
             }
             _ => key
                 .bulk_entity()
@@ -562,7 +576,7 @@ impl Namespace {
                     .try_collect::<Vec<_>>()
                     .await?;
             }
-            BulkScope::SignIn => {
+            BulkScope::SignIn(file) => {
                 let users: Vec<String> = self
                     .entities(Kind::User)
                     .await?
@@ -571,9 +585,11 @@ impl Namespace {
                     .collect();
                 stream::iter(users)
                     .map(|user| async move {
-                        self.access_keys(&user).await?;
-                        self.mfa_devices(&user).await?;
-                        self.login_profile(&user).await
+                        match file {
+                            SignInFile::AccessKeys => self.access_keys(&user).await,
+                            SignInFile::MfaDevices => self.mfa_devices(&user).await,
+                            SignInFile::LoginProfile => self.login_profile(&user).await,
+                        }
                     })
                     .buffer_unordered(FAN_OUT)
                     .try_collect::<Vec<_>>()
