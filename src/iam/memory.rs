@@ -92,6 +92,27 @@ fn policy_name(state: &State, arn: &str) -> Result<String> {
         .ok_or_else(|| IamError::from_code("NoSuchEntity", format!("Policy {arn} not found")))
 }
 
+/// TagX: new keys added, existing ones given the new value.
+fn merge_tags(current: &mut Vec<Tag>, tags: &[Tag]) {
+    for tag in tags {
+        match current.iter_mut().find(|t| t.key == tag.key) {
+            Some(t) => t.value = tag.value.clone(),
+            None => current.push(tag.clone()),
+        }
+    }
+}
+
+fn profile_mut<'a>(state: &'a mut State, name: &str) -> Result<&'a mut InstanceProfile> {
+    state
+        .instance_profiles
+        .get_mut(name)
+        .ok_or_else(|| no_instance_profile(name))
+}
+
+fn oidc_mut<'a>(state: &'a mut State, arn: &str) -> Result<&'a mut OidcProvider> {
+    state.oidc.get_mut(arn).ok_or_else(|| no_provider(arn))
+}
+
 fn no_provider(arn: &str) -> IamError {
     IamError::from_code("NoSuchEntity", format!("Provider {arn} not found"))
 }
@@ -705,13 +726,10 @@ impl Iam for MemoryIam {
         self.call().await;
         self.principal(kind, name)?;
         self.with(kind, name, |p| {
-            let current = p.entity.as_mut().unwrap().tags.get_or_insert_with(Vec::new);
-            for tag in tags {
-                match current.iter_mut().find(|t| t.key == tag.key) {
-                    Some(t) => t.value = tag.value.clone(),
-                    None => current.push(tag.clone()),
-                }
-            }
+            merge_tags(
+                p.entity.as_mut().unwrap().tags.get_or_insert_with(Vec::new),
+                tags,
+            );
         });
         Ok(())
     }
@@ -979,10 +997,7 @@ impl Iam for MemoryIam {
         self.call().await;
         self.principal(Kind::Role, role)?;
         let mut state = self.state.lock();
-        let p = state
-            .instance_profiles
-            .get_mut(profile)
-            .ok_or_else(|| no_instance_profile(profile))?;
+        let p = profile_mut(&mut state, profile)?;
         if !p.roles.is_empty() {
             return Err(IamError::from_code(
                 "LimitExceeded",
@@ -996,10 +1011,7 @@ impl Iam for MemoryIam {
     async fn remove_role_from_instance_profile(&self, profile: &str, role: &str) -> Result<()> {
         self.call().await;
         let mut state = self.state.lock();
-        let p = state
-            .instance_profiles
-            .get_mut(profile)
-            .ok_or_else(|| no_instance_profile(profile))?;
+        let p = profile_mut(&mut state, profile)?;
         let before = p.roles.len();
         p.roles.retain(|r| r != role);
         if p.roles.len() == before {
@@ -1113,7 +1125,7 @@ impl Iam for MemoryIam {
     async fn add_oidc_client_id(&self, arn: &str, client_id: &str) -> Result<()> {
         self.call().await;
         let mut state = self.state.lock();
-        let p = state.oidc.get_mut(arn).ok_or_else(|| no_provider(arn))?;
+        let p = oidc_mut(&mut state, arn)?;
         if !p.client_ids.iter().any(|c| c == client_id) {
             p.client_ids.push(client_id.into());
         }
@@ -1123,7 +1135,7 @@ impl Iam for MemoryIam {
     async fn remove_oidc_client_id(&self, arn: &str, client_id: &str) -> Result<()> {
         self.call().await;
         let mut state = self.state.lock();
-        let p = state.oidc.get_mut(arn).ok_or_else(|| no_provider(arn))?;
+        let p = oidc_mut(&mut state, arn)?;
         p.client_ids.retain(|c| c != client_id);
         Ok(())
     }
@@ -1131,7 +1143,7 @@ impl Iam for MemoryIam {
     async fn update_oidc_thumbprints(&self, arn: &str, thumbprints: &[String]) -> Result<()> {
         self.call().await;
         let mut state = self.state.lock();
-        let p = state.oidc.get_mut(arn).ok_or_else(|| no_provider(arn))?;
+        let p = oidc_mut(&mut state, arn)?;
         p.thumbprints = thumbprints.to_vec();
         Ok(())
     }
@@ -1179,27 +1191,15 @@ impl Iam for MemoryIam {
     async fn tag_instance_profile(&self, name: &str, tags: &[Tag]) -> Result<()> {
         self.call().await;
         let mut state = self.state.lock();
-        let p = state
-            .instance_profiles
-            .get_mut(name)
-            .ok_or_else(|| no_instance_profile(name))?;
-        let current = p.tags.get_or_insert_with(Vec::new);
-        for tag in tags {
-            match current.iter_mut().find(|t| t.key == tag.key) {
-                Some(t) => t.value = tag.value.clone(),
-                None => current.push(tag.clone()),
-            }
-        }
+        let p = profile_mut(&mut state, name)?;
+        merge_tags(p.tags.get_or_insert_with(Vec::new), tags);
         Ok(())
     }
 
     async fn untag_instance_profile(&self, name: &str, keys: &[String]) -> Result<()> {
         self.call().await;
         let mut state = self.state.lock();
-        let p = state
-            .instance_profiles
-            .get_mut(name)
-            .ok_or_else(|| no_instance_profile(name))?;
+        let p = profile_mut(&mut state, name)?;
         if let Some(current) = p.tags.as_mut() {
             current.retain(|t| !keys.contains(&t.key));
         }
