@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from iamfs_harness import ls
+from iamfs_harness import base_env, ls
 
 from write_helpers import *  # noqa: F401,F403
 
@@ -377,3 +377,34 @@ def test_saml_and_oidc_providers_as_files(wmount, wiam, fx):
     wiam.get_open_id_connect_provider(OpenIDConnectProviderArn=oarn)  # still there
     assert f"trust policy of roles/{fx.role}" in wmount.errors_text()
     assert file in ls(oidc_dir)
+
+
+@pytest.mark.parametrize("editor", ["vim", "emacs"])
+def test_editors_save_the_new_documents(wmount, wiam, fx, tmp_path, editor):
+    """vim (ex mode, Debian's defaults: backup rename, 4913 probe) and emacs
+    --batch (lock symlink, X~ backup) save settings.json and a SAML
+    metadata file like any document."""
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    env = base_env(HOME=str(home))
+    name = uniq("wt-ed-")
+    ok(["tee", wmount.p(f"identity-providers/saml/{name}.xml")], input=SAML)
+    files = [(wmount.p(f"roles/{fx.role}/settings.json"), "3600", "7200"),
+             (wmount.p(f"identity-providers/saml/{name}.xml"), "idp.example.com",
+              "idp2.example.com")]
+    for path, old, new in files:
+        if editor == "vim":
+            args = ["vim", "-Es", "-c", f"%s/{old}/{new}/", "-c", "wq", str(path)]
+        else:
+            lisp = (f'(progn (goto-char (point-min)) (search-forward "{old}") '
+                    f'(replace-match "{new}") (save-buffer))')
+            args = ["emacs", "--batch", str(path), "--eval", lisp]
+        p = run(args, env=env, timeout=60)
+        assert p.returncode == 0, (args, p.returncode, p.stderr[-2000:])
+    assert role_settings(wiam, fx.role)[1] == 7200
+    arn = next(p["Arn"] for p in wiam.list_saml_providers()["SAMLProviderList"]
+               if p["Arn"].endswith(f"/{name}"))
+    held = wiam.get_saml_provider(SAMLProviderArn=arn)["SAMLMetadataDocument"]
+    assert "idp2.example.com" in held
+    errors = [l for l in wmount.errors_text().splitlines() if name in l or "settings" in l]
+    assert not errors, errors
