@@ -144,12 +144,24 @@ pub fn note_unknown() {
     note(|s| s.unknown = true);
 }
 
+/// A fetch of one key, shared by everyone waiting for it.
+#[derive(Default)]
+struct Flight {
+    /// The key was written or dropped while IAM was asked: what the fetch
+    /// brings may be older than that, and is not kept.
+    overtaken: AtomicBool,
+    /// The last fetch's error: those who waited for it get it too, rather
+    /// than each asking IAM again (an endpoint that times out would make
+    /// every waiter wait a timeout of its own).
+    failed: Mutex<Option<crate::error::IamError>>,
+}
+
 pub struct Cache {
     entries: Mutex<LruCache<Key, Entry>>,
     /// Fetches under way, one per key. The state says the key was written
     /// or dropped meanwhile: what the fetch brings may be older than that,
     /// and is not kept.
-    in_flight: KeyedLocks<Key, AtomicBool>,
+    in_flight: KeyedLocks<Key, Flight>,
     ttl: Duration,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -217,8 +229,9 @@ impl Cache {
     }
 
     fn overtake(&self, key: &Key) {
-        self.in_flight
-            .with_state(key, |overtaken| overtaken.store(true, Ordering::Relaxed));
+        self.in_flight.with_state(key, |flight| {
+            flight.overtaken.store(true, Ordering::Relaxed)
+        });
     }
 
     fn put<T: Any + Send + Sync>(&self, key: Key, value: T) -> Arc<T> {
@@ -267,7 +280,7 @@ impl Cache {
 
     pub fn clear(&self) {
         self.in_flight
-            .each_state(|overtaken| overtaken.store(true, Ordering::Relaxed));
+            .each_state(|flight| flight.overtaken.store(true, Ordering::Relaxed));
         self.entries.lock().clear();
     }
 
@@ -290,14 +303,23 @@ impl Cache {
         if let Some(v) = self.get(&key) {
             return Ok(v);
         }
-        let flight = self.in_flight.lock(&key).await;
+        let held = self.in_flight.lock(&key).await;
         if let Some(v) = self.peek(&key) {
             return Ok(v);
         }
-        let overtaken = flight.state();
-        overtaken.store(false, Ordering::Relaxed);
-        let value = fetch().await?;
-        if overtaken.load(Ordering::Relaxed) {
+        let flight = held.state();
+        if let Some(e) = flight.failed.lock().clone() {
+            return Err(e); // the fetch this caller waited for failed
+        }
+        flight.overtaken.store(false, Ordering::Relaxed);
+        let value = match fetch().await {
+            Ok(value) => value,
+            Err(e) => {
+                *flight.failed.lock() = Some(e.clone());
+                return Err(e);
+            }
+        };
+        if flight.overtaken.load(Ordering::Relaxed) {
             // A change through the mount (or a refresh) came while IAM was
             // asked: keep what it left, answer this caller with the fetch.
             return Ok(Arc::new(value));
@@ -415,5 +437,39 @@ mod tests {
             assert_eq!(t.await.unwrap().unwrap(), 7);
         }
         assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn those_waiting_for_a_failed_fetch_get_its_error_without_asking_again() {
+        use std::sync::atomic::AtomicUsize;
+        let cache = Arc::new(Cache::new(Duration::from_secs(60), 10));
+        let key = Key::Entities(Kind::Role);
+        let asked = Arc::new(AtomicUsize::new(0));
+        let fetch = |cache: Arc<Cache>, asked: Arc<AtomicUsize>| {
+            let key = key.clone();
+            tokio::spawn(async move {
+                cache
+                    .get_or_fetch(key, || async {
+                        asked.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        Err::<u32, _>(crate::error::IamError::new(
+                            crate::error::ErrorKind::Unreachable,
+                            "Timeout",
+                            "no answer",
+                        ))
+                    })
+                    .await
+                    .map(|v| *v)
+            })
+        };
+        let first = fetch(cache.clone(), asked.clone());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let second = fetch(cache.clone(), asked.clone());
+        assert!(first.await.unwrap().is_err());
+        assert_eq!(second.await.unwrap().unwrap_err().code, "Timeout");
+        assert_eq!(asked.load(Ordering::SeqCst), 1, "one fetch for both");
+        // Later callers ask again.
+        let again = cache.get_or_fetch(key, || async { Ok(7u32) }).await;
+        assert_eq!(*again.unwrap(), 7);
     }
 }

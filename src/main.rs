@@ -184,7 +184,7 @@ fn mount_and_serve(options: &Options, ready: &mut Option<PipeWriter>) -> Result<
         Arc::new(SdkIam::new(&sdk_config)),
         session::CredentialsHook(credentials.clone()),
     ));
-    let namespace = Arc::new(Namespace::new(
+    let namespace = Namespace::new(
         iam,
         Settings {
             endpoint,
@@ -196,7 +196,8 @@ fn mount_and_serve(options: &Options, ready: &mut Option<PipeWriter>) -> Result<
             session_name: iamfs::credentials::session_name(&iamfs::credentials::local_user_name()),
             daemon_credentials: Some(credentials),
         },
-    ));
+    )
+    .shared();
     // SAFETY: getuid cannot fail.
     let fs = Fs::new(namespace.clone(), unsafe { libc::getuid() });
     fs.start_pending_deletes(runtime.handle());

@@ -246,7 +246,24 @@ struct BulkState {
     misses: HashMap<BulkScope, HashSet<String>>,
     /// GetAccountAuthorizationDetails answered AccessDenied: fan out instead.
     denied: bool,
-    filling: bool,
+    /// The scope being read in bulk now (one at a time: `bulk_gate`).
+    filling: Option<BulkScope>,
+}
+
+tokio::task_local! {
+    /// Set while a bulk read runs: its own fetches (the fan-out) go
+    /// straight to IAM instead of waiting for the read they are part of.
+    static IN_FILL: ();
+}
+
+/// What a cache miss does about bulk reads.
+enum OnMiss {
+    /// Fetch the one value.
+    Fetch,
+    /// Read the whole scope in bulk first.
+    Fill,
+    /// A bulk read of its scope is under way: wait for it.
+    Wait,
 }
 
 #[cfg(test)]
@@ -282,6 +299,8 @@ const REPORT_POLL: Duration = Duration::from_secs(1);
 pub const CHANGING_FILE_LIFETIME: Duration = Duration::from_secs(1);
 
 pub struct Namespace {
+    /// Itself, once shared (`shared`): background work holds it.
+    me: OnceLock<std::sync::Weak<Namespace>>,
     /// Every request counted, for `.iamfs/status`.
     iam: Counted<dyn Iam>,
     cache: Cache,
@@ -307,6 +326,7 @@ pub struct Namespace {
 impl Namespace {
     pub fn new(iam: Arc<dyn Iam>, settings: Settings) -> Self {
         Self {
+            me: OnceLock::new(),
             iam: Counted::new(iam),
             cache: Cache::new(settings.cache_ttl, settings.cache_entries),
             edits: Edits::new(settings.cache_ttl),
@@ -325,6 +345,14 @@ impl Namespace {
             commit_locks: KeyedLocks::default(),
             dir_changes: Mutex::default(),
         }
+    }
+
+    /// The namespace shared, able to run work in the background (a cold
+    /// listing's bulk read).
+    pub fn shared(self) -> Arc<Self> {
+        let ns = Arc::new(self);
+        let _ = ns.me.set(Arc::downgrade(&ns));
+        ns
     }
 
     pub fn settings(&self) -> &Settings {
@@ -385,23 +413,68 @@ impl Namespace {
             return Ok(v);
         }
         if let Some((scope, id)) = Self::bulk_scope(&key) {
-            let fill = {
+            let on_miss = {
                 let mut bulk = self.bulk.lock();
-                // A running fill's own fetches don't count toward another.
-                !bulk.filling && {
-                    let seen = bulk.misses.entry(scope).or_default();
-                    seen.insert(id);
-                    seen.len() >= BULK_THRESHOLD
+                match bulk.filling {
+                    _ if IN_FILL.try_with(|_| ()).is_ok() => OnMiss::Fetch,
+                    Some(filling) if filling == scope => OnMiss::Wait,
+                    // A running fill's fetches don't count toward another.
+                    Some(_) => OnMiss::Fetch,
+                    None => {
+                        let seen = bulk.misses.entry(scope).or_default();
+                        seen.insert(id);
+                        if seen.len() >= BULK_THRESHOLD {
+                            OnMiss::Fill
+                        } else {
+                            OnMiss::Fetch
+                        }
+                    }
                 }
             };
-            if fill {
-                self.fill_in_bulk(scope).await;
+            match on_miss {
+                OnMiss::Fill => self.fill_in_bulk(scope).await,
+                // The gate is held for the whole of a fill.
+                OnMiss::Wait => drop(self.bulk_gate.lock().await),
+                OnMiss::Fetch => {}
+            }
+            if !matches!(on_miss, OnMiss::Fetch) {
                 if let Some(v) = self.cache.peek(&key) {
                     return Ok(v);
                 }
             }
         }
         self.cache.get_or_fetch(key, fetch).await
+    }
+
+    /// A cold listing of users/, groups/, roles/ or policies/ starts the
+    /// scope's bulk read at once, beside the List call, instead of waiting
+    /// for a walk to show itself in BULK_THRESHOLD misses: the listing's
+    /// answer is not delayed, and a walk's lookups wait for the bulk read
+    /// instead of asking entity by entity. Only for a shared namespace
+    /// (`shared`), which can run the read in the background.
+    fn start_bulk_early(&self, scope: BulkScope, listing: &Key) {
+        let Some(me) = self.me.get().and_then(std::sync::Weak::upgrade) else {
+            return;
+        };
+        if scope.details().is_none() {
+            return;
+        }
+        {
+            let mut bulk = self.bulk.lock();
+            if bulk.denied || bulk.filling.is_some() || self.cache_has_listing(listing) {
+                return;
+            }
+            // As if the walk had already shown itself.
+            let seen = bulk.misses.entry(scope).or_default();
+            for i in seen.len()..BULK_THRESHOLD {
+                seen.insert(format!("\0listing-{i}"));
+            }
+        }
+        tokio::spawn(async move { me.fill_in_bulk(scope).await });
+    }
+
+    fn cache_has_listing(&self, listing: &Key) -> bool {
+        self.cache.fetched_at(listing).is_some()
     }
 
     /// Reads the whole account with GetAccountAuthorizationDetails, or, where
@@ -423,24 +496,28 @@ impl Namespace {
                 return; // another task filled while we waited
             }
             bulk.misses.remove(&scope);
-            bulk.filling = true;
+            bulk.filling = Some(scope);
             bulk.denied
         };
         let started = Instant::now();
-        let result = match scope.details() {
-            Some((filter, listed_kind)) if !denied => {
-                match self.load_details(scope, filter, listed_kind).await {
-                    Err(e) if e.kind == ErrorKind::AccessDenied => {
-                        tracing::info!("bulk read denied ({e}); fetching entity by entity");
-                        self.bulk.lock().denied = true;
-                        self.fan_out(scope).await
+        let result = IN_FILL
+            .scope((), async {
+                match scope.details() {
+                    Some((filter, listed_kind)) if !denied => {
+                        match self.load_details(scope, filter, listed_kind).await {
+                            Err(e) if e.kind == ErrorKind::AccessDenied => {
+                                tracing::info!("bulk read denied ({e}); fetching entity by entity");
+                                self.bulk.lock().denied = true;
+                                self.fan_out(scope).await
+                            }
+                            other => other,
+                        }
                     }
-                    other => other,
+                    _ => self.fan_out(scope).await,
                 }
-            }
-            _ => self.fan_out(scope).await,
-        };
-        self.bulk.lock().filling = false;
+            })
+            .await;
+        self.bulk.lock().filling = None;
         tracing::debug!(
             ?scope,
             seconds = started.elapsed().as_secs_f64(),
@@ -464,7 +541,9 @@ impl Namespace {
         // GAAD leaves out what only the list calls return (role descriptions,
         // session durations, password use): the listing is merged in, and
         // read at the same time.
-        let (pages, listed) = futures::try_join!(
+        // Both run to their end: a listing others wait for is never dropped
+        // half-way because the bulk read failed first.
+        let (pages, listed) = futures::join!(
             collect_pages(|m| self.iam.get_account_authorization_details(filter, m)),
             async {
                 match listed_kind {
@@ -472,7 +551,8 @@ impl Namespace {
                     None => Ok(None),
                 }
             }
-        )?;
+        );
+        let (pages, listed) = (pages?, listed?);
         let listed: HashMap<&str, &Entity> = listed
             .iter()
             .flat_map(|l| l.iter())
@@ -1071,6 +1151,7 @@ impl Namespace {
         };
         match dir {
             Node::KindDir(kind) => {
+                self.start_bulk_early(BulkScope::Principals(*kind), &Key::Entities(*kind));
                 let list = self.entities(*kind).await?;
                 out.extend(
                     list.iter()
@@ -1181,6 +1262,9 @@ impl Namespace {
                 out.extend(named(&names, &|n| Node::Link(*kind, e.clone(), n.into())));
             }
             Node::PoliciesDir(scope) => {
+                if *scope == PolicyScope::Local {
+                    self.start_bulk_early(BulkScope::ManagedPolicies, &Key::Policies(*scope));
+                }
                 let list = self.policies(*scope).await?;
                 out.extend(list.iter().map(|p| {
                     (

@@ -1749,3 +1749,31 @@ async fn last_accessed_is_made_on_demand_and_never_listed() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_cold_listing_starts_the_bulk_read_beside_it() {
+    let mut iam = account(40);
+    iam.page_size = 100;
+    let iam = Arc::new(iam);
+    let ns = Namespace::new(iam.clone(), settings()).shared();
+    let files = walk(&ns, Node::KindDir(Kind::Role)).await;
+    assert_eq!(files, 40 * 6);
+    let calls = ns.api_calls();
+    // No per-entity calls to spot the walk: the lookups waited for the
+    // bulk read the listing started.
+    for op in [
+        Operation::GetRole,
+        Operation::ListRolePolicies,
+        Operation::GetRolePolicy,
+        Operation::ListAttachedRolePolicies,
+    ] {
+        assert_eq!(calls.get(op), 0, "{op:?}: {:?}", calls.snapshot());
+    }
+    assert_eq!(calls.get(Operation::GetAccountAuthorizationDetails), 1);
+    assert_eq!(calls.get(Operation::ListRoles), 1, "one listing for both");
+
+    // A namespace not shared (the unit tests') waits for the walk to show.
+    let (_, plain) = namespace(account(40));
+    walk(&plain, Node::KindDir(Kind::Role)).await;
+    assert!(plain.api_calls().get(Operation::GetRole) > 0);
+}
