@@ -830,6 +830,12 @@ def run(args) -> dict:
             c = cold_grep(binary, work, url, ["roles/", "policies/"],
                           args.scale_roles + sizes["policies"])
             sc["cold_roles_policies"] = {"seconds": round(c["seconds"], 3), "calls": c["calls"]}
+            log("cold grep -r roles/, and the CLI with the matching filters")
+            c = cold_grep(binary, work, url, ["roles/"], args.scale_roles)
+            sc["cold_roles"] = {"seconds": round(c["seconds"], 3), "calls": c["calls"]}
+            sc["cli_filter_role_s"] = round(cli_gaad(url, CLI_FILTERS["roles"])[0], 3)
+            sc["cli_filter_role_policy_s"] = round(
+                cli_gaad(url, CLI_FILTERS["roles+policies"])[0], 3)
             log("cold grep -r over the whole mount but access-keys.json, peak RSS")
             whole_n = cold_grep(binary, work, url, WHOLE, args.scale_roles + sizes["policies"],
                                 NO_KEYS)
@@ -1016,6 +1022,16 @@ def table(res: dict) -> str:
         c = sc["cold_roles_policies"]
         row(f"   cold grep -r roles+policies/ at {sc['roles']} roles", f"{c['seconds']:.3f} s",
             f"{c['calls']['total']} IAM calls: {ops(c['calls'])}")
+        if "cold_roles" in sc:
+            r = sc["cold_roles"]
+            row(f"   like with like at {sc['roles']} roles: cold grep -r roles/ : CLI --filter Role",
+                f"{r['seconds']:.3f} s vs {sc['cli_filter_role_s']:.3f} s = "
+                f"{r['seconds'] / sc['cli_filter_role_s']:.2f}x",
+                f"{r['calls']['total']} IAM calls: {ops(r['calls'])}")
+            row(f"   like with like at {sc['roles']} roles: roles+policies/ : CLI --filter Role "
+                "LocalManagedPolicy",
+                f"{c['seconds']:.3f} s vs {sc['cli_filter_role_policy_s']:.3f} s = "
+                f"{c['seconds'] / sc['cli_filter_role_policy_s']:.2f}x")
         for name, x in sc["warm"]["commands"].items():
             row(f"   warm {name} roles/ at {sc['roles']} roles  iamfs | tmpfs",
                 f"{x['iamfs_median_ms']:.1f} | {x['tmpfs_median_ms']:.1f} ms",
