@@ -79,3 +79,18 @@ pub fn lazy_unmount(path: &Path) -> Result<(), String> {
         std::io::Error::last_os_error()
     ))
 }
+
+/// The filesystem type's subtype, as a kernel option: fuser passes
+/// `subtype=` to fusermount3 (an unprivileged mount) but drops it from the
+/// mount(2) root makes itself, which then shows type `fuse`; the kernel
+/// takes `subtype=iamfs` in the mount data and shows `fuse.iamfs` either
+/// way, so `umount -t fuse.iamfs`, findmnt and `iamfs status` find it.
+pub fn subtype_option() -> fuser::MountOption {
+    fuser::MountOption::CUSTOM("subtype=iamfs".into())
+}
+
+/// `-o` options beyond iamfs's and FUSE's generic ones: none on Linux (the
+/// kernel refuses what it does not know with EINVAL).
+pub fn passes_mount_option(_option: &str) -> bool {
+    false
+}

@@ -106,3 +106,31 @@ pub mod busy_poll {
         }
     }
 }
+
+/// The filesystem type's subtype, as fuser spells it.
+pub fn subtype_option() -> fuser::MountOption {
+    fuser::MountOption::Subtype("iamfs".into())
+}
+
+/// macFUSE's own `-o` options, passed on as they are (`noappledouble`...).
+pub fn passes_mount_option(option: &str) -> bool {
+    const FLAGS: &[&str] = &[
+        "noappledouble",
+        "noapplexattr",
+        "local",
+        "defer_permissions",
+        "nobrowse",
+        "novncache",
+        "noubc",
+        "jail_symlinks",
+        "negative_vncache",
+    ];
+    const VALUED: &[&str] = &[
+        "volname=",
+        "iosize=",
+        "daemon_timeout=",
+        "volicon=",
+        "fstypename=",
+    ];
+    FLAGS.contains(&option) || VALUED.iter().any(|p| option.starts_with(p))
+}
