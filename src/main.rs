@@ -264,6 +264,7 @@ fn mount_and_serve(
         "mounted"
     );
     report(ready, Ok(()));
+    platform::notify_ready(&format!("mounted at {}", options.mountpoint().display()));
     if !options.foreground {
         detach_stdio();
     }
@@ -277,6 +278,7 @@ fn mount_and_serve(
             _ = term.recv() => {}
         }
         tracing::info!("signal received: unmounting");
+        platform::notify_stopping();
         if let Err(e) = unmounter.unmount() {
             tracing::error!("unmount failed: {e}");
         }
@@ -285,6 +287,8 @@ fn mount_and_serve(
         .run()
         .map_err(|e| format!("the FUSE session ended with an error: {e}"));
     tracing::info!("unmounted");
+    // Unmounted from outside (umount, fusermount3 -u) or after a signal.
+    platform::notify_stopping();
     // An rm still inside its grace is carried out before the daemon exits.
     let settled =
         runtime

@@ -94,3 +94,22 @@ pub fn subtype_option() -> fuser::MountOption {
 pub fn passes_mount_option(_option: &str) -> bool {
     false
 }
+
+/// Tells systemd (Type=notify; NOTIFY_SOCKET in the environment) that the
+/// mount answers, with a status line. Nothing happens without the socket.
+pub fn notify_ready(status: &str) {
+    let sent = sd_notify::notify(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status(status),
+    ]);
+    if let Err(e) = sent {
+        tracing::warn!("telling systemd the mount is ready: {e}");
+    }
+}
+
+/// Tells systemd that the mount is going away.
+pub fn notify_stopping() {
+    if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Stopping]) {
+        tracing::warn!("telling systemd the mount is stopping: {e}");
+    }
+}

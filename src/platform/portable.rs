@@ -134,3 +134,9 @@ pub fn passes_mount_option(option: &str) -> bool {
     ];
     FLAGS.contains(&option) || VALUED.iter().any(|p| option.starts_with(p))
 }
+
+/// No service manager is told anything here (systemd is Linux's).
+pub fn notify_ready(_status: &str) {}
+
+/// As `notify_ready`.
+pub fn notify_stopping() {}

@@ -156,3 +156,54 @@ umount "$M"; echo "UMOUNT_RC: $?"
     assert "ro" in opts and "noatime" in opts, info
     assert " - fuse.iamfs - " in info, info
     assert any(line.startswith("ROLE: ") for line in p.stdout.splitlines())
+
+
+def test_systemd_hears_ready_once_the_mount_answers_and_stopping_at_unmount(
+        moto, account, tmp_path):
+    """Type=notify: a Unix datagram socket stands in for systemd's
+    NOTIFY_SOCKET; iamfs runs in the foreground as the unit runs it."""
+    import socket
+    import subprocess
+
+    from iamfs_harness import is_mounted, wait_for
+
+    path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(30)
+    m = tmp_path / "mnt"
+    m.mkdir()
+    env = base_env(NOTIFY_SOCKET=path)
+    log = open(tmp_path / "iamfs.log", "wb")
+    proc = subprocess.Popen(
+        [str(IAMFS_BIN), "--foreground", "--endpoint-url", moto.url, str(m)],
+        env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        ready = sock.recv(4096).decode()
+        # READY=1 comes once the mount is there: a read at once answers.
+        assert "READY=1" in ready.splitlines(), ready
+        assert f"STATUS=mounted at {m}" in ready, ready
+        assert is_mounted(m)
+        assert run(["ls", m / "roles"]).returncode == 0
+        assert run(["fusermount3", "-u", m]).returncode == 0
+        stopping = sock.recv(4096).decode()
+        assert "STOPPING=1" in stopping.splitlines(), stopping
+        assert proc.wait(20) == 0
+        assert not is_mounted(m)
+        # SIGTERM (what `systemctl stop` sends) also says STOPPING=1.
+        proc = subprocess.Popen(
+            [str(IAMFS_BIN), "-f", "--endpoint-url", moto.url, str(m)],
+            env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        assert "READY=1" in sock.recv(4096).decode()
+        proc.terminate()
+        assert "STOPPING=1" in sock.recv(4096).decode()
+        assert proc.wait(20) == 0
+        assert wait_for(lambda: not is_mounted(m), 10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        if is_mounted(m):
+            run(["fusermount3", "-uz", m])
+        sock.close()
+        log.close()
