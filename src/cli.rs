@@ -19,7 +19,8 @@ use fuser::MountOption;
                   and every option is also an -o key (see MOUNT OPTIONS).",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
-    allow_missing_positional = true
+    allow_missing_positional = true,
+    disable_help_subcommand = true
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -30,11 +31,11 @@ pub struct Cli {
 
     /// Print a completion script for this shell and exit
     /// (e.g. `iamfs --completions bash > /etc/bash_completion.d/iamfs`).
-    #[arg(long, value_name = "SHELL", exclusive = true)]
+    #[arg(long, value_name = "SHELL")]
     pub completions: Option<clap_complete::Shell>,
 
     /// Print the man page (roff) and exit: `iamfs --man > iamfs.1`.
-    #[arg(long, exclusive = true, hide = true)]
+    #[arg(long, hide = true)]
     pub man: bool,
 }
 
@@ -63,7 +64,7 @@ pub struct Options {
     pub source: Option<String>,
 
     /// Where to mount (an existing, empty directory).
-    #[arg(required = true)]
+    #[arg(required_unless_present_any = ["completions", "man"])]
     pub mountpoint: Option<PathBuf>,
 
     /// Named profile from ~/.aws/config (role_arn + source_profile profiles work).

@@ -263,18 +263,20 @@ fn mount_and_serve(
         busy_poll = busy_poll.is_some(),
         "mounted"
     );
-    report(ready, Ok(()));
-    platform::notify_ready(&format!("mounted at {}", options.mountpoint().display()));
-    if !options.foreground {
-        detach_stdio();
-    }
-
+    // The handlers are in place before anyone hears that the mount is up:
+    // a SIGTERM right after `iamfs` returns (or after READY=1) unmounts.
+    let (mut term, mut interrupt) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        let _context = runtime.enter();
+        (
+            signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM handler: {e}"))?,
+            signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT handler: {e}"))?,
+        )
+    };
     let mut unmounter = session.unmount_callable();
     runtime.spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = interrupt.recv() => {}
             _ = term.recv() => {}
         }
         tracing::info!("signal received: unmounting");
@@ -283,6 +285,11 @@ fn mount_and_serve(
             tracing::error!("unmount failed: {e}");
         }
     });
+    report(ready, Ok(()));
+    platform::notify_ready(&format!("mounted at {}", options.mountpoint().display()));
+    if !options.foreground {
+        detach_stdio();
+    }
     let served = session
         .run()
         .map_err(|e| format!("the FUSE session ended with an error: {e}"));
