@@ -113,3 +113,11 @@ pub fn notify_stopping() {
         tracing::warn!("telling systemd the mount is stopping: {e}");
     }
 }
+
+/// The mountpoints of the iamfs mounts this process sees
+/// (/proc/self/mountinfo), for `iamfs status`.
+pub fn iamfs_mounts() -> Result<Vec<std::path::PathBuf>, String> {
+    let table = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| format!("/proc/self/mountinfo: {e}"))?;
+    Ok(crate::mountpoint::iamfs_mounts(&table).collect())
+}

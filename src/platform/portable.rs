@@ -140,3 +140,12 @@ pub fn notify_ready(_status: &str) {}
 
 /// As `notify_ready`.
 pub fn notify_stopping() {}
+
+/// Listing mounts needs Linux's /proc/self/mountinfo.
+pub fn iamfs_mounts() -> Result<Vec<std::path::PathBuf>, String> {
+    Err(
+        "listing the mounts needs Linux's /proc/self/mountinfo here: give the mountpoint \
+         (iamfs status ~/iam)"
+            .into(),
+    )
+}

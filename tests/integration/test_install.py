@@ -72,7 +72,8 @@ def test_mount_t_fuse_iamfs_and_fstab_lines_mount_and_umount(moto, account, tmp_
     m.mkdir()
     fstab = tmp_path / "fstab"
     fstab.write_text(
-        f"admin {m} fuse.iamfs noauto,user,_netdev,endpoint_url={moto.url},cache_ttl=120 0 0\n")
+        f"admin {m} fuse.iamfs noauto,user,_netdev,endpoint_url={moto.url},cache_ttl=120,"
+        f"log_file={tmp_path}/fstab.log 0 0\n")
     body = f"""
 M={shlex.quote(str(m))}
 mount -t fuse.iamfs admin "$M" -o profile=admin,ro,cache_ttl=120,endpoint_url={moto.url}
@@ -83,6 +84,8 @@ awk -v m="$M" '$5 == m' /proc/self/mountinfo | sed 's/^/LEFT: /'
 echo ---FSTAB---
 mount -T {shlex.quote(str(fstab))} "$M"; echo "MOUNT_RC: $?"
 {CHECK}
+printf 'not json' > {shlex.quote(str(tmp_path))}/bad.json
+cp {shlex.quote(str(tmp_path))}/bad.json "$M/policies/zz-not-json.json" 2>/dev/null; echo "BAD_SAVE_RC: $?"
 umount "$M"; echo "UMOUNT_RC: $?"
 awk -v m="$M" '$5 == m' /proc/self/mountinfo | sed 's/^/LEFT: /'
 """
@@ -107,6 +110,13 @@ awk -v m="$M" '$5 == m' /proc/self/mountinfo | sed 's/^/LEFT: /'
         touched = [line for line in lines if line.startswith("TOUCH:")]
         if ro:
             assert touched and "Read-only file system" in touched[0], part
+    # log_file= from the fstab line: one line for the refused save, with
+    # the path, the operation, the errno and the code.
+    assert "BAD_SAVE_RC: 0" not in second, second
+    logged = [line for line in (tmp_path / "fstab.log").read_text().splitlines()
+              if 'path="policies/zz-not-json.json"' in line]
+    assert len(logged) == 1, logged
+    assert " WARN " in logged[0] and 'errno="EINVAL"' in logged[0] and "op=" in logged[0], logged
 
 
 @pytest.mark.parametrize("case", ["unknown-key", "no-such-profile", "file-mountpoint"])
@@ -207,3 +217,41 @@ def test_systemd_hears_ready_once_the_mount_answers_and_stopping_at_unmount(
             run(["fusermount3", "-uz", m])
         sock.close()
         log.close()
+
+
+def test_iamfs_status_lists_mounts_and_summarises_one(make_mount, account):
+    from iamfs_harness import ok as ok_
+
+    m = make_mount(args=["--read-only"])
+    ok_(["ls", m.p("roles")])
+    listing = ok_([IAMFS_BIN, "status"])
+    mine = [line for line in listing.splitlines() if line.split("\t")[0] == str(m.path)]
+    assert len(mine) == 1, listing
+    assert f"account {account.id}" in mine[0] and "read-only" in mine[0], mine
+    summary = ok_([IAMFS_BIN, "status", m.path])
+    for needle in (f"account      {account.id}", "caller       arn:aws:",
+                   "cache        ", "IAM calls    ", "ListRoles", "errors       0",
+                   "credentials  active"):
+        assert needle in summary, (needle, summary)
+    raw = ok_([IAMFS_BIN, "status", "--json", m.path])
+    import json
+    assert json.loads(raw)["account"] == account.id and "api_calls" in json.loads(raw)
+    # Not a mount: one line, non-zero.
+    p = run([IAMFS_BIN, "status", m.workdir])
+    assert p.returncode != 0 and "is not an iamfs mount" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+
+
+def test_a_mountpoint_named_status_mounts_as_dot_slash_status(moto, account, tmp_path):
+    d = tmp_path / "status"
+    d.mkdir()
+    env = base_env()
+    p = run([IAMFS_BIN, "--endpoint-url", moto.url, "./status"], cwd=tmp_path, env=env)
+    try:
+        assert p.returncode == 0, p.stderr
+        from iamfs_harness import is_mounted
+        assert is_mounted(d)
+        out = run([IAMFS_BIN, "status", "./status"], cwd=tmp_path, env=env)
+        assert out.returncode == 0 and "account" in out.stdout, out
+    finally:
+        run(["fusermount3", "-u", d])
