@@ -361,6 +361,23 @@ mod tests {
     }
 
     #[test]
+    fn a_profile_named_status_as_source_is_a_mount_not_the_subcommand() {
+        let argv: Vec<std::ffi::OsString> = ["iamfs", "status", "/mnt", "-o", "rw,dev,suid"]
+            .iter()
+            .map(Into::into)
+            .collect();
+        let cli = crate::cli::Cli::try_parse_from(crate::cli::helper_args(argv)).unwrap();
+        assert!(cli.command.is_none());
+        let mut o = cli.mount.unwrap();
+        let plan = resolve(&mut o).unwrap();
+        assert_eq!(o.profile.as_deref(), Some("status"));
+        assert!(plan.options.contains(&MountOption::FSName("status".into())));
+        // Without -o it is the subcommand.
+        let cli = crate::cli::Cli::try_parse_from(["iamfs", "status", "/mnt"]).unwrap();
+        assert!(matches!(cli.command, Some(crate::cli::Command::Status(_))));
+    }
+
+    #[test]
     fn every_documented_key_is_accepted() {
         for key in IAMFS_KEYS.iter().chain(FUSE_KEYS) {
             let opt = match *key {
