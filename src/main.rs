@@ -247,7 +247,7 @@ fn mount_and_serve(
     config.n_threads = Some(1);
 
     let mut session = fuser::Session::new(adapter, options.mountpoint(), &config)
-        .map_err(|e| format!("cannot mount at {}: {e}", options.mountpoint().display()))?;
+        .map_err(|e| mount_refused(options, &e))?;
     FuseAdapter::set_notifier(&fs, session.notifier());
     // Held until the session ends: dropping it stops the watcher.
     let busy_poll = {
@@ -311,6 +311,26 @@ fn mount_and_serve(
     served?;
     runtime.shutdown_timeout(Duration::from_secs(1));
     Ok(())
+}
+
+/// Why the kernel or fusermount3 refused the mount, with what to do.
+fn mount_refused(options: &Options, e: &std::io::Error) -> String {
+    let at = options.mountpoint().display();
+    // SAFETY: getuid cannot fail.
+    let root = unsafe { libc::getuid() } == 0;
+    if e.kind() != std::io::ErrorKind::PermissionDenied || root {
+        return format!("cannot mount at {at}: {e}");
+    }
+    let allow = if options.allow_other {
+        "; allow_other also needs `user_allow_other` in /etc/fuse.conf"
+    } else {
+        ""
+    };
+    format!(
+        "cannot mount at {at}: {e}: fusermount3 mounts only on a directory you own and \
+         can write: mount as its owner (an fstab line with `user`, then `mount {at}` as \
+         that user), or as root{allow}"
+    )
 }
 
 /// The daemon lets go of the terminal once the mount is up.

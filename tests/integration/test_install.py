@@ -14,10 +14,11 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+from pathlib import Path
 
 import pytest
 
-from iamfs_harness import IAMFS_BIN, base_env, run
+from iamfs_harness import IAMFS_BIN, base_env, is_mounted, run
 
 pytestmark = pytest.mark.fresh_mount
 
@@ -255,3 +256,37 @@ def test_a_mountpoint_named_status_mounts_as_dot_slash_status(moto, account, tmp
         assert out.returncode == 0 and "account" in out.stdout, out
     finally:
         run(["fusermount3", "-u", d])
+
+
+def test_a_user_mounting_a_line_without_user_is_told_the_fix(moto, tmp_path):
+    """mount(8) by a user (nobody) of a root-owned mountpoint without
+    `user` in fstab: one line naming the fix, non-zero, nothing mounted."""
+    import tempfile
+
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv(1)")
+    # Somewhere nobody can read: the binary and the mountpoint (root's).
+    base = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="iamfs-user-"))
+    try:
+        base.chmod(0o755)
+        (base / "bin").mkdir()
+        shutil.copy(os.path.realpath(IAMFS_BIN), base / "bin" / "iamfs")
+        (base / "bin" / "iamfs").chmod(0o755)
+        m = base / "mnt"
+        m.mkdir()
+        env = base_env(PATH=f"{base}/bin:/usr/bin:/bin", HOME=str(base))
+        p = run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                 "mount", "-t", "fuse.iamfs", "-", m, "-o", f"endpoint_url={moto.url}"],
+                env=env, cwd="/")
+        assert p.returncode != 0, p
+        assert not is_mounted(m)
+        lines = [line for line in p.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1, p.stderr
+        # mount(8) itself may refuse ("must be superuser"); if it runs the
+        # helper, iamfs says what to do.
+        assert ("superuser" in lines[0]
+                or ("iamfs: cannot mount at" in lines[0] and "`user`" in lines[0])), lines
+    finally:
+        if is_mounted(base / "mnt"):
+            run(["fusermount3", "-uz", base / "mnt"])
+        shutil.rmtree(base, ignore_errors=True)
