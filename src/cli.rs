@@ -141,7 +141,8 @@ pub struct Options {
           value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     pub busy_poll: u64,
 
-    /// Append the daemon's log to this file (in the foreground, logs go to stderr).
+    /// Append the log to this file (without it: standard error in the
+    /// foreground, nothing as a daemon; .iamfs/errors keeps the last errors).
     #[arg(long, value_name = "PATH")]
     pub log_file: Option<PathBuf>,
 }
