@@ -17,8 +17,11 @@ log() { printf 'install-deps: %s\n' "$*" >&2; }
 # ---- Debian packages -------------------------------------------------------
 # fuse3 gives fusermount3 (mount/unmount as the fuser crate does it);
 # libfuse3-dev + pkg-config only matter if the crate is built with a libfuse
-# feature, but are small; the editors and tools are what the tests drive.
-apt_pkgs=(fuse3 libfuse3-dev pkg-config jq rsync tmux vim nano emacs-nox procps psmisc python3-venv)
+# feature, but are small; the editors and tools are what the tests drive;
+# man-db and groff-base render the generated man page (`man -l doc/iamfs.1`);
+# util-linux gives mount(8), umount and unshare (the mount(8)/fstab tests).
+apt_pkgs=(fuse3 libfuse3-dev pkg-config jq rsync tmux vim nano emacs-nox procps psmisc python3-venv
+    man-db groff-base util-linux)
 missing=()
 for p in "${apt_pkgs[@]}"; do
     if [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) != "install ok installed" ]]; then

@@ -33,6 +33,10 @@ status=0
 echo "== cargo build --all-targets"
 cargo build --all-targets --quiet
 
+# The committed man page is what the code (clap, the README's tables) makes.
+echo "== doc/iamfs.1 is current"
+IAMFS_BIN="${CARGO_TARGET_DIR:-$repo/target}/debug/iamfs" "$repo/scripts/gen-man.sh" --check || status=1
+
 if [[ ${IAMFS_SKIP_CARGO_TEST:-0} != 1 ]]; then
     echo "== cargo test"
     timeout --kill-after=10 "${IAMFS_UNIT_TIMEOUT:-300}" cargo test --quiet || {

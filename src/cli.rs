@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 use fuser::MountOption;
 
+/// `iamfs [OPTIONS] [SOURCE] <MOUNTPOINT>` mounts; `iamfs status` reports.
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "iamfs",
@@ -12,11 +13,59 @@ use fuser::MountOption;
     about = "Mount an AWS account's IAM as a filesystem",
     long_about = "Mounts IAM users, groups, roles and policies as folders and JSON files.\n\
                   Credentials come from the standard AWS chain (environment, --profile, SSO, \
-                  instance metadata). Returns once the mount answers, unless --foreground."
+                  instance metadata). Returns once the mount answers, unless --foreground.\n\n\
+                  mount(8) and fstab run it as `iamfs SOURCE MOUNTPOINT -o OPTIONS` (through \
+                  mount.fuse3): SOURCE is the profile (`-` or `default` for the default chain), \
+                  and every option is also an -o key (see MOUNT OPTIONS).",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    allow_missing_positional = true,
+    disable_help_subcommand = true
 )]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub mount: Option<Options>,
+
+    /// Print a completion script for this shell and exit
+    /// (e.g. `iamfs --completions bash > /etc/bash_completion.d/iamfs`).
+    #[arg(long, value_name = "SHELL")]
+    pub completions: Option<clap_complete::Shell>,
+
+    /// Print the man page (roff) and exit: `iamfs --man > iamfs.1`.
+    #[arg(long, hide = true)]
+    pub man: bool,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Summarise a mount's .iamfs/status, or list the iamfs mounts. A
+    /// mountpoint named `status` is mounted as `iamfs ./status`.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// An iamfs mountpoint; without it, every iamfs mount is listed.
+    pub mountpoint: Option<PathBuf>,
+
+    /// Print the raw .iamfs/status (JSON) instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct Options {
+    /// What mount(8) passes first: the profile, or `-`/`default` for the
+    /// default credential chain (`mount -t fuse.iamfs admin ~/iam`).
+    #[arg(value_name = "SOURCE")]
+    pub source: Option<String>,
+
     /// Where to mount (an existing, empty directory).
-    pub mountpoint: PathBuf,
+    #[arg(required_unless_present_any = ["completions", "man"])]
+    pub mountpoint: Option<PathBuf>,
 
     /// Named profile from ~/.aws/config (role_arn + source_profile profiles work).
     #[arg(long, env = "AWS_PROFILE")]
@@ -72,7 +121,13 @@ pub struct Options {
     #[arg(long, short = 'f')]
     pub foreground: bool,
 
-    /// FUSE mount options, comma-separated (e.g. -o noatime,allow_root).
+    /// Mount options, comma-separated: iamfs's own keys (profile=,
+    /// region=, endpoint_url=, cache_ttl=, cache_entries=,
+    /// session_duration=, read_only or ro, allow_other, mfa_serial=,
+    /// mfa_command=, mfa_duration=, busy_poll=, log_file=) and FUSE's (rw,
+    /// dev, nodev, suid, nosuid, exec, noexec, atime, noatime, sync, async,
+    /// dirsync, allow_root, auto_unmount, fsname=, max_read=); others are
+    /// refused.
     #[arg(short = 'o', value_name = "OPTIONS", value_delimiter = ',')]
     pub mount_options: Vec<String>,
 
@@ -86,7 +141,8 @@ pub struct Options {
           value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     pub busy_poll: u64,
 
-    /// Append the daemon's log to this file (in the foreground, logs go to stderr).
+    /// Append the log to this file (without it: standard error in the
+    /// foreground, nothing as a daemon; .iamfs/errors keeps the last errors).
     #[arg(long, value_name = "PATH")]
     pub log_file: Option<PathBuf>,
 }
@@ -113,4 +169,34 @@ pub fn mount_option(s: &str) -> MountOption {
         x if x.starts_with("subtype=") => MountOption::Subtype(x[8..].into()),
         x => MountOption::CUSTOM(x.into()),
     }
+}
+
+impl Options {
+    /// The mountpoint (clap requires it for the mount form).
+    pub fn mountpoint(&self) -> &std::path::Path {
+        self.mountpoint
+            .as_deref()
+            .expect("clap requires the mountpoint")
+    }
+}
+
+/// The arguments as clap should see them. mount.fuse3 runs
+/// `iamfs SOURCE MOUNTPOINT -o OPTIONS`; a profile named `status` as SOURCE
+/// would read as the `status` subcommand, which takes no `-o`: such a line
+/// becomes `iamfs - MOUNTPOINT -o OPTIONS -o profile=status,fsname=status`.
+pub fn helper_args(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mount_form = args.len() >= 3
+        && args[1] == "status"
+        && args
+            .iter()
+            .skip(2)
+            .any(|a| a == "-o" || a.to_string_lossy().starts_with("-o"));
+    if !mount_form {
+        return args;
+    }
+    let mut out = args;
+    out[1] = "-".into();
+    out.push("-o".into());
+    out.push("profile=status,fsname=status".into());
+    out
 }

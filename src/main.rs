@@ -8,15 +8,15 @@ use std::time::Duration;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use clap::Parser;
-use fuser::{MountOption, SessionACL};
+use clap::{CommandFactory, Parser};
 use tracing_subscriber::EnvFilter;
 
-use iamfs::cli::{mount_option, Options};
+use iamfs::cli::{Cli, Command, Options};
 use iamfs::fuse::FuseAdapter;
 use iamfs::iam::layer::Layer;
 use iamfs::iam::sdk::SdkIam;
 use iamfs::iam::Iam;
+use iamfs::mount_options::{self, MountPlan};
 use iamfs::namespace::{Namespace, Settings};
 use iamfs::platform;
 use iamfs::session::{self, Base, DaemonCredentials};
@@ -26,14 +26,45 @@ use iamfs::vfs::Fs;
 const CREDENTIALS_TIMEOUT: Duration = Duration::from_secs(15);
 
 fn main() -> ExitCode {
-    let options = Options::parse();
+    let cli = Cli::parse_from(iamfs::cli::helper_args(std::env::args_os().collect()));
+    if let Some(shell) = cli.completions {
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "iamfs", &mut script);
+        return match std::io::stdout().write_all(&script) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::FAILURE,
+        };
+    }
+    if cli.man {
+        return match iamfs::manpage::render(&mut std::io::stdout()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("iamfs: writing the man page: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if let Some(Command::Status(args)) = cli.command {
+        return iamfs::status_cmd::run(&args);
+    }
+    let Some(mut options) = cli.mount else {
+        eprintln!("iamfs: give a mountpoint: iamfs [OPTIONS] <MOUNTPOINT> (see iamfs --help)");
+        return ExitCode::FAILURE;
+    };
+    let plan = match mount_options::resolve(&mut options) {
+        Ok(plan) => plan,
+        Err(message) => {
+            eprintln!("iamfs: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
     if let Err(message) = check_mountpoint(&options) {
         eprintln!("iamfs: {message}");
         return ExitCode::FAILURE;
     }
     if options.foreground {
         init_logging(&options, true);
-        return finish(run(options, None), true);
+        return finish(run(options, plan, None), true);
     }
     // Fork before any thread exists; the parent waits for the child's word.
     let (mut read_end, write_end) = match std::io::pipe() {
@@ -55,7 +86,7 @@ fn main() -> ExitCode {
             // its credentials (an MFA prompt needs the terminal).
             init_logging(&options, false);
             // The parent prints the error it is sent.
-            finish(run(options, Some(write_end)), false)
+            finish(run(options, plan, Some(write_end)), false)
         }
         _ => {
             drop(write_end);
@@ -90,7 +121,7 @@ fn finish(result: Result<(), String>, print: bool) -> ExitCode {
 }
 
 fn check_mountpoint(options: &Options) -> Result<(), String> {
-    let path = &options.mountpoint;
+    let path = options.mountpoint();
     match std::fs::metadata(path) {
         Ok(m) if m.is_dir() => Ok(()),
         Ok(_) => Err(format!("mountpoint {} is not a directory", path.display())),
@@ -151,15 +182,19 @@ fn report(ready: &mut Option<PipeWriter>, outcome: Result<(), &str>) {
     }
 }
 
-fn run(options: Options, mut ready: Option<PipeWriter>) -> Result<(), String> {
-    let result = mount_and_serve(&options, &mut ready);
+fn run(options: Options, plan: MountPlan, mut ready: Option<PipeWriter>) -> Result<(), String> {
+    let result = mount_and_serve(&options, plan, &mut ready);
     if let Err(message) = &result {
         report(&mut ready, Err(message));
     }
     result
 }
 
-fn mount_and_serve(options: &Options, ready: &mut Option<PipeWriter>) -> Result<(), String> {
+fn mount_and_serve(
+    options: &Options,
+    plan: MountPlan,
+    ready: &mut Option<PipeWriter>,
+) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
@@ -205,31 +240,15 @@ fn mount_and_serve(options: &Options, ready: &mut Option<PipeWriter>) -> Result<
     let busy_poll_slot = adapter.busy_poll_slot();
 
     let mut config = fuser::Config::default();
-    config.mount_options = vec![
-        MountOption::FSName("iamfs".into()),
-        MountOption::Subtype("iamfs".into()),
-        MountOption::DefaultPermissions,
-        MountOption::NoDev,
-        MountOption::NoSuid,
-    ];
-    if options.read_only {
-        config.mount_options.push(MountOption::RO);
-    }
-    config
-        .mount_options
-        .extend(options.mount_options.iter().map(|o| mount_option(o)));
-    config.acl = if options.allow_other {
-        SessionACL::All
-    } else {
-        SessionACL::Owner
-    };
+    config.mount_options = plan.options;
+    config.acl = plan.acl;
     // One thread reads the device: the work of a request that has to wait
     // runs on tokio, and a second reader would be woken for every request
     // that the polling one is about to take.
     config.n_threads = Some(1);
 
-    let mut session = fuser::Session::new(adapter, &options.mountpoint, &config)
-        .map_err(|e| format!("cannot mount at {}: {e}", options.mountpoint.display()))?;
+    let mut session = fuser::Session::new(adapter, options.mountpoint(), &config)
+        .map_err(|e| mount_refused(options, &e))?;
     FuseAdapter::set_notifier(&fs, session.notifier());
     // Held until the session ends: dropping it stops the watcher.
     let busy_poll = {
@@ -240,33 +259,44 @@ fn mount_and_serve(options: &Options, ready: &mut Option<PipeWriter>) -> Result<
         let _ = busy_poll_slot.set(poll.handle());
     }
     tracing::info!(
-        mountpoint = %options.mountpoint.display(),
+        mountpoint = %options.mountpoint().display(),
         platform = platform::NAME,
         busy_poll = busy_poll.is_some(),
         "mounted"
     );
-    report(ready, Ok(()));
-    if !options.foreground {
-        detach_stdio();
-    }
-
+    // The handlers are in place before anyone hears that the mount is up:
+    // a SIGTERM right after `iamfs` returns (or after READY=1) unmounts.
+    let (mut term, mut interrupt) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        let _context = runtime.enter();
+        (
+            signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM handler: {e}"))?,
+            signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT handler: {e}"))?,
+        )
+    };
     let mut unmounter = session.unmount_callable();
     runtime.spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = interrupt.recv() => {}
             _ = term.recv() => {}
         }
         tracing::info!("signal received: unmounting");
+        platform::notify_stopping();
         if let Err(e) = unmounter.unmount() {
             tracing::error!("unmount failed: {e}");
         }
     });
+    report(ready, Ok(()));
+    platform::notify_ready(&format!("mounted at {}", options.mountpoint().display()));
+    if !options.foreground {
+        detach_stdio();
+    }
     let served = session
         .run()
         .map_err(|e| format!("the FUSE session ended with an error: {e}"));
     tracing::info!("unmounted");
+    // Unmounted from outside (umount, fusermount3 -u) or after a signal.
+    platform::notify_stopping();
     // An rm still inside its grace is carried out before the daemon exits.
     let settled =
         runtime
@@ -284,6 +314,26 @@ fn mount_and_serve(options: &Options, ready: &mut Option<PipeWriter>) -> Result<
     Ok(())
 }
 
+/// Why the kernel or fusermount3 refused the mount, with what to do.
+fn mount_refused(options: &Options, e: &std::io::Error) -> String {
+    let at = options.mountpoint().display();
+    // SAFETY: getuid cannot fail.
+    let root = unsafe { libc::getuid() } == 0;
+    if e.kind() != std::io::ErrorKind::PermissionDenied || root {
+        return format!("cannot mount at {at}: {e}");
+    }
+    let allow = if options.allow_other {
+        "; allow_other also needs `user_allow_other` in /etc/fuse.conf"
+    } else {
+        ""
+    };
+    format!(
+        "cannot mount at {at}: {e}: fusermount3 mounts only on a directory you own and \
+         can write: mount as its owner (an fstab line with `user`, then `mount {at}` as \
+         that user), or as root{allow}"
+    )
+}
+
 /// The daemon lets go of the terminal once the mount is up.
 fn detach_stdio() {
     if let Ok(null) = std::fs::OpenOptions::new()
@@ -297,6 +347,36 @@ fn detach_stdio() {
             unsafe { libc::dup2(null.as_raw_fd(), fd) };
         }
     }
+}
+
+/// A profile named on the command line, in fstab or by AWS_PROFILE must
+/// exist: otherwise the credential chain's many-line refusal would not
+/// name it.
+async fn check_profile(name: &str) -> Result<(), String> {
+    use aws_runtime::env_config::file::EnvConfigFiles;
+    use aws_types::os_shim_internal::{Env, Fs};
+    if name == "default" {
+        return Ok(());
+    }
+    let set = aws_config::profile::load(
+        &Fs::real(),
+        &Env::real(),
+        &EnvConfigFiles::default(),
+        Some(std::borrow::Cow::Owned(name.to_string())),
+    )
+    .await;
+    if set.is_ok_and(|s| s.get_profile(name).is_some()) {
+        return Ok(());
+    }
+    let config = std::env::var("AWS_CONFIG_FILE").unwrap_or_else(|_| "~/.aws/config".into());
+    let credentials = std::env::var("AWS_SHARED_CREDENTIALS_FILE")
+        .unwrap_or_else(|_| "~/.aws/credentials".into());
+    Err(format!(
+        "profile `{name}` is in neither {config} nor {credentials} (for this user, \
+         uid {}): add it (`aws configure --profile {name}`) or name another one",
+        // SAFETY: getuid cannot fail.
+        unsafe { libc::getuid() }
+    ))
 }
 
 /// The SDK's configuration, with the daemon's credentials: the credential
@@ -335,10 +415,13 @@ async fn load_aws_config(
             config
         }
     };
-    let mount = std::fs::canonicalize(&options.mountpoint)
-        .unwrap_or_else(|_| options.mountpoint.clone())
+    let mount = std::fs::canonicalize(options.mountpoint())
+        .unwrap_or_else(|_| options.mountpoint().to_path_buf())
         .display()
         .to_string();
+    if let Some(profile) = &options.profile {
+        check_profile(profile).await?;
+    }
     let session_name = iamfs::credentials::session_name(&iamfs::credentials::local_user_name());
     let (plan, origin) = session::plan(
         options.profile.as_deref(),

@@ -79,3 +79,45 @@ pub fn lazy_unmount(path: &Path) -> Result<(), String> {
         std::io::Error::last_os_error()
     ))
 }
+
+/// The filesystem type's subtype, as a kernel option: fuser passes
+/// `subtype=` to fusermount3 (an unprivileged mount) but drops it from the
+/// mount(2) root makes itself, which then shows type `fuse`; the kernel
+/// takes `subtype=iamfs` in the mount data and shows `fuse.iamfs` either
+/// way, so `umount -t fuse.iamfs`, findmnt and `iamfs status` find it.
+pub fn subtype_option() -> fuser::MountOption {
+    fuser::MountOption::CUSTOM("subtype=iamfs".into())
+}
+
+/// `-o` options beyond iamfs's and FUSE's generic ones: none on Linux (the
+/// kernel refuses what it does not know with EINVAL).
+pub fn passes_mount_option(_option: &str) -> bool {
+    false
+}
+
+/// Tells systemd (Type=notify; NOTIFY_SOCKET in the environment) that the
+/// mount answers, with a status line. Nothing happens without the socket.
+pub fn notify_ready(status: &str) {
+    let sent = sd_notify::notify(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status(status),
+    ]);
+    if let Err(e) = sent {
+        tracing::warn!("telling systemd the mount is ready: {e}");
+    }
+}
+
+/// Tells systemd that the mount is going away.
+pub fn notify_stopping() {
+    if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Stopping]) {
+        tracing::warn!("telling systemd the mount is stopping: {e}");
+    }
+}
+
+/// The mountpoints of the iamfs mounts this process sees
+/// (/proc/self/mountinfo), for `iamfs status`.
+pub fn iamfs_mounts() -> Result<Vec<std::path::PathBuf>, String> {
+    let table = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| format!("/proc/self/mountinfo: {e}"))?;
+    Ok(crate::mountpoint::iamfs_mounts(&table).collect())
+}

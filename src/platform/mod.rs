@@ -38,8 +38,9 @@ use portable as imp;
 
 pub use imp::busy_poll::{BusyPoll, BusyPollGuard, BusyPollHandle};
 pub use imp::{
-    is_iamfs_mount, lazy_unmount, manual_unmount_hint, DEAD_MOUNT_ERRNOS, INIT_CAPABILITIES,
-    KERNEL_INVALIDATES, NAME, SKIP_OPEN, SKIP_OPENDIR, XATTRS,
+    iamfs_mounts, is_iamfs_mount, lazy_unmount, manual_unmount_hint, notify_ready, notify_stopping,
+    passes_mount_option, subtype_option, DEAD_MOUNT_ERRNOS, INIT_CAPABILITIES, KERNEL_INVALIDATES,
+    NAME, SKIP_OPEN, SKIP_OPENDIR, XATTRS,
 };
 
 /// The longest the kernel keeps an entry or attributes where its

@@ -106,3 +106,46 @@ pub mod busy_poll {
         }
     }
 }
+
+/// The filesystem type's subtype, as fuser spells it.
+pub fn subtype_option() -> fuser::MountOption {
+    fuser::MountOption::Subtype("iamfs".into())
+}
+
+/// macFUSE's own `-o` options, passed on as they are (`noappledouble`...).
+pub fn passes_mount_option(option: &str) -> bool {
+    const FLAGS: &[&str] = &[
+        "noappledouble",
+        "noapplexattr",
+        "local",
+        "defer_permissions",
+        "nobrowse",
+        "novncache",
+        "noubc",
+        "jail_symlinks",
+        "negative_vncache",
+    ];
+    const VALUED: &[&str] = &[
+        "volname=",
+        "iosize=",
+        "daemon_timeout=",
+        "volicon=",
+        "fstypename=",
+    ];
+    FLAGS.contains(&option) || VALUED.iter().any(|p| option.starts_with(p))
+}
+
+/// No service manager is told anything here (systemd is Linux's).
+pub fn notify_ready(_status: &str) {}
+
+/// As `notify_ready`.
+pub fn notify_stopping() {}
+
+/// Listing mounts needs Linux's /proc/self/mountinfo.
+pub fn iamfs_mounts() -> Result<Vec<std::path::PathBuf>, String> {
+    Err(
+        "listing the mounts needs Linux's /proc/self/mountinfo here: give the mountpoint \
+         (iamfs status ~/iam)"
+            .into(),
+    )
+}
