@@ -33,8 +33,10 @@ use parking_lot::Mutex;
 /// Busy polling works here (see the fallback's).
 pub const SUPPORTED: bool = true;
 
-/// How long spinning is not tried again once it had to wait for a CPU.
+/// How long spinning is not tried again once it had to wait for a CPU; each
+/// back-off in a row (the CPUs stay busy) doubles it, up to BACKOFF_MAX.
 pub const BACKOFF: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_millis(1600);
 /// Windows of spinning before its run-queue wait is judged: a single short
 /// wait (a wakeup on its CPU) is not contention.
 const JUDGED_AFTER_WINDOWS: u64 = 4;
@@ -126,6 +128,10 @@ impl BusyPoll {
         // Time spent spinning, and waiting for a CPU meanwhile, since the
         // last judgement; spells cut short by idleness add up.
         let mut spun = (0u64, 0u64);
+        // Back-offs since spinning last ended for lack of requests: on a
+        // machine that stays busy (where this watcher itself waits for a
+        // CPU, and so judges late) the pauses grow.
+        let mut backoffs_in_a_row = 0u32;
         while !self.stopped.load(Ordering::Relaxed) {
             if !self.spinning.load(Ordering::Relaxed) {
                 last = None;
@@ -171,8 +177,14 @@ impl BusyPoll {
             if self.set_nonblocking(false).is_ok() {
                 self.spinning.store(false, Ordering::Relaxed);
                 if decision == Decision::BackOff {
+                    let pause = BACKOFF
+                        .saturating_mul(1 << backoffs_in_a_row.min(4))
+                        .min(BACKOFF_MAX);
+                    backoffs_in_a_row += 1;
                     self.backoff_until
-                        .store(now + BACKOFF.as_nanos() as u64, Ordering::Relaxed);
+                        .store(now + pause.as_nanos() as u64, Ordering::Relaxed);
+                } else {
+                    backoffs_in_a_row = 0;
                 }
             }
         }
