@@ -167,6 +167,9 @@ impl BusyPoll {
                 spun,
                 current.is_some(),
             );
+            // Whether this spell's run-queue wait so far says the CPUs are
+            // busy, judged before a whole judgement resets it.
+            let contended = waited_too_long(spun);
             if spun.0 >= JUDGED_AFTER_WINDOWS * self.window.as_nanos() as u64 {
                 spun = (0, 0);
             }
@@ -183,7 +186,10 @@ impl BusyPoll {
                     backoffs_in_a_row += 1;
                     self.backoff_until
                         .store(now + pause.as_nanos() as u64, Ordering::Relaxed);
-                } else {
+                } else if !contended {
+                    // Only a spell that ran without waiting for a CPU shows
+                    // the machine is free again: on a busy one, clients
+                    // starved of CPU leave gaps that end spells too.
                     backoffs_in_a_row = 0;
                 }
             }
@@ -231,7 +237,8 @@ fn decide(
     measurable: bool,
 ) -> Decision {
     if !measurable
-        || (wall >= JUDGED_AFTER_WINDOWS * window.as_nanos() as u64 && waited * 10 > wall)
+        || (wall >= JUDGED_AFTER_WINDOWS * window.as_nanos() as u64
+            && waited_too_long((wall, waited)))
     {
         return Decision::BackOff;
     }
@@ -240,6 +247,11 @@ fn decide(
     } else {
         Decision::Spin
     }
+}
+
+/// More than a tenth of the time spent spinning went waiting for a CPU.
+fn waited_too_long((wall, waited): (u64, u64)) -> bool {
+    waited * 10 > wall
 }
 
 /// The second field of /proc/.../schedstat: nanoseconds spent runnable but
