@@ -116,6 +116,20 @@ struct Sources {
 
 tokio::task_local! {
     static SOURCES: Cell<Sources>;
+    /// Set while an answer may use only what is cached (`cached_only`).
+    static CACHED_ONLY: ();
+}
+
+/// Runs `answer` with what is cached only: a miss fails at once with
+/// `ErrorKind::NotCached` instead of asking IAM or waiting for a fetch, and
+/// leaves no trace (no fetch started, no miss counted toward a bulk read).
+pub async fn cached_only<F: Future>(answer: F) -> F::Output {
+    CACHED_ONLY.scope((), answer).await
+}
+
+/// Whether the answer being built may use only what is cached.
+pub fn is_cached_only() -> bool {
+    CACHED_ONLY.try_with(|_| ()).is_ok()
 }
 
 fn note(update: impl FnOnce(&mut Sources)) {
@@ -302,6 +316,9 @@ impl Cache {
     {
         if let Some(v) = self.get(&key) {
             return Ok(v);
+        }
+        if is_cached_only() {
+            return Err(crate::error::IamError::not_cached());
         }
         let held = self.in_flight.lock(&key).await;
         if let Some(v) = self.peek(&key) {

@@ -29,6 +29,9 @@ pub enum ErrorKind {
     NameTooLong,
     /// An open file the kernel named is not open here.
     BadHandle,
+    /// Asked with what is cached only (`cache::cached_only`), and not
+    /// cached: never reaches the kernel.
+    NotCached,
     Other,
 }
 
@@ -57,6 +60,14 @@ impl IamError {
             ErrorKind::NoSuchEntity,
             "NoSuchEntity",
             format!("{what} cannot be found"),
+        )
+    }
+
+    pub fn not_cached() -> Self {
+        Self::new(
+            ErrorKind::NotCached,
+            "NotCached",
+            "not cached, and asked with what is cached only",
         )
     }
 
@@ -123,6 +134,7 @@ pub fn errno(kind: ErrorKind, is_file: bool) -> i32 {
         ErrorKind::NoSpace => libc::ENOSPC,
         ErrorKind::NameTooLong => libc::ENAMETOOLONG,
         ErrorKind::BadHandle => libc::EBADF,
+        ErrorKind::NotCached => libc::EAGAIN,
         ErrorKind::Unreachable | ErrorKind::Other => libc::EIO,
     }
 }

@@ -14,7 +14,7 @@ use std::time::SystemTime;
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, IoctlFlags,
     KernelConfig, LockOwner, OpenAccMode, OpenFlags, ReplyAttr, ReplyCreate, ReplyData,
-    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyOpen, ReplyStatfs, ReplyWrite,
+    ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyOpen, ReplyStatfs, ReplyWrite,
     ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
@@ -43,6 +43,7 @@ error_reply!(
     ReplyAttr,
     ReplyData,
     ReplyDirectory,
+    ReplyDirectoryPlus,
     ReplyEmpty,
     ReplyEntry,
     ReplyOpen,
@@ -632,6 +633,37 @@ impl Filesystem for FuseAdapter {
                 r.add(INodeNo(ino), next, file_type(kind), name)
             });
             r.ok();
+        });
+    }
+
+    /// Linux (FUSE_DO_READDIRPLUS, adaptive) asks this for the first
+    /// listing of a folder: entries with their attributes, so a walk or an
+    /// `ls -l` sends no lookup per name.
+    fn readdirplus(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        reply: ReplyDirectoryPlus,
+    ) {
+        self.arrived(FuseOp::Readdirplus);
+        let fs = self.fs.clone();
+        let (uid, gid) = (self.uid, self.gid);
+        let work = self.fs.clone().readdirplus(ino.0, offset, req.uid());
+        self.run(reply, work, move |mut r: ReplyDirectoryPlus, page| {
+            let sent = fs.fill_dir_plus(page, |ino, next, name, ttl, attr| {
+                r.add(
+                    INodeNo(ino),
+                    next,
+                    name,
+                    &ttl,
+                    &attr_of(uid, gid, ino, attr),
+                    Generation(0),
+                )
+            });
+            r.ok();
+            sent.replied();
         });
     }
 

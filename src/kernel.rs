@@ -151,6 +151,14 @@ impl Inodes {
         self.by_node.get(node).copied()
     }
 
+    /// The number of a node the kernel holds a reference to (a lookup not
+    /// yet forgotten), and the size it holds if known.
+    pub fn held(&self, node: &Node) -> Option<(u64, Option<u64>)> {
+        let ino = *self.by_node.get(node)?;
+        let inode = self.by_ino.get(&ino)?;
+        (inode.lookups > 0).then_some((ino, inode.view.size))
+    }
+
     /// The node's number for a listing entry: the kernel holds no
     /// reference through it.
     pub fn listed(&mut self, node: &Node) -> u64 {

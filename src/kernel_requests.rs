@@ -26,6 +26,7 @@ fuse_ops! {
     Symlink => "symlink", Rename => "rename", Create => "create", Open => "open",
     Read => "read", Write => "write", Flush => "flush", Release => "release",
     Fsync => "fsync", Opendir => "opendir", Readdir => "readdir",
+    Readdirplus => "readdirplus",
     Releasedir => "releasedir", Fsyncdir => "fsyncdir", Statfs => "statfs",
     Forget => "forget",
 }

@@ -412,6 +412,9 @@ impl Namespace {
         if let Some(v) = self.cache.get(&key) {
             return Ok(v);
         }
+        if crate::cache::is_cached_only() {
+            return Err(IamError::not_cached());
+        }
         if let Some((scope, id)) = Self::bulk_scope(&key) {
             let on_miss = {
                 let mut bulk = self.bulk.lock();
@@ -1653,6 +1656,12 @@ impl Namespace {
     }
 
     async fn identity(&self) -> Result<&CallerIdentity> {
+        if let Some(known) = self.identity.get() {
+            return Ok(known);
+        }
+        if crate::cache::is_cached_only() {
+            return Err(IamError::not_cached());
+        }
         self.identity
             .get_or_try_init(|| self.iam.caller_identity())
             .await

@@ -7,7 +7,7 @@
 use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -132,6 +132,38 @@ pub struct DirPage {
     children: Children,
 }
 
+/// A listing being read with attributes (readdirplus), from `offset`:
+/// the entries whose attributes were worked out for this reply.
+pub struct DirPlusPage {
+    page: DirPage,
+    entries: Vec<PlusEntry>,
+}
+
+/// A listing entry and what its reply tells the kernel of it.
+struct PlusEntry {
+    node: Node,
+    attr: Attr,
+    ttl: Duration,
+    described: Described,
+    flight: AttrFlight,
+}
+
+/// Entries a readdirplus reply held: told they went out (`replied`).
+pub struct PlusSent(Vec<(AttrFlight, u64, u64)>);
+
+impl PlusSent {
+    pub fn replied(self) {
+        for (flight, ino, size) in self.0 {
+            flight.sent(ino, size);
+        }
+    }
+}
+
+/// Readdirplus entries worked out at first, before a reply shows how many
+/// fit the kernel's buffer (the kernel does not say its size).
+const PLUS_BATCH_FIRST: usize = 32;
+const PLUS_BATCH_MAX: usize = 1024;
+
 pub struct StatFs {
     pub blocks: u64,
     pub free: u64,
@@ -219,6 +251,9 @@ pub struct Fs {
     without_open: AtomicBool,
     /// Secrets whose pages the kernel is to be told to drop (`SECRET_LINGER`).
     secret_drops: Mutex<HashSet<u64>>,
+    /// How many readdirplus entries to work out per reply: as many as fit
+    /// the last full one.
+    plus_batch: AtomicUsize,
 }
 
 /// What an attribute reply of a file says of its content, in a mount
@@ -282,6 +317,7 @@ impl Fs {
             listings: Mutex::default(),
             without_open: AtomicBool::new(false),
             secret_drops: Mutex::default(),
+            plus_batch: AtomicUsize::new(PLUS_BATCH_FIRST),
         })
     }
 
@@ -1234,6 +1270,159 @@ impl Fs {
         } else {
             listings.insert(ino, children);
         }
+    }
+
+    /// The listing from `offset` with each entry's attributes, as a lookup
+    /// of it would answer. What is not cached is not waited for: such an
+    /// entry goes out as a stand-in the kernel keeps for no time (it looks
+    /// the name up before any use), so a plain `ls` of a cold folder costs
+    /// no more than its listing. A stand-in is never sent for an inode the
+    /// kernel holds (its size would cut the pages a reader is reading):
+    /// that entry is worked out as its lookup would be.
+    pub async fn readdirplus(
+        self: Arc<Self>,
+        ino: u64,
+        offset: u64,
+        uid: u32,
+    ) -> FsResult<DirPlusPage> {
+        let page = self.clone().readdir(ino, offset).await?;
+        let caller = self.caller(uid);
+        let dots = 2;
+        let first = (offset as usize)
+            .saturating_sub(dots)
+            .min(page.children.len());
+        let last = (first + self.plus_batch.load(Ordering::Relaxed)).min(page.children.len());
+        let mut entries = Vec::with_capacity(last - first);
+        for (_, node) in &page.children[first..last] {
+            entries.push(self.plus_entry(node, caller).await?);
+        }
+        Ok(DirPlusPage { page, entries })
+    }
+
+    async fn plus_entry(self: &Arc<Self>, node: &Node, caller: Caller) -> FsResult<PlusEntry> {
+        let (known, held) = {
+            let inodes = self.inodes.lock();
+            (inodes.get(node), inodes.held(node))
+        };
+        let flight = AttrFlight::begin(self, known);
+        let at_hand = if node.is_volatile() {
+            Err(IamError::not_cached()) // never an AssumeRole for a listing
+        } else {
+            crate::cache::cached_only(self.plus_attributes(known, node, caller)).await
+        };
+        let (attr, ttl, described) = match (at_hand, held) {
+            (Ok(answer), _) => answer,
+            (Err(_), None) => (Self::stand_in(node, 0), Duration::ZERO, Described::AsIs),
+            (Err(_), Some((_, size))) => match self.plus_attributes(known, node, caller).await {
+                Ok(answer) => answer,
+                // The kernel asks again before any use, and gets the error.
+                Err(_) if size.is_some() || node.file_kind() != FileKind::File => (
+                    Self::stand_in(node, size.unwrap_or(0)),
+                    Duration::ZERO,
+                    Described::AsIs,
+                ),
+                Err(e) => return Err(on("readdirplus", node)(e)),
+            },
+        };
+        Ok(PlusEntry {
+            node: node.clone(),
+            attr,
+            ttl,
+            described,
+            flight,
+        })
+    }
+
+    async fn plus_attributes(
+        &self,
+        known: Option<u64>,
+        node: &Node,
+        caller: Caller,
+    ) -> Result<(Attr, Duration, Described), IamError> {
+        let (attr, ttl) = self.ns.attr_with_lifetime_for(node, caller).await?;
+        let described = self
+            .described(known, node, attr.kind, caller, false)
+            .await?;
+        Ok((attr, ttl, described))
+    }
+
+    /// Attributes that stand for ones not at hand, kept by the kernel for no
+    /// time; `size` is what the kernel already holds, if it holds the inode.
+    fn stand_in(node: &Node, size: u64) -> Attr {
+        Attr {
+            kind: node.file_kind(),
+            perm: node.perm(),
+            size,
+            mtime: SystemTime::UNIX_EPOCH,
+            ctime: SystemTime::UNIX_EPOCH,
+        }
+    }
+
+    /// Hands a readdirplus page's entries to `add` (inode, next offset,
+    /// name, lifetime, attributes) until it says the reply is full, counting
+    /// a lookup for each entry sent (the kernel forgets them as lookups).
+    pub fn fill_dir_plus(
+        &self,
+        plus: DirPlusPage,
+        mut add: impl FnMut(u64, u64, &str, Duration, &Attr) -> bool,
+    ) -> PlusSent {
+        let DirPlusPage { page, entries } = plus;
+        let DirPage {
+            ino,
+            offset,
+            children,
+        } = page;
+        let dots = [(".", ino), ("..", ROOT_INO)];
+        // The kernel ignores the attributes of the dot entries.
+        let dot_attr = Self::stand_in(&Node::Root, 0);
+        let mut sent = Vec::with_capacity(entries.len());
+        let mut added = 0;
+        let mut full = false;
+        let mut offset = offset as usize;
+        while offset < dots.len() && !full {
+            let (name, dot) = dots[offset];
+            full = add(dot, (offset + 1) as u64, name, Duration::ZERO, &dot_attr);
+            if !full {
+                added += 1;
+                offset += 1;
+            }
+        }
+        let planned = entries.len();
+        for (i, entry) in entries.into_iter().enumerate() {
+            if full {
+                break;
+            }
+            let PlusEntry {
+                node,
+                mut attr,
+                mut ttl,
+                described,
+                flight,
+            } = entry;
+            let child_ino = self.inodes.lock().looked_up(&node);
+            self.describe(child_ino, described, &mut attr, &mut ttl);
+            let name = &children[offset - dots.len() + i].0;
+            full = add(child_ino, (offset + i + 1) as u64, name, platform::kernel_ttl(ttl), &attr);
+            if full {
+                self.inodes.lock().forget(child_ino, 1);
+                let fit = sent.len().max(8);
+                self.plus_batch.store(fit, Ordering::Relaxed);
+                break;
+            }
+            added += 1;
+            sent.push((flight, child_ino, attr.size));
+        }
+        if !full && planned > 0 && sent.len() == planned {
+            let more = (planned * 2).min(PLUS_BATCH_MAX);
+            self.plus_batch.fetch_max(more, Ordering::Relaxed);
+        }
+        let mut listings = self.listings.lock();
+        if added == 0 {
+            listings.remove(&ino);
+        } else {
+            listings.insert(ino, children);
+        }
+        PlusSent(sent)
     }
 
     /// Editors (vim) check for free space before writing: what is left for

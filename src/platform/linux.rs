@@ -21,6 +21,10 @@ pub const INIT_CAPABILITIES: &[InitFlags] = &[
     InitFlags::FUSE_ATOMIC_O_TRUNC,
     InitFlags::FUSE_CACHE_SYMLINKS,
     InitFlags::FUSE_AUTO_INVAL_DATA,
+    // Listings with attributes (`readdirplus`), when the kernel judges
+    // they pay: always for a folder's first listing.
+    InitFlags::FUSE_DO_READDIRPLUS,
+    InitFlags::FUSE_READDIRPLUS_AUTO,
 ];
 
 /// Linux 5.1 and later can do without opendir (FUSE_NO_OPENDIR_SUPPORT):

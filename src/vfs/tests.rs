@@ -455,3 +455,153 @@ async fn secrets_without_open_are_the_mounters_and_leave_the_page_cache() {
     a.replied();
     assert_eq!(fs.namespace().api_calls().get(Operation::AssumeRole), 1);
 }
+
+/// A readdirplus of `dir` as the kernel makes it: entries (name, inode,
+/// lifetime, size) until the reply holds `room` entries, then told they
+/// went out.
+async fn readdirplus(
+    fs: &Arc<Fs>,
+    dir: u64,
+    offset: u64,
+    room: usize,
+) -> Vec<(String, u64, Duration, u64)> {
+    let page = fs.clone().readdirplus(dir, offset, OWNER).await.unwrap();
+    let mut got = Vec::new();
+    let sent = fs.fill_dir_plus(page, |ino, _, name, ttl, attr| {
+        if got.len() == room {
+            return true;
+        }
+        got.push((name.to_string(), ino, ttl, attr.size));
+        false
+    });
+    sent.replied();
+    got
+}
+
+#[tokio::test]
+async fn readdirplus_answers_what_is_cached_and_waits_for_nothing_else() {
+    // What a plain listing of the role's folder costs in IAM calls.
+    async fn listed(fs: &Arc<Fs>, dir: u64) -> Vec<(String, u64)> {
+        let page = fs.clone().readdir(dir, 0).await.unwrap();
+        let mut names = Vec::new();
+        fs.fill_dir(page, |ino, _, _, name| {
+            names.push((name.to_string(), ino));
+            false
+        });
+        names
+    }
+    let (_, plain, _) = filesystem();
+    let roles = path(&plain, "roles").await;
+    let r = listed(&plain, roles).await.into_iter().find(|e| e.0 == "r").unwrap();
+    let before = plain.namespace().api_calls().total();
+    listed(&plain, r.1).await;
+    let listing_calls = plain.namespace().api_calls().total() - before;
+
+    let (_, fs, _) = filesystem();
+    let roles = path(&fs, "roles").await;
+    let listed = readdirplus(&fs, roles, 0, 100).await;
+    let r = listed.iter().find(|e| e.0 == "r").unwrap();
+    assert!(r.2 > Duration::ZERO, "a role folder's date is in the listing");
+    let before = fs.namespace().api_calls().total();
+    let files = readdirplus(&fs, r.1, 0, 100).await;
+    assert_eq!(
+        fs.namespace().api_calls().total() - before,
+        listing_calls,
+        "no IAM call for the entries' attributes: {files:?}"
+    );
+    let stand_ins: Vec<_> = files[2..]
+        .iter()
+        .filter(|e| e.2 == Duration::ZERO)
+        .collect();
+    for e in &stand_ins {
+        assert_eq!(e.3, 0, "a stand-in for a new inode: {e:?}");
+    }
+
+    // Once looked up, the same inode; once cached, real attributes.
+    for e in &stand_ins {
+        assert_eq!(lookup(&fs, r.1, &e.0).await, e.1, "{e:?}");
+    }
+    let warm = readdirplus(&fs, r.1, 0, 100).await;
+    for e in &warm[2..] {
+        assert!(e.2 > Duration::ZERO, "cached now: {e:?}");
+    }
+    let role_json = warm.iter().find(|e| e.0 == "role.json").unwrap();
+    let content = fs
+        .namespace()
+        .read(&Node::EntityJson(Kind::Role, "r".into()))
+        .await
+        .unwrap();
+    assert_eq!(role_json.3, content.len() as u64);
+}
+
+#[tokio::test]
+async fn readdirplus_stands_in_for_documents_not_fetched_yet() {
+    let (_, fs, _) = filesystem();
+    let policies = path(&fs, "policies").await;
+    fs.namespace()
+        .children(&Node::PoliciesDir(crate::model::PolicyScope::Local))
+        .await
+        .unwrap();
+    let listing_calls = fs.namespace().api_calls().snapshot();
+    let entries = readdirplus(&fs, policies, 0, 100).await;
+    assert_eq!(
+        fs.namespace().api_calls().snapshot(),
+        listing_calls,
+        "no GetPolicyVersion for a listing"
+    );
+    let p = entries.iter().find(|e| e.0 == "p.json").unwrap();
+    assert_eq!((p.2, p.3), (Duration::ZERO, 0), "{entries:?}");
+    // The kernel looks the name up before using it: the real size.
+    let entry = fs.clone().lookup(policies, "p.json".into(), OWNER).await.unwrap();
+    assert_eq!(entry.ino, p.1);
+    let doc = fs
+        .namespace()
+        .read(&Node::Policy(crate::model::PolicyScope::Local, "p".into()))
+        .await
+        .unwrap();
+    assert_eq!(entry.attr.size, doc.len() as u64);
+    entry.replied();
+}
+
+#[tokio::test]
+async fn readdirplus_counts_a_lookup_for_each_entry_sent_and_none_for_the_rest() {
+    let (_, fs, _) = filesystem();
+    let role = path(&fs, "roles/r").await;
+    let all = readdirplus(&fs, role, 0, 100).await;
+    assert!(all.len() > 4, "{all:?}");
+    // A reply with room for the dots and two entries: the kernel holds
+    // those two, and asks again from the third.
+    let part = readdirplus(&fs, role, 0, 4).await;
+    assert_eq!(part.len(), 4);
+    let rest = readdirplus(&fs, role, 4, 100).await;
+    assert_eq!(part.len() + rest.len(), all.len());
+    let first = &part[2];
+    // Two readdirplus replies held it: two forgets free it.
+    fs.forget_inode(first.1, 1);
+    assert!(fs.clone().getattr(first.1, None, OWNER).await.is_ok());
+    fs.forget_inode(first.1, 1);
+    assert!(fs.clone().getattr(first.1, None, OWNER).await.is_err());
+    // The third was sent once, in `all`; the refused one in `part` was not
+    // counted.
+    let third = &rest[0];
+    fs.forget_inode(third.1, 1);
+    fs.forget_inode(third.1, 1);
+    assert!(fs.clone().getattr(third.1, None, OWNER).await.is_err());
+}
+
+#[tokio::test]
+async fn readdirplus_never_sends_a_stand_in_for_a_file_the_kernel_holds() {
+    let (_, fs, _) = filesystem();
+    let role = path(&fs, "roles/r").await;
+    let ino = lookup(&fs, role, "role.json").await;
+    let size = fs.clone().getattr(ino, None, OWNER).await.unwrap().attr.size;
+    // Everything cached is dropped (a refresh): the held file is worked out
+    // as its lookup would be, not stood in for with size 0.
+    fs.namespace().refresh();
+    let entries = readdirplus(&fs, role, 0, 100).await;
+    let held = entries.iter().find(|e| e.0 == "role.json").unwrap();
+    assert_eq!(held.1, ino);
+    assert_eq!(held.3, size, "the held file's real size");
+    assert!(held.2 > Duration::ZERO);
+    assert!(fs.namespace().api_calls().total() > 0);
+}
