@@ -85,6 +85,7 @@ MAX_RSS_MB = 150.0           # peak RSS at the default size
 MAX_MOUNT_MS = 200.0         # start to answering
 # Issue 15: a warm read-only grep -r within this of tmpfs (idle).
 MAX_RO_GREP_RATIO = 1.3
+MAX_COLD_LIKE_RATIO = 0.8     # issue 15: cold walk against the CLI reading the same kinds
 
 DEFAULT = dict(roles=1000, users=1000, policies=300, groups=20)
 QUICK = dict(roles=120, users=60, policies=40, groups=5)
@@ -478,6 +479,64 @@ def cold_grep(binary, work, url, dirs: list[str], expect_lines: int, flags=()) -
         m.unmount()
 
 
+def drop_kernel_caches() -> bool:
+    """Drops the kernel's dentries, inodes and clean pages (root only): a
+    mount whose daemon cache is full then walks as cold as the kernel gets."""
+    subprocess.run(["sync"], check=False)
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+        return True
+    except OSError:
+        return False
+
+
+def cold_command(binary, work, url, cmd: list[str], mount_args=(), floor=False) -> dict:
+    """`cmd` (run in the mount) on a fresh mount: its time, IAM calls and the
+    kernel's requests. With `floor`, the same command again once the daemon
+    holds everything and the kernel's caches are dropped: what the walk costs
+    in FUSE round trips alone, with no IAM call."""
+    m = BenchMount(binary, work, url, args=["--cache-ttl", "600", *mount_args]).start()
+    try:
+        before = _requests(m)
+        secs, _ = timed(cmd, m.path)
+        st = m.status()
+        out = {"seconds": round(secs, 3), "calls": calls_of(st),
+               "kernel_requests": _grown(before, _requests(m))}
+        if floor and drop_kernel_caches():
+            calls = st["api_calls_total"]
+            before = _requests(m)
+            secs, _ = timed(cmd, m.path)
+            out["floor"] = {"seconds": round(secs, 3),
+                            "kernel_requests": _grown(before, _requests(m)),
+                            "iam_calls": m.status()["api_calls_total"] - calls}
+        return out
+    finally:
+        m.unmount()
+
+
+def cold_listings_and_floor(binary, work, url, runs: int) -> dict:
+    """Section 8: cold `ls` and `ls -l` of roles/, a cold read-only walk,
+    and each walk's floor; medians of `runs` fresh mounts."""
+    rows = {"ls roles/": (["ls", "roles/"], (), False),
+            "ls -l roles/": (["ls", "-l", "roles/"], (), False),
+            "grep -r roles/ (read-write)": ([*GREP, "roles/"], (), True),
+            "grep -r roles/ (read-only)": ([*GREP, "roles/"], ("--read-only",), True)}
+    out = {}
+    for label, (cmd, args, floor) in rows.items():
+        log(f"cold {label} x{runs}")
+        rs = [cold_command(binary, work, url, cmd, args, floor) for _ in range(runs)]
+        x = {"runs_s": [r["seconds"] for r in rs], "median_s": round(med([r["seconds"] for r in rs]), 3),
+             "calls": rs[-1]["calls"], "kernel_requests": rs[-1]["kernel_requests"]}
+        floors = [r["floor"] for r in rs if "floor" in r]
+        if floors:
+            x["floor"] = {"runs_s": [f["seconds"] for f in floors],
+                          "median_s": round(med([f["seconds"] for f in floors]), 3),
+                          "kernel_requests": floors[-1]["kernel_requests"],
+                          "iam_calls": max(f["iam_calls"] for f in floors)}
+        out[label] = x
+    return out
+
+
 # The CLI's filters that read what each cold walk reads: like with like.
 CLI_FILTERS = {"roles": ["Role"], "policies": ["LocalManagedPolicy"],
                "roles+policies": ["Role", "LocalManagedPolicy"]}
@@ -784,6 +843,10 @@ def run(args) -> dict:
             cold[label]["cli_same_filter_s"] = round(med(same), 3)
             cold[label]["ratio_to_cli_same_filter"] = round(cold[label]["median_s"] / med(same), 3)
 
+        # 8. cold listings, a cold read-only walk, and the walks' floor
+        res["cold_listings"] = cold_listings_and_floor(binary, work, url, cold_runs)
+        res["cold_listings"]["cli_filter_role_s"] = cold["roles"]["cli_same_filter_s"]
+
         # 5. the whole account, cold: every file, then (for RSS at both
         # sizes) every file but access-keys.json
         log("cold grep -r over the whole mount")
@@ -834,6 +897,7 @@ def run(args) -> dict:
             c = cold_grep(binary, work, url, ["roles/"], args.scale_roles)
             sc["cold_roles"] = {"seconds": round(c["seconds"], 3), "calls": c["calls"]}
             sc["cli_filter_role_s"] = round(cli_gaad(url, CLI_FILTERS["roles"])[0], 3)
+            sc["cold_listings"] = cold_listings_and_floor(binary, work, url, 1)
             sc["cli_filter_role_policy_s"] = round(
                 cli_gaad(url, CLI_FILTERS["roles+policies"])[0], 3)
             log("cold grep -r over the whole mount but access-keys.json, peak RSS")
@@ -895,6 +959,19 @@ def targets(res: dict, sizes: dict) -> list[dict]:
     t("cold scan no slower than the AWS CLI (GAAD)", "ratio <= 1.0",
       f"{c['median_s']:.2f} s vs {res['cli_gaad']['median_s']:.2f} s = {c['ratio_to_cli']:.2f}x",
       c["ratio_to_cli"] <= 1.0)
+    for label in ("roles", "roles+policies"):
+        c = res["cold_grep"][label]
+        t(f"cold grep -r {label}/ within {MAX_COLD_LIKE_RATIO}x of the CLI "
+          f"--filter {' '.join(CLI_FILTERS[label])}", f"ratio <= {MAX_COLD_LIKE_RATIO}",
+          f"{c['median_s']:.2f} s vs {c['cli_same_filter_s']:.2f} s = "
+          f"{c['ratio_to_cli_same_filter']:.2f}x", c["ratio_to_cli_same_filter"] <= MAX_COLD_LIKE_RATIO)
+    sc = res.get("scale", {})
+    if "cold_roles" in sc:
+        ratio = sc["cold_roles"]["seconds"] / sc["cli_filter_role_s"]
+        t(f"cold grep -r roles/ at {sc['roles']} roles within {MAX_COLD_LIKE_RATIO}x of the CLI "
+          "--filter Role", f"ratio <= {MAX_COLD_LIKE_RATIO}",
+          f"{sc['cold_roles']['seconds']:.2f} s vs {sc['cli_filter_role_s']:.2f} s = {ratio:.2f}x",
+          ratio <= MAX_COLD_LIKE_RATIO)
     for name, w in res["warm"]["commands"].items():
         t(f"warm {name} roles/ within 3x of tmpfs", f"ratio <= {MAX_WARM_RATIO}",
           f"{w['iamfs_median_ms']:.1f} ms vs {w['tmpfs_median_ms']:.1f} ms = {w['ratio']:.2f}x",
@@ -1000,6 +1077,24 @@ def table(res: dict) -> str:
                 f"{' '.join(CLI_FILTERS[label])}",
                 f"{c['median_s']:.3f} s vs {c['cli_same_filter_s']:.3f} s = "
                 f"{c['ratio_to_cli_same_filter']:.2f}x")
+    def listings_rows(cl: dict, where: str) -> None:
+        cli_role = cl.get("cli_filter_role_s")
+        for label, x in cl.items():
+            if not isinstance(x, dict):
+                continue
+            ratio = f" = {x['median_s'] / cli_role:.2f}x CLI --filter Role" \
+                if cli_role and label.startswith("grep") else ""
+            row(f"8. cold {label}{where}", f"{x['median_s']:.3f} s{ratio}",
+                f"{x['calls']['total']} IAM calls: {ops(x['calls'])}; kernel requests: "
+                f"{ops_of(x['kernel_requests'])}")
+            if "floor" in x:
+                f = x["floor"]
+                row(f"   its floor{where}: daemon cache full, kernel caches dropped",
+                    f"{f['median_s']:.3f} s",
+                    f"{f['iam_calls']} IAM calls; kernel requests: {ops_of(f['kernel_requests'])}")
+
+    if "cold_listings" in res:
+        listings_rows(res["cold_listings"], "")
     for name, x in res["warm"]["commands"].items():
         row(f"3. warm {name} roles/  iamfs | tmpfs",
             f"{x['iamfs_median_ms']:.1f} | {x['tmpfs_median_ms']:.1f} ms",
@@ -1032,6 +1127,9 @@ def table(res: dict) -> str:
                 "LocalManagedPolicy",
                 f"{c['seconds']:.3f} s vs {sc['cli_filter_role_policy_s']:.3f} s = "
                 f"{c['seconds'] / sc['cli_filter_role_policy_s']:.2f}x")
+        if "cold_listings" in sc:
+            sc["cold_listings"]["cli_filter_role_s"] = sc["cli_filter_role_s"]
+            listings_rows(sc["cold_listings"], f" at {sc['roles']} roles")
         for name, x in sc["warm"]["commands"].items():
             row(f"   warm {name} roles/ at {sc['roles']} roles  iamfs | tmpfs",
                 f"{x['iamfs_median_ms']:.1f} | {x['tmpfs_median_ms']:.1f} ms",

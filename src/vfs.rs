@@ -1276,9 +1276,10 @@ impl Fs {
     /// of it would answer. What is not cached is not waited for: such an
     /// entry goes out as a stand-in the kernel keeps for no time (it looks
     /// the name up before any use), so a plain `ls` of a cold folder costs
-    /// no more than its listing. A stand-in is never sent for an inode the
-    /// kernel holds (its size would cut the pages a reader is reading):
-    /// that entry is worked out as its lookup would be.
+    /// no more than its listing. A stand-in for an inode the kernel holds
+    /// carries the size the kernel holds (another size would cut the pages
+    /// a reader is reading, or a cached link's target); where that size is
+    /// not known here, the entry is worked out as its lookup would be.
     pub async fn readdirplus(
         self: Arc<Self>,
         ino: u64,
@@ -1313,16 +1314,16 @@ impl Fs {
         let (attr, ttl, described) = match (at_hand, held) {
             (Ok(answer), _) => answer,
             (Err(_), None) => (Self::stand_in(node, 0), Duration::ZERO, Described::AsIs),
-            (Err(_), Some((_, size))) => match self.plus_attributes(known, node, caller).await {
-                Ok(answer) => answer,
-                // The kernel asks again before any use, and gets the error.
-                Err(_) if size.is_some() || node.file_kind() != FileKind::File => (
-                    Self::stand_in(node, size.unwrap_or(0)),
-                    Duration::ZERO,
-                    Described::AsIs,
-                ),
-                Err(e) => return Err(on("readdirplus", node)(e)),
-            },
+            (Err(_), Some((_, Some(size)))) => {
+                (Self::stand_in(node, size), Duration::ZERO, Described::AsIs)
+            }
+            (Err(_), Some((_, None))) if node.file_kind() == FileKind::Dir => {
+                (Self::stand_in(node, 0), Duration::ZERO, Described::AsIs)
+            }
+            (Err(_), Some((_, None))) => self
+                .plus_attributes(known, node, caller)
+                .await
+                .map_err(on("readdirplus", node))?,
         };
         Ok(PlusEntry {
             node: node.clone(),
@@ -1402,7 +1403,13 @@ impl Fs {
             let child_ino = self.inodes.lock().looked_up(&node);
             self.describe(child_ino, described, &mut attr, &mut ttl);
             let name = &children[offset - dots.len() + i].0;
-            full = add(child_ino, (offset + i + 1) as u64, name, platform::kernel_ttl(ttl), &attr);
+            full = add(
+                child_ino,
+                (offset + i + 1) as u64,
+                name,
+                platform::kernel_ttl(ttl),
+                &attr,
+            );
             if full {
                 self.inodes.lock().forget(child_ino, 1);
                 let fit = sent.len().max(8);

@@ -21,10 +21,12 @@ pub const INIT_CAPABILITIES: &[InitFlags] = &[
     InitFlags::FUSE_ATOMIC_O_TRUNC,
     InitFlags::FUSE_CACHE_SYMLINKS,
     InitFlags::FUSE_AUTO_INVAL_DATA,
-    // Listings with attributes (`readdirplus`), when the kernel judges
-    // they pay: always for a folder's first listing.
+    // Every listing with its entries' attributes (`readdirplus`). Not the
+    // adaptive form (FUSE_READDIRPLUS_AUTO): it asks with attributes only
+    // for a folder's first reply, and a walk reads a whole folder before it
+    // looks anything up. Attributes here cost no IAM call (what is not
+    // cached goes out as a stand-in), so every reply may carry them.
     InitFlags::FUSE_DO_READDIRPLUS,
-    InitFlags::FUSE_READDIRPLUS_AUTO,
 ];
 
 /// Linux 5.1 and later can do without opendir (FUSE_NO_OPENDIR_SUPPORT):

@@ -492,7 +492,11 @@ async fn readdirplus_answers_what_is_cached_and_waits_for_nothing_else() {
     }
     let (_, plain, _) = filesystem();
     let roles = path(&plain, "roles").await;
-    let r = listed(&plain, roles).await.into_iter().find(|e| e.0 == "r").unwrap();
+    let r = listed(&plain, roles)
+        .await
+        .into_iter()
+        .find(|e| e.0 == "r")
+        .unwrap();
     let before = plain.namespace().api_calls().total();
     listed(&plain, r.1).await;
     let listing_calls = plain.namespace().api_calls().total() - before;
@@ -501,7 +505,10 @@ async fn readdirplus_answers_what_is_cached_and_waits_for_nothing_else() {
     let roles = path(&fs, "roles").await;
     let listed = readdirplus(&fs, roles, 0, 100).await;
     let r = listed.iter().find(|e| e.0 == "r").unwrap();
-    assert!(r.2 > Duration::ZERO, "a role folder's date is in the listing");
+    assert!(
+        r.2 > Duration::ZERO,
+        "a role folder's date is in the listing"
+    );
     let before = fs.namespace().api_calls().total();
     let files = readdirplus(&fs, r.1, 0, 100).await;
     assert_eq!(
@@ -552,7 +559,11 @@ async fn readdirplus_stands_in_for_documents_not_fetched_yet() {
     let p = entries.iter().find(|e| e.0 == "p.json").unwrap();
     assert_eq!((p.2, p.3), (Duration::ZERO, 0), "{entries:?}");
     // The kernel looks the name up before using it: the real size.
-    let entry = fs.clone().lookup(policies, "p.json".into(), OWNER).await.unwrap();
+    let entry = fs
+        .clone()
+        .lookup(policies, "p.json".into(), OWNER)
+        .await
+        .unwrap();
     assert_eq!(entry.ino, p.1);
     let doc = fs
         .namespace()
@@ -590,18 +601,34 @@ async fn readdirplus_counts_a_lookup_for_each_entry_sent_and_none_for_the_rest()
 }
 
 #[tokio::test]
-async fn readdirplus_never_sends_a_stand_in_for_a_file_the_kernel_holds() {
+async fn readdirplus_stands_in_for_a_held_file_with_the_size_the_kernel_holds() {
     let (_, fs, _) = filesystem();
-    let role = path(&fs, "roles/r").await;
-    let ino = lookup(&fs, role, "role.json").await;
-    let size = fs.clone().getattr(ino, None, OWNER).await.unwrap().attr.size;
-    // Everything cached is dropped (a refresh): the held file is worked out
-    // as its lookup would be, not stood in for with size 0.
+    let policies = path(&fs, "policies").await;
+    let ino = lookup(&fs, policies, "p.json").await;
+    let size = fs.clone().getattr(ino, None, OWNER).await.unwrap();
+    let size = {
+        let s = size.attr.size;
+        size.replied();
+        s
+    };
+    assert!(size > 0);
+    // Everything cached is dropped (a refresh): the listing is fetched
+    // again, the document is not, and the kernel still holds the file.
     fs.namespace().refresh();
-    let entries = readdirplus(&fs, role, 0, 100).await;
-    let held = entries.iter().find(|e| e.0 == "role.json").unwrap();
+    let calls = fs.namespace().api_calls().snapshot();
+    let entries = readdirplus(&fs, policies, 0, 100).await;
+    let held = entries.iter().find(|e| e.0 == "p.json").unwrap();
     assert_eq!(held.1, ino);
-    assert_eq!(held.3, size, "the held file's real size");
-    assert!(held.2 > Duration::ZERO);
-    assert!(fs.namespace().api_calls().total() > 0);
+    assert_eq!(
+        (held.2, held.3),
+        (Duration::ZERO, size),
+        "the size the kernel holds, asked again before use"
+    );
+    let after: u64 = fs.namespace().api_calls().total();
+    let listing: u64 = calls.iter().map(|(_, n)| n).sum::<u64>() + 1;
+    assert!(
+        after <= listing,
+        "only the listing was fetched: {:?}",
+        fs.namespace().api_calls().snapshot()
+    );
 }

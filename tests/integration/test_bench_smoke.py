@@ -4,6 +4,7 @@ IAM calls, not O(entities). Timings are printed by the harness, never
 asserted here."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -107,3 +108,23 @@ def test_warm_read_only_walks_send_nothing_per_file(bench):
         rw = cmds["grep -r"]["kernel_requests_per_run"]["rw"]
         assert files <= rw.get("open", 0) <= files + 1, rw
     assert bench["read_only"]["iam_calls_during_runs"] == 0
+
+
+def test_cold_listings_carry_attributes(bench):
+    """Counts, not times: a cold `ls -l roles/` gets every role's attributes
+    with the listing (readdirplus), not a lookup per role; a plain `ls`
+    makes no IAM call past the listing's; each walk's floor (the daemon's
+    cache full, the kernel's dropped) makes no IAM call at all."""
+    roles = bench["config"]["sizes"]["roles"]
+    cl = bench["cold_listings"]
+    ls_l = cl["ls -l roles/"]["kernel_requests"]
+    assert ls_l.get("readdirplus", 0) >= 1, ls_l
+    assert ls_l.get("lookup", 0) < roles // 4, ls_l
+    plain = cl["ls roles/"]["calls"]["by_operation"]
+    assert plain.get("ListRoles", 0) >= 1, plain
+    assert not {op for op in plain} - {"ListRoles", "GetAccountAuthorizationDetails"}, plain
+    for label in ("grep -r roles/ (read-write)", "grep -r roles/ (read-only)"):
+        walk = cl[label]
+        if os.geteuid() == 0:
+            assert walk["floor"]["iam_calls"] == 0, walk["floor"]
+        assert walk["kernel_requests"].get("lookup", 0) < roles, walk["kernel_requests"]
