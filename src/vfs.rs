@@ -1315,6 +1315,7 @@ impl Fs {
             (Ok(answer), _) => answer,
             (Err(_), None) => (Self::stand_in(node, 0), Duration::ZERO, Described::AsIs),
             (Err(_), Some((_, Some(size)))) => {
+                tracing::trace!(path = %node.path(), size, "readdirplus: a stand-in for a held inode");
                 (Self::stand_in(node, size), Duration::ZERO, Described::AsIs)
             }
             (Err(_), Some((_, None))) if node.file_kind() == FileKind::Dir => {
