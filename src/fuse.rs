@@ -62,6 +62,10 @@ impl Invalidate for Notify {
     fn inode(&self, ino: u64) {
         let _ = self.0.inval_inode(INodeNo(ino), 0, 0);
     }
+
+    fn store(&self, ino: u64, data: &[u8]) -> bool {
+        self.0.store(INodeNo(ino), 0, data).is_ok()
+    }
 }
 
 pub struct FuseAdapter {

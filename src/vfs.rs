@@ -53,6 +53,9 @@ pub type FsResult<T> = Result<T, FsError>;
 pub trait Invalidate: Send + Sync + 'static {
     fn entry(&self, parent: u64, name: &str);
     fn inode(&self, ino: u64);
+    /// Puts `data` in the inode's pages from offset 0 (FUSE_NOTIFY_STORE);
+    /// false if the kernel refused.
+    fn store(&self, ino: u64, data: &[u8]) -> bool;
 }
 
 /// Something the kernel may hold: a name in a folder, or an inode's
@@ -158,6 +161,10 @@ impl PlusSent {
         }
     }
 }
+
+/// The largest file whose pages the first open fills by itself (IAM's
+/// documents are far smaller; a credential report may not be).
+const PUSHED_PAGES_MAX: usize = 256 * 1024;
 
 /// Readdirplus entries worked out at first, before a reply shows how many
 /// fit the kernel's buffer (the kernel does not say its size).
@@ -1014,6 +1021,7 @@ impl Fs {
             ..OpenMode::default()
         };
         match read_mode {
+            ReadMode::Cached { keep: false } => mode.keep_cache = self.push_pages(ino, &content),
             ReadMode::Cached { keep } => mode.keep_cache = keep,
             ReadMode::Direct { invalidate } => {
                 if invalidate {
@@ -1030,6 +1038,27 @@ impl Fs {
             cached,
         });
         opened(fh, mode)
+    }
+
+    /// The first reader through the page cache finds its bytes there: they
+    /// are stored in the inode's pages before the open is answered (and kept:
+    /// FOPEN_KEEP_CACHE), so its reads send no request. That also spares the
+    /// next `stat` a request: each read the daemon answers makes the kernel
+    /// count the file's atime stale (fuse_invalidate_atime), and a `grep -r`
+    /// after a cold one would ask for every file's attributes again.
+    /// Only where no other open reads through the page cache (its
+    /// readahead could hold a page lock while it waits for this thread).
+    fn push_pages(&self, ino: u64, content: &Content) -> bool {
+        if content.is_empty()
+            || content.len() > PUSHED_PAGES_MAX
+            || self.inodes.lock().cached_readers(ino) != 1
+        {
+            return false;
+        }
+        let Some(invalidate) = self.invalidate.get() else {
+            return false;
+        };
+        invalidate.store(ino, content)
     }
 
     /// Bytes of an open file. Offsets and sizes are the kernel's: bounded by

@@ -19,7 +19,7 @@ const DOC2: &str =
 
 /// Records what the kernel is told to drop.
 #[derive(Default)]
-struct Recorder(Mutex<Vec<Held>>);
+struct Recorder(Mutex<Vec<Held>>, Mutex<Vec<(u64, usize)>>);
 
 impl Invalidate for Recorder {
     fn entry(&self, parent: u64, name: &str) {
@@ -27,6 +27,10 @@ impl Invalidate for Recorder {
     }
     fn inode(&self, ino: u64) {
         self.0.lock().push(Held::Inode(ino));
+    }
+    fn store(&self, ino: u64, data: &[u8]) -> bool {
+        self.1.lock().push((ino, data.len()));
+        true
     }
 }
 
@@ -121,10 +125,17 @@ async fn opens_use_the_page_cache_only_when_the_kernel_holds_their_size() {
         first.mode,
         OpenMode {
             direct_io: false,
-            keep_cache: false,
+            keep_cache: true,
             no_flush: true
-        }
+        },
+        "the first reader's bytes are stored in the pages, and kept"
     );
+    let content = fs
+        .namespace()
+        .read(&Node::Policy(crate::model::PolicyScope::Local, "p".into()))
+        .await
+        .unwrap();
+    assert_eq!(*recorder.1.lock(), vec![(ino, content.len())]);
     fs.release(first.fh);
     let second = read_open(&fs, ino).await;
     assert!(
@@ -132,6 +143,11 @@ async fn opens_use_the_page_cache_only_when_the_kernel_holds_their_size() {
         "same content, same size: keep the pages"
     );
     fs.release(second.fh);
+    assert_eq!(
+        recorder.1.lock().len(),
+        1,
+        "pages already hold it: not stored again"
+    );
 
     // A save: the kernel is told to drop the file, and reads bypass the
     // page cache while the change settles.
