@@ -648,3 +648,59 @@ async fn readdirplus_stands_in_for_a_held_file_with_the_size_the_kernel_holds() 
         fs.namespace().api_calls().snapshot()
     );
 }
+
+#[tokio::test]
+async fn without_open_a_listings_files_are_in_the_page_cache_before_its_end() {
+    if !crate::platform::SKIP_OPEN {
+        return;
+    }
+    let (_, fs, recorder) = without_open();
+    let role = path(&fs, "roles/r").await;
+    let policies = path(&fs, "roles/r/policies").await;
+    // Fetched once, so that the listing can describe it.
+    let inline = lookup(&fs, policies, "inline.json").await;
+    let _ = read_all(&fs, inline, OWNER).await.unwrap();
+    recorder.1.lock().clear();
+    let listed = readdirplus(&fs, policies, 0, 100).await;
+    let (_, ino, ttl, size) = listed.iter().find(|e| e.0 == "inline.json").unwrap();
+    assert_eq!(*ino, inline);
+    assert!(!ttl.is_zero());
+    assert!(
+        recorder.1.lock().is_empty(),
+        "the kernel makes the inodes first"
+    );
+    // The request for the rest finds the pages stored, with the bytes a
+    // read would answer.
+    let rest = readdirplus(&fs, policies, listed.len() as u64, 100).await;
+    assert!(rest.is_empty());
+    assert_eq!(*recorder.1.lock(), vec![(inline, *size as usize)]);
+    assert_eq!(
+        read_all(&fs, inline, OWNER).await.unwrap().len() as u64,
+        *size
+    );
+    // Listed again with the same bytes: the kernel has them.
+    readdirplus(&fs, policies, 0, 100).await;
+    readdirplus(&fs, policies, listed.len() as u64, 100).await;
+    assert_eq!(recorder.1.lock().len(), 1);
+    // Secrets and stand-ins are never stored.
+    let role_listing = readdirplus(&fs, role, 0, 100).await;
+    readdirplus(&fs, role, role_listing.len() as u64, 100).await;
+    for (ino, _) in recorder.1.lock().iter().skip(1) {
+        let node = fs.inodes.lock().node(*ino).cloned().unwrap();
+        assert!(!is_secret(&node), "{node:?}");
+        let entry = role_listing.iter().find(|e| e.1 == *ino).unwrap();
+        assert!(!entry.2.is_zero(), "{entry:?}");
+    }
+}
+
+#[tokio::test]
+async fn read_write_listings_store_no_pages() {
+    let (_, fs, recorder) = filesystem();
+    let policies = path(&fs, "roles/r/policies").await;
+    let inline = lookup(&fs, policies, "inline.json").await;
+    let _ = read_open(&fs, inline).await;
+    recorder.1.lock().clear();
+    let listed = readdirplus(&fs, policies, 0, 100).await;
+    readdirplus(&fs, policies, listed.len() as u64, 100).await;
+    assert!(recorder.1.lock().is_empty(), "an open stores them");
+}
