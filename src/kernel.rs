@@ -29,13 +29,6 @@ pub const READ_SPAN: Duration = Duration::from_secs(1);
 /// In a mount without open, the content of a file last described to the
 /// kernel in an attribute reply: reads (which carry no handle) are answered
 /// from it, so they never disagree with the size the kernel cuts them at.
-/// What `take_snapshot` made the snapshot of reads.
-pub struct Taken {
-    pub snapshot: Snapshot,
-    /// Not the content offered: the one whose pages are being stored.
-    pub kept: bool,
-}
-
 #[derive(Clone)]
 pub struct Snapshot {
     pub content: Content,
@@ -100,9 +93,6 @@ struct View {
     writers: u32,
     /// Without open: the content last described to the kernel.
     snapshot: Option<Snapshot>,
-    /// Without open: the snapshot's bytes are being stored in the kernel's
-    /// pages (see `begin_store`).
-    storing: bool,
 }
 
 #[derive(Debug)]
@@ -445,71 +435,23 @@ impl Inodes {
     }
 
     /// Content described to the kernel now: what its reads are answered
-    /// from from now on. While the last snapshot's bytes are being stored
-    /// in the kernel's pages, other bytes are not described: the last
-    /// snapshot is, kept by the kernel for no time (`Taken::kept`), so its
-    /// pages never disagree with the size and mtime it holds.
+    /// from from now on.
     pub fn take_snapshot(
         &mut self,
         ino: u64,
         content: Content,
         fingerprint: u64,
         now: Instant,
-    ) -> Taken {
+    ) -> Snapshot {
         let snapshot = Snapshot {
             content,
             fingerprint,
             taken: now,
         };
-        let Some(v) = self.view(ino) else {
-            return Taken {
-                snapshot,
-                kept: false,
-            };
-        };
-        if let (true, Some(stored)) = (v.storing, &v.snapshot) {
-            if stored.fingerprint != fingerprint {
-                return Taken {
-                    snapshot: stored.clone(),
-                    kept: true,
-                };
-            }
-        }
-        v.snapshot = Some(snapshot.clone());
-        Taken {
-            snapshot,
-            kept: false,
-        }
-    }
-
-    /// Without open: the snapshot to store in the kernel's pages before
-    /// any read asks for them, if the kernel surely holds its size (no
-    /// attribute reply in flight, none that disagreed) and `max` bytes or
-    /// fewer. Until `end_store`, no other snapshot is described.
-    pub fn begin_store(&mut self, ino: u64, max: usize) -> Option<Snapshot> {
-        let v = self.view(ino)?;
-        let snapshot = v.snapshot.as_ref()?;
-        let len = snapshot.content.len();
-        let sure = v.in_flight == 0 && v.size == Some(len as u64);
-        let there = v.pages == Some(snapshot.fingerprint);
-        if !sure || there || v.storing || v.writers > 0 || len == 0 || len > max {
-            return None;
-        }
-        let snapshot = snapshot.clone();
-        v.storing = true;
-        Some(snapshot)
-    }
-
-    /// The store begun is over; `stored`: the kernel took the snapshot
-    /// with this fingerprint (it keeps the pages until told otherwise or
-    /// short of memory).
-    pub fn end_store(&mut self, ino: u64, stored: Option<u64>) {
         if let Some(v) = self.view(ino) {
-            v.storing = false;
-            if stored.is_some() {
-                v.pages = stored;
-            }
+            v.snapshot = Some(snapshot.clone());
         }
+        snapshot
     }
 
     /// The snapshot is let go (a secret, once the kernel was told to drop
@@ -574,45 +516,6 @@ mod tests {
         assert!(inodes.snapshot(ino).is_some(), "kept for reads");
         inodes.drop_snapshot(ino);
         assert!(inodes.snapshot(ino).is_none());
-    }
-
-    #[test]
-    fn pages_are_stored_only_for_a_size_the_kernel_surely_holds() {
-        let mut inodes = Inodes::new();
-        let ino = inodes.looked_up(&policy("p"));
-        let t0 = Instant::now();
-        let bytes = |b: &[u8]| -> Content { b.to_vec().into() };
-        assert!(inodes.begin_store(ino, 100).is_none(), "nothing described");
-        inodes.take_snapshot(ino, bytes(b"{}"), 7, t0);
-        assert!(inodes.begin_store(ino, 100).is_none(), "size not sent yet");
-        inodes.attributes_asked(ino);
-        assert!(inodes.begin_store(ino, 100).is_none(), "reply in flight");
-        inodes.attributes_sent(ino, Some(2));
-        assert!(inodes.begin_store(ino, 1).is_none(), "over the bound");
-        let stored = inodes.begin_store(ino, 100).unwrap();
-        assert_eq!(stored.fingerprint, 7);
-        assert!(
-            inodes.begin_store(ino, 100).is_none(),
-            "one store at a time"
-        );
-        // Other bytes offered while the pages are filled: the stored ones
-        // are described again (for no time), and reads still answer them.
-        let taken = inodes.take_snapshot(ino, bytes(b"{ }"), 8, t0);
-        assert!(taken.kept);
-        assert_eq!(taken.snapshot.fingerprint, 7);
-        assert_eq!(inodes.snapshot(ino).unwrap().fingerprint, 7);
-        // The same bytes are not a change.
-        assert!(!inodes.take_snapshot(ino, bytes(b"{}"), 7, t0).kept);
-        inodes.end_store(ino, Some(7));
-        assert!(
-            inodes.begin_store(ino, 100).is_none(),
-            "pages already there"
-        );
-        let taken = inodes.take_snapshot(ino, bytes(b"{ }"), 8, t0);
-        assert!(!taken.kept);
-        assert_eq!(inodes.snapshot(ino).unwrap().fingerprint, 8);
-        // The kernel still holds 2 bytes: 3 are not stored.
-        assert!(inodes.begin_store(ino, 100).is_none());
     }
 
     #[test]

@@ -166,9 +166,6 @@ impl PlusSent {
 /// documents are far smaller; a credential report may not be).
 const PUSHED_PAGES_MAX: usize = 256 * 1024;
 
-/// Folders whose listed files wait for their pages (`store_listed`).
-const LISTED_UNSTORED_FOLDERS: usize = 4096;
-
 /// Readdirplus entries worked out at first, before a reply shows how many
 /// fit the kernel's buffer (the kernel does not say its size).
 const PLUS_BATCH_FIRST: usize = 32;
@@ -264,9 +261,6 @@ pub struct Fs {
     /// How many readdirplus entries to work out per reply: as many as fit
     /// the last full one.
     plus_batch: AtomicUsize,
-    /// Without open, by directory inode: files a readdirplus reply
-    /// described, whose pages are stored at the folder's next request.
-    listed_unstored: Mutex<HashMap<u64, Vec<u64>>>,
 }
 
 /// What an attribute reply of a file says of its content, in a mount
@@ -331,7 +325,6 @@ impl Fs {
             without_open: AtomicBool::new(false),
             secret_drops: Mutex::default(),
             plus_batch: AtomicUsize::new(PLUS_BATCH_FIRST),
-            listed_unstored: Mutex::default(),
         })
     }
 
@@ -406,14 +399,9 @@ impl Fs {
             }
             Described::Fresh(content) => {
                 let fingerprint = self.fingerprint_keys.hash_one(&*content);
-                let taken =
-                    self.inodes
-                        .lock()
-                        .take_snapshot(ino, content, fingerprint, Instant::now());
-                if taken.kept {
-                    *ttl = Duration::ZERO;
-                }
-                taken.snapshot
+                self.inodes
+                    .lock()
+                    .take_snapshot(ino, content, fingerprint, Instant::now())
             }
         };
         attr.size = snapshot.content.len() as u64;
@@ -1073,32 +1061,6 @@ impl Fs {
         invalidate.store(ino, content)
     }
 
-    /// Without open, the pages of files a listing described are stored
-    /// before the kernel asks for the folder's next entries: a walk lists a
-    /// folder to its end before it reads a file, so it finds them there and
-    /// sends no read per file. By the time of that request the kernel holds
-    /// the inodes (it makes them from the previous reply before asking
-    /// again). Only snapshots whose size the kernel surely holds.
-    fn store_listed(&self, files: &[u64]) {
-        let Some(invalidate) = self.invalidate.get() else {
-            return;
-        };
-        for &ino in files {
-            let snapshot = self.inodes.lock().begin_store(ino, PUSHED_PAGES_MAX);
-            if let Some(snapshot) = snapshot {
-                let stored = invalidate.store(ino, &snapshot.content);
-                let pages = stored.then_some(snapshot.fingerprint);
-                self.inodes.lock().end_store(ino, pages);
-                tracing::trace!(
-                    ino,
-                    len = snapshot.content.len(),
-                    stored,
-                    "listed file's pages stored"
-                );
-            }
-        }
-    }
-
     /// Bytes of an open file. Offsets and sizes are the kernel's: bounded by
     /// the content here.
     pub fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
@@ -1145,11 +1107,11 @@ impl Fs {
                 let content = self.ns.read(&node).await.map_err(on(op, &node))?;
                 let fingerprint = self.fingerprint_keys.hash_one(&*content);
                 let now = Instant::now();
-                let taken = self
+                let s = self
                     .inodes
                     .lock()
                     .take_snapshot(ino, content, fingerprint, now);
-                taken.snapshot.content
+                s.content
             }
         };
         let start = offset.min(content.len() as u64) as usize;
@@ -1353,13 +1315,6 @@ impl Fs {
         offset: u64,
         uid: u32,
     ) -> FsResult<DirPlusPage> {
-        let unstored = self.listed_unstored.lock().remove(&ino);
-        if let Some(files) = unstored {
-            // Off the FUSE thread: a store waits for any page lock a
-            // reader holds while its read waits for that thread.
-            let fs = self.clone();
-            let _ = tokio::task::spawn_blocking(move || fs.store_listed(&files)).await;
-        }
         let page = self.clone().readdir(ino, offset).await?;
         let caller = self.caller(uid);
         let dots = 2;
@@ -1452,7 +1407,6 @@ impl Fs {
         // The kernel ignores the attributes of the dot entries.
         let dot_attr = Self::stand_in(&Node::Root, 0);
         let mut sent = Vec::with_capacity(entries.len());
-        let mut unstored = Vec::new();
         let mut added = 0;
         let mut full = false;
         let mut offset = offset as usize;
@@ -1477,10 +1431,6 @@ impl Fs {
                 flight,
             } = entry;
             let child_ino = self.inodes.lock().looked_up(&node);
-            let storable = !matches!(described, Described::AsIs)
-                && attr.kind == FileKind::File
-                && !is_secret(&node)
-                && !node.is_volatile();
             self.describe(child_ino, described, &mut attr, &mut ttl);
             let name = &children[offset - dots.len() + i].0;
             full = add(
@@ -1497,17 +1447,8 @@ impl Fs {
                 break;
             }
             added += 1;
-            if storable && !ttl.is_zero() {
-                unstored.push(child_ino);
-            }
             sent.push((flight, child_ino, attr.size));
         }
-        let mut listed_unstored = self.listed_unstored.lock();
-        // Bounded: a listing stopped before its end leaves its files here.
-        if !unstored.is_empty() && listed_unstored.len() < LISTED_UNSTORED_FOLDERS {
-            listed_unstored.entry(ino).or_default().extend(unstored);
-        }
-        drop(listed_unstored);
         if !full && planned > 0 && sent.len() == planned {
             let more = (planned * 2).min(PLUS_BATCH_MAX);
             self.plus_batch.fetch_max(more, Ordering::Relaxed);
