@@ -159,38 +159,8 @@ def _client_factory(url: str):
     s = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
                       region_name=REGION)
     iam = s.client("iam", endpoint_url=url, config=cfg)
-    r = _retrying(iam)
+    r = seed_sample.retrying(iam)
     return lambda: r
-
-
-def _retrying(iam):
-    """iam.<op>(...) that retries moto's 500s (moto_server races: "dictionary
-    changed size during iteration" when a lookup meets a concurrent create).
-    Safe: a create retried after it did land answers EntityAlreadyExists,
-    taken as done; the other seeding calls are idempotent."""
-    from botocore.exceptions import ClientError
-    from botocore.parsers import ResponseParserError
-
-    class R:
-        def __getattr__(self, op):
-            fn = getattr(iam, op)
-
-            def call(**kw):
-                for attempt in range(12):
-                    try:
-                        return fn(**kw)
-                    except ResponseParserError:
-                        pass
-                    except ClientError as e:
-                        code = e.response.get("Error", {}).get("Code")
-                        if attempt and code == "EntityAlreadyExists":
-                            return None
-                        if e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) < 500:
-                            raise
-                    time.sleep(0.05 * (attempt + 1))
-                return fn(**kw)
-            return call
-    return R()
 
 
 def role_name(i: int) -> str:

@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import sys
+import time
 
 # Dummy credentials: moto accepts anything, and the SDK must never go looking
 # for real ones (instance metadata is a non-loopback address).
@@ -65,6 +66,36 @@ def clients(endpoint_url: str, region: str = REGION):
         session.client("iam", endpoint_url=endpoint_url),
         session.client("sts", endpoint_url=endpoint_url),
     )
+
+
+def retrying(iam):
+    """iam.<op>(...) that retries moto's 500s (moto_server races: "dictionary
+    changed size during iteration" when a lookup meets a concurrent create).
+    Safe: a create retried after it did land answers EntityAlreadyExists,
+    taken as done; the other seeding calls are idempotent."""
+    from botocore.exceptions import ClientError
+    from botocore.parsers import ResponseParserError
+
+    class R:
+        def __getattr__(self, op):
+            fn = getattr(iam, op)
+
+            def call(**kw):
+                for attempt in range(12):
+                    try:
+                        return fn(**kw)
+                    except ResponseParserError:
+                        pass
+                    except ClientError as e:
+                        code = e.response.get("Error", {}).get("Code")
+                        if attempt and code == "EntityAlreadyExists":
+                            return None
+                        if e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) < 500:
+                            raise
+                    time.sleep(0.05 * (attempt + 1))
+                return fn(**kw)
+            return call
+    return R()
 
 
 def doc(*statements: dict) -> str:

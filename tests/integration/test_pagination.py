@@ -21,13 +21,15 @@ N = 1005
 def big_moto(tmp_path_factory):
     server = MotoServer(tmp_path_factory.mktemp("moto-big"))
     iam, _sts = seed_sample.clients(server.url)
+    # moto_server's lookups race its concurrent creates (an HTTP 500 now and then)
+    seeder = seed_sample.retrying(iam)
     trust = seed_sample.trust_service("ec2.amazonaws.com")
     pdoc = seed_sample.doc(seed_sample.allow("s3:GetObject"))
     with ThreadPoolExecutor(4) as ex:
-        list(ex.map(lambda i: iam.create_role(RoleName=f"page-role-{i:04d}",
-                                              AssumeRolePolicyDocument=trust), range(N)))
-        list(ex.map(lambda i: iam.create_policy(PolicyName=f"page-policy-{i:04d}",
-                                                PolicyDocument=pdoc), range(N)))
+        list(ex.map(lambda i: seeder.create_role(RoleName=f"page-role-{i:04d}",
+                                                 AssumeRolePolicyDocument=trust), range(N)))
+        list(ex.map(lambda i: seeder.create_policy(PolicyName=f"page-policy-{i:04d}",
+                                                   PolicyDocument=pdoc), range(N)))
     yield server, iam
     server.stop()
 
