@@ -101,6 +101,9 @@ struct Inode {
     /// Lookups answered and not yet forgotten.
     lookups: u64,
     view: View,
+    /// A rename put another file at this inode's name: only descriptors
+    /// opened before reach it (see `Inodes::rename`).
+    replaced: bool,
 }
 
 /// Inode numbers. A node keeps its number while the kernel holds it; a
@@ -137,6 +140,7 @@ impl Inodes {
                 node: Node::Root,
                 lookups: 1,
                 view: View::default(),
+                replaced: false,
             },
         );
         inodes
@@ -196,6 +200,7 @@ impl Inodes {
                 node: node.clone(),
                 lookups,
                 view: View::default(),
+                replaced: false,
             },
         );
         ino
@@ -235,13 +240,15 @@ impl Inodes {
     /// A renamed node keeps its number, as the kernel expects. The number
     /// the replaced node had stays valid for whoever holds it, and now means
     /// the new node at that name (a reader opening it sees the new content,
-    /// never ENOENT).
+    /// never ENOENT), but its descriptors opened before keep their bytes
+    /// and their size, as on a local filesystem.
     pub fn rename(&mut self, from: &Node, to: &Node) {
         self.changed(to);
         if let Some(ino) = self.by_node.remove(from) {
             if let Some(replaced) = self.by_node.insert(to.clone(), ino) {
                 if let Some(old) = self.by_ino.get_mut(&replaced) {
                     old.node = to.clone();
+                    old.replaced = true;
                     Self::size_unknown(&mut old.view);
                 }
             }
@@ -251,6 +258,12 @@ impl Inodes {
                 inode.view.pages = None;
             }
         }
+    }
+
+    /// Whether a rename replaced the file `ino` was: its descriptors still
+    /// read the bytes they opened, and its size is theirs (see `Fs::getattr`).
+    pub fn is_replaced(&self, ino: u64) -> bool {
+        self.by_ino.get(&ino).is_some_and(|i| i.replaced)
     }
 
     /// A name was removed: a node made again at it gets a new number.

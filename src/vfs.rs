@@ -547,6 +547,18 @@ impl Fs {
         Ok((parent, name))
     }
 
+    /// The size of the bytes the newest open for reading of `ino` holds.
+    fn newest_read_size(&self, ino: u64) -> Option<u64> {
+        let handles = self.handles.lock();
+        let newest = handles.iter().filter_map(|(fh, h)| match h {
+            Handle::Read {
+                content, ino: i, ..
+            } if *i == ino => Some((*fh, content.len())),
+            _ => None,
+        });
+        newest.max().map(|(_, len)| len as u64)
+    }
+
     fn add_handle(&self, handle: Handle) -> u64 {
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
         self.handles.lock().insert(fh, handle);
@@ -728,11 +740,17 @@ impl Fs {
         uid: u32,
     ) -> FsResult<Attributes> {
         let node = self.node("getattr", ino)?;
-        let open_size = fh.and_then(|fh| match self.handles.lock().get(&fh) {
-            Some(Handle::Read { content, .. }) => Some(content.len() as u64),
-            Some(Handle::Draft(_, d, _)) => Some(d.lock().data.len() as u64),
-            _ => None,
-        });
+        let open_size = match fh {
+            Some(fh) => match self.handles.lock().get(&fh) {
+                Some(Handle::Read { content, .. }) => Some(content.len() as u64),
+                Some(Handle::Draft(_, d, _)) => Some(d.lock().data.len() as u64),
+                _ => None,
+            },
+            // fstat carries no handle; a replaced file is reached only
+            // through descriptors opened before the rename.
+            None if self.inodes.lock().is_replaced(ino) => self.newest_read_size(ino),
+            None => None,
+        };
         let flight = AttrFlight::begin(&self, Some(ino));
         let caller = self.caller(uid);
         let (mut attr, mut ttl) = self

@@ -648,3 +648,51 @@ async fn readdirplus_stands_in_for_a_held_file_with_the_size_the_kernel_holds() 
         fs.namespace().api_calls().snapshot()
     );
 }
+
+#[tokio::test]
+async fn a_file_replaced_by_rename_keeps_its_size_for_its_open_readers() {
+    let (_, fs, _) = filesystem();
+    let policies = path(&fs, "policies").await;
+    let old = lookup(&fs, policies, "p.json").await;
+    let reader = read_open(&fs, old).await;
+    let held = fs.read(reader.fh, 0, 1 << 20).unwrap();
+    let tmp = fs
+        .clone()
+        .create(policies, ".p.json.tmp".into(), 0o644, OWNER)
+        .await
+        .unwrap();
+    let tmp_ino = tmp.entry.ino;
+    tmp.entry.replied();
+    let longer = format!("{DOC2}\n\n\n\n");
+    fs.write(tmp_ino, tmp.opened.fh, 0, longer.as_bytes(), OWNER)
+        .unwrap();
+    fs.release(tmp.opened.fh);
+    fs.clone()
+        .rename(
+            policies,
+            ".p.json.tmp".into(),
+            policies,
+            "p.json".into(),
+            OWNER,
+        )
+        .await
+        .unwrap();
+    let size = |a: Attributes| {
+        let size = a.attr.size;
+        a.replied();
+        size
+    };
+    let replaced = fs.clone().getattr(old, None, OWNER).await.unwrap();
+    assert_eq!(
+        size(replaced),
+        held.len() as u64,
+        "fstat on the reader's descriptor"
+    );
+    assert_eq!(fs.read(reader.fh, 0, 1 << 20).unwrap(), held);
+    let new = fs.clone().getattr(tmp_ino, None, OWNER).await.unwrap();
+    assert_ne!(size(new), held.len() as u64);
+    fs.release(reader.fh);
+    // With no descriptor left, the number means the file now at the name.
+    let replaced = fs.clone().getattr(old, None, OWNER).await.unwrap();
+    assert_ne!(size(replaced), held.len() as u64);
+}
