@@ -242,6 +242,18 @@ impl Cache {
         self.put(key, value)
     }
 
+    /// A save's effect on a cached value: `change` applied to it. With none
+    /// cached, a fetch of the key under way may have read IAM before the
+    /// save, so what it brings is not kept.
+    pub fn edit<T: Any + Send + Sync>(&self, key: Key, change: impl FnOnce(&T) -> T) {
+        match self.peek::<T>(&key) {
+            Some(value) => {
+                self.insert(key, change(&value));
+            }
+            None => self.remove(&key),
+        }
+    }
+
     fn overtake(&self, key: &Key) {
         self.in_flight.with_state(key, |flight| {
             flight.overtaken.store(true, Ordering::Relaxed)
@@ -348,6 +360,40 @@ impl Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_fetch_under_way_when_a_save_edits_an_uncached_key_is_not_kept() {
+        let cache = Arc::new(Cache::new(Duration::from_secs(60), 10));
+        let key = Key::Entity(Kind::Role, "r".into());
+        let (started, start) = tokio::sync::oneshot::channel();
+        let (finish, finished) = tokio::sync::oneshot::channel::<()>();
+        let fetching = {
+            let cache = cache.clone();
+            let key = key.clone();
+            tokio::spawn(async move {
+                cache
+                    .get_or_fetch(key, || async {
+                        started.send(()).unwrap();
+                        finished.await.unwrap();
+                        Ok(1u32) // read before the save landed
+                    })
+                    .await
+                    .map(|v| *v)
+            })
+        };
+        start.await.unwrap();
+        cache.edit(key.clone(), |_: &u32| 2); // nothing cached to edit
+        finish.send(()).unwrap();
+        assert_eq!(fetching.await.unwrap().unwrap(), 1);
+        assert!(
+            cache.peek::<u32>(&key).is_none(),
+            "the older read is not kept"
+        );
+        let again = cache.get_or_fetch(key.clone(), || async { Ok(3u32) }).await;
+        assert_eq!(*again.unwrap(), 3);
+        cache.edit(key.clone(), |v: &u32| v + 1);
+        assert_eq!(*cache.peek::<u32>(&key).unwrap(), 4);
+    }
 
     #[tokio::test]
     async fn a_fetch_overtaken_by_a_change_does_not_replace_it() {

@@ -244,21 +244,23 @@ impl Namespace {
         }
     }
 
+    // Each edit drops what a fetch under way brings when nothing is cached
+    // (`Cache::edit`): it may have read IAM before the save.
     fn edit_policies(&self, f: impl FnOnce(&mut Vec<ManagedPolicy>)) {
         let key = Key::Policies(PolicyScope::Local);
-        if let Some(list) = self.cache.peek::<Listing<ManagedPolicy>>(&key) {
-            let mut items = (*list).clone().into_items();
+        self.cache.edit(key, |list: &Listing<ManagedPolicy>| {
+            let mut items = list.clone().into_items();
             f(&mut items);
-            self.cache.insert(key, Listing::new(items));
-        }
+            Listing::new(items)
+        });
     }
 
     fn edit_names(&self, key: Key, f: impl FnOnce(&mut Vec<String>)) {
-        if let Some(list) = self.cache.peek::<Vec<String>>(&key) {
-            let mut list = (*list).clone();
+        self.cache.edit(key, |list: &Vec<String>| {
+            let mut list = list.clone();
             f(&mut list);
-            self.cache.insert(key, list);
-        }
+            list
+        });
     }
 
     pub(super) fn edit_entity(
@@ -268,11 +270,11 @@ impl Namespace {
         f: impl FnOnce(&mut crate::iam::Entity),
     ) {
         let key = Key::Entity(kind, name.into());
-        if let Some(cached) = self.cache.peek::<CachedEntity>(&key) {
+        self.cache.edit(key, |cached: &CachedEntity| {
             let mut e = cached.entity.clone();
             f(&mut e);
-            self.cache.insert(key, CachedEntity::from(e));
-        }
+            CachedEntity::from(e)
+        });
     }
 
     async fn save_managed(&self, name: &str, bytes: &[u8]) -> Result<()> {
