@@ -3,6 +3,7 @@
 
 use std::any::Any;
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::future::Future;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -16,6 +17,12 @@ use crate::keyed::KeyedLocks;
 
 use crate::error::Result;
 use crate::iam::{Kind, PolicyScope};
+
+/// Changes remembered for `Cache::fill`: past this many keys, those older
+/// than FILL_SPAN are forgotten (a bulk read longer than that may keep what
+/// a change older than that replaced, until the TTL).
+const CHANGES_KEPT: usize = 4096;
+const FILL_SPAN: Duration = Duration::from_secs(600);
 
 /// What a cached value is of.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -172,6 +179,10 @@ struct Flight {
 
 pub struct Cache {
     entries: Mutex<LruCache<Key, Entry>>,
+    /// When each key was last written or dropped by a change (a save, a
+    /// refresh), for fills begun earlier (`fill`); `cleared`: the last clear.
+    changed: Mutex<HashMap<Key, Instant>>,
+    cleared: Mutex<Option<Instant>>,
     /// Fetches under way, one per key. The state says the key was written
     /// or dropped meanwhile: what the fetch brings may be older than that,
     /// and is not kept.
@@ -194,6 +205,8 @@ impl Cache {
             entries: Mutex::new(LruCache::new(
                 NonZeroUsize::new(capacity.max(1)).expect("capacity is at least 1"),
             )),
+            changed: Mutex::new(HashMap::new()),
+            cleared: Mutex::new(None),
             in_flight: KeyedLocks::default(),
             ttl,
             hits: AtomicU64::new(0),
@@ -258,6 +271,22 @@ impl Cache {
         self.in_flight.with_state(key, |flight| {
             flight.overtaken.store(true, Ordering::Relaxed)
         });
+        let now = Instant::now();
+        let mut changed = self.changed.lock();
+        if changed.len() >= CHANGES_KEPT {
+            changed.retain(|_, at| now.duration_since(*at) < FILL_SPAN);
+        }
+        changed.insert(key.clone(), now);
+    }
+
+    /// Puts a value a bulk read begun at `begun` brought, unless a change
+    /// to the key came since: the bulk read may have read IAM before it.
+    pub fn fill<T: Any + Send + Sync>(&self, key: Key, value: T, begun: Instant) {
+        let since = |at: Option<Instant>| at.is_some_and(|at| at >= begun);
+        if since(*self.cleared.lock()) || since(self.changed.lock().get(&key).copied()) {
+            return;
+        }
+        self.put(key, value);
     }
 
     fn put<T: Any + Send + Sync>(&self, key: Key, value: T) -> Arc<T> {
@@ -305,6 +334,7 @@ impl Cache {
     }
 
     pub fn clear(&self) {
+        *self.cleared.lock() = Some(Instant::now());
         self.in_flight
             .each_state(|flight| flight.overtaken.store(true, Ordering::Relaxed));
         self.entries.lock().clear();
@@ -393,6 +423,34 @@ mod tests {
         assert_eq!(*again.unwrap(), 3);
         cache.edit(key.clone(), |v: &u32| v + 1);
         assert_eq!(*cache.peek::<u32>(&key).unwrap(), 4);
+    }
+
+    #[test]
+    fn a_bulk_read_keeps_no_value_a_change_replaced_while_it_ran() {
+        let cache = Cache::new(Duration::from_secs(60), 10);
+        let changed = Key::Entity(Kind::Role, "r".into());
+        let untouched = Key::Entity(Kind::Role, "s".into());
+        let begun = Instant::now();
+        cache.edit(changed.clone(), |_: &u32| 2); // a save, not cached
+        cache.fill(changed.clone(), 1u32, begun);
+        cache.fill(untouched.clone(), 1u32, begun);
+        assert!(cache.peek::<u32>(&changed).is_none());
+        assert_eq!(*cache.peek::<u32>(&untouched).unwrap(), 1);
+        cache.insert(changed.clone(), 2u32); // a save, cached
+        cache.fill(changed.clone(), 1u32, begun);
+        assert_eq!(*cache.peek::<u32>(&changed).unwrap(), 2);
+        cache.fill(changed.clone(), 3u32, Instant::now());
+        assert_eq!(
+            *cache.peek::<u32>(&changed).unwrap(),
+            3,
+            "begun after the save"
+        );
+        cache.clear();
+        cache.fill(untouched.clone(), 1u32, begun);
+        assert!(
+            cache.peek::<u32>(&untouched).is_none(),
+            "begun before a refresh"
+        );
     }
 
     #[tokio::test]

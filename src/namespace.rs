@@ -546,6 +546,7 @@ impl Namespace {
         // read at the same time.
         // Both run to their end: a listing others wait for is never dropped
         // half-way because the bulk read failed first.
+        let begun = Instant::now();
         let (pages, listed) = futures::join!(
             collect_pages(|m| self.iam.get_account_authorization_details(filter, m)),
             async {
@@ -573,7 +574,7 @@ impl Namespace {
                 }
                 if kind == Kind::User {
                     self.cache
-                        .insert(Key::Links(kind, name.clone()), detail.groups);
+                        .fill(Key::Links(kind, name.clone()), detail.groups, begun);
                 }
                 if kind == Kind::Group {
                     members.entry(name.clone()).or_default();
@@ -589,44 +590,49 @@ impl Namespace {
                 entity.complete = true;
                 let names: Vec<String> = detail.inline.iter().map(|(n, _)| n.clone()).collect();
                 for (policy, raw) in &detail.inline {
-                    self.cache.insert(
+                    self.cache.fill(
                         Key::InlineDoc(kind, name.clone(), policy.clone()),
                         document::render_policy(raw),
+                        begun,
                     );
                 }
                 self.cache
-                    .insert(Key::InlineNames(kind, name.clone()), names);
+                    .fill(Key::InlineNames(kind, name.clone()), names, begun);
                 self.cache
-                    .insert(Key::Attached(kind, name.clone()), detail.attached);
+                    .fill(Key::Attached(kind, name.clone()), detail.attached, begun);
                 self.cache
-                    .insert(Key::Entity(kind, name), CachedEntity::from(entity));
+                    .fill(Key::Entity(kind, name), CachedEntity::from(entity), begun);
             }
             for p in page.policies {
                 if let Some(raw) = &p.default_document {
-                    self.cache.insert(
+                    self.cache.fill(
                         Key::PolicyDoc(p.policy.arn.clone(), p.policy.default_version_id.clone()),
                         document::render_policy(raw),
+                        begun,
                     );
                 }
                 // policy-versions/ reads from the same answer.
                 for (version, raw) in &p.versions {
                     if let Some(raw) = raw.as_ref().filter(|_| !version.is_default) {
-                        self.cache.insert(
+                        self.cache.fill(
                             Key::PolicyDoc(p.policy.arn.clone(), version.id.clone()),
                             document::render_policy(raw),
+                            begun,
                         );
                     }
                 }
                 if !p.policy.is_aws_managed() && !p.versions.is_empty() {
                     let versions: Vec<PolicyVersion> =
                         p.versions.into_iter().map(|(v, _)| v).collect();
-                    self.cache.insert(Key::Versions(p.policy.name), versions);
+                    self.cache
+                        .fill(Key::Versions(p.policy.name), versions, begun);
                 }
             }
         }
         // Every user was read, so each group's member list is whole.
         for (group, users) in members {
-            self.cache.insert(Key::Links(Kind::Group, group), users);
+            self.cache
+                .fill(Key::Links(Kind::Group, group), users, begun);
         }
         Ok(())
     }
