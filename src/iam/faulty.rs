@@ -114,6 +114,8 @@ pub struct Rule {
     /// Chance that a matching call fails, drawn from the wrapper's seeded generator.
     probability: f64,
     latency: Duration,
+    /// The latency comes after the backend answered, not before it is asked.
+    late: bool,
     after_effect: bool,
     /// Matching calls still to let through before the rule applies.
     skip: u32,
@@ -134,6 +136,7 @@ impl Rule {
             remaining: None,
             probability: 1.0,
             latency: Duration::ZERO,
+            late: false,
             after_effect: false,
             skip: 0,
         }
@@ -147,8 +150,18 @@ impl Rule {
             remaining: None,
             probability: 1.0,
             latency,
+            late: false,
             after_effect: false,
             skip: 0,
+        }
+    }
+
+    /// Matching calls reach the backend at once and their answer comes
+    /// `latency` later: what they read is older than the answer.
+    pub fn answer_late(call: Call, latency: Duration) -> Self {
+        Self {
+            late: true,
+            ..Self::delay(call, latency)
         }
     }
 
@@ -210,6 +223,7 @@ fn next_random(state: &mut u64) -> f64 {
 
 struct Plan {
     latency: Duration,
+    late: Duration,
     fault: Option<(Fault, bool)>,
 }
 
@@ -226,13 +240,17 @@ impl Faults {
     fn plan(&self, call: Call) -> Plan {
         let mut rules = self.rules.lock();
         let mut latency = Duration::ZERO;
+        let mut late = Duration::ZERO;
         let mut fault = None;
         for rule in rules.iter_mut().filter(|r| r.matches(call)) {
             if rule.skip > 0 {
                 rule.skip -= 1;
                 continue;
             }
-            latency += rule.latency;
+            match rule.late {
+                true => late += rule.latency,
+                false => latency += rule.latency,
+            }
             let Some(f) = rule.fault else { continue };
             if fault.is_some() || rule.remaining == Some(0) {
                 continue;
@@ -247,7 +265,11 @@ impl Faults {
             }
         }
         rules.retain(|r| r.remaining != Some(0));
-        Plan { latency, fault }
+        Plan {
+            latency,
+            late,
+            fault,
+        }
     }
 }
 
@@ -264,7 +286,11 @@ impl Hook for Faults {
                 tokio::time::sleep(plan.latency).await;
             }
             let Some((fault, after_effect)) = plan.fault else {
-                return op.await;
+                let answer = op.await;
+                if !plan.late.is_zero() {
+                    tokio::time::sleep(plan.late).await;
+                }
+                return answer;
             };
             if after_effect {
                 let _ = op.await;

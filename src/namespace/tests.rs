@@ -1777,3 +1777,39 @@ async fn a_cold_listing_starts_the_bulk_read_beside_it() {
     walk(&plain, Node::KindDir(Kind::Role)).await;
     assert!(plain.api_calls().get(Operation::GetRole) > 0);
 }
+
+#[tokio::test]
+async fn a_bulk_read_under_way_during_a_save_does_not_cache_over_it() {
+    use crate::iam::faulty::{Call, Faulty, Rule};
+    let iam = Arc::new(Faulty::new(Arc::new(account(3))));
+    // The bulk read reads IAM at once and answers after the save returned.
+    iam.add(Rule::answer_late(
+        Call::GetAccountAuthorizationDetails,
+        Duration::from_millis(300),
+    ));
+    let ns = Namespace::new(iam.clone(), settings()).shared();
+    let tags = Node::Tags(Kind::Role, "role1".into());
+    read_json(&ns, &tags).await; // cached: the save waits for no read
+    let walker = {
+        let ns = ns.clone();
+        tokio::spawn(async move { walk(&ns, Node::KindDir(Kind::Role)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    save(&ns, &tags, r#"{"team": "after"}"#, true)
+        .await
+        .unwrap();
+    walker.await.unwrap();
+    assert_eq!(
+        ns.api_calls()
+            .get(Operation::GetAccountAuthorizationDetails),
+        1
+    );
+    let role = read_json(&ns, &Node::EntityJson(Kind::Role, "role1".into())).await;
+    assert_eq!(
+        role["Tags"],
+        json!([{"Key": "team", "Value": "after"}]),
+        "{role}"
+    );
+    let tags = read_json(&ns, &tags).await;
+    assert_eq!(tags, json!({"team": "after"}));
+}

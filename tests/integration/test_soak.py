@@ -4,7 +4,11 @@
 saved by rename-over, a role's tags.json, an inline role policy) on one
 mount of the session's moto_server. Every read must be a whole version of
 its document and no read may fail; every save must land (IAM ends with each
-writer's last successful save). The script prints its table; it is in the
+writer's last successful save). Strict, with a 2 s cache TTL: no read that
+starts after a save may show an older version (the cache expires ten times
+under the load, so a fetch or whole-account read begun before a save and
+cached over it shows), and fstat's size must be the bytes read, unless a
+later in-place save explains it. The script prints its table; it is in the
 assertion message on failure."""
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ def test_soak_quick(iamfs_bin, moto, account, tmp_path):
     # deletes them at the end.
     out = tmp_path / "soak.json"
     cmd = [sys.executable, str(SOAK), "--quick", "--binary", str(iamfs_bin),
-           "--endpoint-url", moto.url, "--json", str(out)]
+           "--endpoint-url", moto.url, "--json", str(out), "--strict",
+           "--iamfs-arg=--cache-ttl=2"]
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=150,
                            env=base_env(), stdin=subprocess.DEVNULL)
@@ -47,5 +52,7 @@ def test_soak_quick(iamfs_bin, moto, account, tmp_path):
         f"read errors {t['read_errors']}, write errors {t['write_errors']}, torn reads "
         f"{t['torn_reads']}, lost saves {t['lost_saves']}, crashes {t['crashes']} "
         f"(all must be 0)\n{report}")
+    assert (t["stale_reads"], t["stale_sizes"]) == (0, 0), (
+        f"stale reads {t['stale_reads']}, stale sizes {t['stale_sizes']} (both must be 0)\n{report}")
     assert p.returncode == 0, report
     assert not res.get("cleanup_failures"), f"soak-* entities left in IAM\n{report}"
