@@ -177,11 +177,30 @@ struct Flight {
     failed: Mutex<Option<crate::error::IamError>>,
 }
 
+/// When keys were last changed, for `Cache::fill`.
+#[derive(Default)]
+struct Changes {
+    at: HashMap<Key, Instant>,
+    /// Pruned at this many keys, then at twice what is left: a run of saves
+    /// of many names pays for pruning once per doubling.
+    prune_at: usize,
+}
+
+impl Changes {
+    fn note(&mut self, key: &Key, now: Instant) {
+        if self.at.len() >= self.prune_at.max(CHANGES_KEPT) {
+            self.at.retain(|_, at| now.duration_since(*at) < FILL_SPAN);
+            self.prune_at = 2 * self.at.len();
+        }
+        self.at.insert(key.clone(), now);
+    }
+}
+
 pub struct Cache {
     entries: Mutex<LruCache<Key, Entry>>,
     /// When each key was last written or dropped by a change (a save, a
     /// refresh), for fills begun earlier (`fill`); `cleared`: the last clear.
-    changed: Mutex<HashMap<Key, Instant>>,
+    changed: Mutex<Changes>,
     cleared: Mutex<Option<Instant>>,
     /// Fetches under way, one per key. The state says the key was written
     /// or dropped meanwhile: what the fetch brings may be older than that,
@@ -205,7 +224,7 @@ impl Cache {
             entries: Mutex::new(LruCache::new(
                 NonZeroUsize::new(capacity.max(1)).expect("capacity is at least 1"),
             )),
-            changed: Mutex::new(HashMap::new()),
+            changed: Mutex::new(Changes::default()),
             cleared: Mutex::new(None),
             in_flight: KeyedLocks::default(),
             ttl,
@@ -272,18 +291,14 @@ impl Cache {
             flight.overtaken.store(true, Ordering::Relaxed)
         });
         let now = Instant::now();
-        let mut changed = self.changed.lock();
-        if changed.len() >= CHANGES_KEPT {
-            changed.retain(|_, at| now.duration_since(*at) < FILL_SPAN);
-        }
-        changed.insert(key.clone(), now);
+        self.changed.lock().note(key, now);
     }
 
     /// Puts a value a bulk read begun at `begun` brought, unless a change
     /// to the key came since: the bulk read may have read IAM before it.
     pub fn fill<T: Any + Send + Sync>(&self, key: Key, value: T, begun: Instant) {
         let since = |at: Option<Instant>| at.is_some_and(|at| at >= begun);
-        if since(*self.cleared.lock()) || since(self.changed.lock().get(&key).copied()) {
+        if since(*self.cleared.lock()) || since(self.changed.lock().at.get(&key).copied()) {
             return;
         }
         self.put(key, value);
@@ -335,6 +350,7 @@ impl Cache {
 
     pub fn clear(&self) {
         *self.cleared.lock() = Some(Instant::now());
+        *self.changed.lock() = Changes::default(); // fills begun before are refused whole
         self.in_flight
             .each_state(|flight| flight.overtaken.store(true, Ordering::Relaxed));
         self.entries.lock().clear();
