@@ -900,13 +900,21 @@ impl Namespace {
         .await
     }
 
+    /// Nearly every change moves a count in the summary: one read before the
+    /// last change was answered is read again.
     async fn account_summary(&self) -> Result<Arc<Vec<u8>>> {
-        self.cached(Key::AccountSummary, || async {
-            Ok(document::render_summary(
-                &self.iam.get_account_summary().await?,
-            ))
-        })
-        .await
+        let fetch = || async {
+            let changes = self.iam.counts().changes_answered();
+            let summary = self.iam.get_account_summary().await?;
+            Ok((changes, Arc::new(document::render_summary(&summary))))
+        };
+        let cached: Arc<(u64, Arc<Vec<u8>>)> = self.cached(Key::AccountSummary, fetch).await?;
+        if cached.0 == self.iam.counts().changes_answered() {
+            return Ok(cached.1.clone());
+        }
+        self.cache.remove(&Key::AccountSummary);
+        let fresh: Arc<(u64, Arc<Vec<u8>>)> = self.cached(Key::AccountSummary, fetch).await?;
+        Ok(fresh.1.clone())
     }
 
     /// The account's password policy; None when it has none.

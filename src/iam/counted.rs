@@ -36,6 +36,14 @@ macro_rules! operations {
             pub fn service(self) -> Service {
                 match self { $($(Operation::$op => Service::$service,)*)* }
             }
+
+            /// Whether the request changes IAM (IAM's reads are Get, List
+            /// and Generate requests).
+            pub fn changes_iam(self) -> bool {
+                let name = self.name();
+                self.service() == Service::Iam
+                    && !["Get", "List", "Generate"].iter().any(|p| name.starts_with(p))
+            }
         }
     };
 }
@@ -200,12 +208,15 @@ impl Call {
 /// Requests made, by operation.
 pub struct CallCounts {
     counts: [AtomicU64; Operation::ALL.len()],
+    /// Requests that change IAM, counted when answered (success or not).
+    changes_answered: AtomicU64,
 }
 
 impl Default for CallCounts {
     fn default() -> Self {
         Self {
             counts: std::array::from_fn(|_| AtomicU64::new(0)),
+            changes_answered: AtomicU64::new(0),
         }
     }
 }
@@ -230,6 +241,12 @@ impl CallCounts {
         calls
     }
 
+    /// How many requests that change IAM have been answered: what was read
+    /// before this moved may predate a change.
+    pub fn changes_answered(&self) -> u64 {
+        self.changes_answered.load(Ordering::Relaxed)
+    }
+
     /// Every request made, IAM's and STS's.
     pub fn total(&self) -> u64 {
         self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
@@ -252,10 +269,18 @@ impl Hook for CallCounts {
         kind: Option<Kind>,
         op: BoxFuture<'a, Result<T>>,
     ) -> BoxFuture<'a, Result<T>> {
-        if let Some(operation) = call.operation(kind) {
-            self.record(operation);
+        let Some(operation) = call.operation(kind) else {
+            return op;
+        };
+        self.record(operation);
+        if !operation.changes_iam() {
+            return op;
         }
-        op
+        Box::pin(async move {
+            let answer = op.await;
+            self.changes_answered.fetch_add(1, Ordering::Relaxed);
+            answer
+        })
     }
 }
 
@@ -293,6 +318,27 @@ mod tests {
         assert_eq!(Operation::ListRoles.name(), "ListRoles");
         assert_eq!(Operation::AssumeRole.service(), Service::Sts);
         assert_eq!(Operation::GetGroup.service(), Service::Iam);
+    }
+
+    #[test]
+    fn changes_are_told_from_reads_by_their_request() {
+        use Operation as O;
+        for op in [
+            O::CreateUser,
+            O::TagRole,
+            O::SetDefaultPolicyVersion,
+            O::DeleteAccountAlias,
+        ] {
+            assert!(op.changes_iam(), "{op:?}");
+        }
+        for op in [
+            O::GetRole,
+            O::ListUsers,
+            O::GenerateCredentialReport,
+            O::AssumeRole,
+        ] {
+            assert!(!op.changes_iam(), "{op:?}");
+        }
     }
 
     #[test]

@@ -1813,3 +1813,63 @@ async fn a_bulk_read_under_way_during_a_save_does_not_cache_over_it() {
     let tags = read_json(&ns, &tags).await;
     assert_eq!(tags, json!({"team": "after"}));
 }
+
+#[tokio::test]
+async fn views_of_a_change_in_other_folders_show_it_at_once() {
+    // policy-attachments/, policy-versions/, roles/X/instance-profiles/ and
+    // account/summary.json, each read (cached) before the change.
+    let (_, ns) = namespace(account(3));
+    let users = Node::AttachmentsKindDir(PolicyScope::Local, "managed1".into(), Kind::User);
+    let versions = Node::VersionsDir("managed0".into());
+    let profile_roles = Node::RoleInstanceProfiles("role0".into());
+    // Warm every view first: the change must replace what is cached.
+    assert_eq!(names(&ns, &users).await, ["user1"]);
+    assert_eq!(names(&ns, &versions).await, ["default", "v1.json"]);
+    assert!(names(&ns, &profile_roles).await.is_empty());
+    let summary = read_json(&ns, &Node::AccountSummary).await;
+
+    let attached = Node::AttachedDir(Kind::User, "user0".into());
+    ns.symlink(&attached, "managed1", "../../../policies/managed1.json")
+        .await
+        .unwrap();
+    assert_eq!(names(&ns, &users).await, ["user0", "user1"]);
+    ns.unlink(&attached, "managed1").await.unwrap();
+    assert_eq!(names(&ns, &users).await, ["user1"]);
+
+    save(
+        &ns,
+        &Node::Policy(PolicyScope::Local, "managed0".into()),
+        DOC2,
+        true,
+    )
+    .await
+    .unwrap();
+    let mut shown = names(&ns, &versions).await;
+    shown.sort();
+    assert_eq!(shown, ["default", "v1.json", "v2.json"]);
+    assert_eq!(
+        ns.readlink(&Node::DefaultVersion("managed0".into()))
+            .await
+            .unwrap(),
+        "v2.json"
+    );
+
+    ns.mkdir(&Node::InstanceProfilesDir, "web").await.unwrap();
+    ns.symlink(
+        &Node::InstanceProfileRoles("web".into()),
+        "role0",
+        "../../../roles/role0",
+    )
+    .await
+    .unwrap();
+    assert_eq!(names(&ns, &profile_roles).await, ["web"]);
+
+    ns.mkdir(&Node::KindDir(Kind::User), "newuser")
+        .await
+        .unwrap();
+    let after = read_json(&ns, &Node::AccountSummary).await;
+    assert_eq!(
+        after["Users"],
+        json!(summary["Users"].as_u64().unwrap() + 1)
+    );
+}

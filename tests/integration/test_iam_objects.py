@@ -195,6 +195,16 @@ def test_the_account_folder_against_iam(wmount, wiam, wraw):
     assert sorted(ls(acct)) == ["credential-report.csv", "summary.json"]
     summary = json.loads(cat_bytes(f"{acct}/summary.json"))
     assert summary["Users"] == wiam.get_account_summary()["SummaryMap"]["Users"]
+    # A change through the mount shows in the summary at once (not after the TTL).
+    user = uniq("sum-usr-")
+    os.mkdir(wmount.p(f"users/{user}"))
+    try:
+        users = int(ok(["jq", ".Users", f"{acct}/summary.json"]).strip())
+        assert users == summary["Users"] + 1
+    finally:
+        os.rmdir(wmount.p(f"users/{user}"))
+    users = int(ok(["jq", ".Users", f"{acct}/summary.json"]).strip())
+    assert users == summary["Users"]
     report = cat_bytes(f"{acct}/credential-report.csv").decode()
     assert report.splitlines()[0].startswith("user,arn,")
     assert "<root_account>" in report or len(report.splitlines()) > 1
