@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::namespace::Content;
+use crate::namespace::{Attr, Content};
 use crate::node::Node;
 
 /// The root's inode number, fixed by FUSE.
@@ -95,15 +95,22 @@ struct View {
     snapshot: Option<Snapshot>,
 }
 
+/// What a file replaced or removed was, for its descriptors.
+#[derive(Debug, Clone)]
+pub struct Detached {
+    /// Its attributes just before, when they were cached.
+    pub attr: Option<Attr>,
+}
+
 #[derive(Debug)]
 struct Inode {
     node: Node,
     /// Lookups answered and not yet forgotten.
     lookups: u64,
     view: View,
-    /// A rename put another file at this inode's name: only descriptors
-    /// opened before reach it (see `Inodes::rename`).
-    replaced: bool,
+    /// A rename put another file at this inode's name, or rm removed it:
+    /// only descriptors opened before reach it (see `Inodes::rename`).
+    detached: Option<Detached>,
 }
 
 /// Inode numbers. A node keeps its number while the kernel holds it; a
@@ -140,7 +147,7 @@ impl Inodes {
                 node: Node::Root,
                 lookups: 1,
                 view: View::default(),
-                replaced: false,
+                detached: None,
             },
         );
         inodes
@@ -200,7 +207,7 @@ impl Inodes {
                 node: node.clone(),
                 lookups,
                 view: View::default(),
-                replaced: false,
+                detached: None,
             },
         );
         ino
@@ -242,13 +249,13 @@ impl Inodes {
     /// the new node at that name (a reader opening it sees the new content,
     /// never ENOENT), but its descriptors opened before keep their bytes
     /// and their size, as on a local filesystem.
-    pub fn rename(&mut self, from: &Node, to: &Node) {
+    pub fn rename(&mut self, from: &Node, to: &Node, was: Option<Attr>) {
         self.changed(to);
         if let Some(ino) = self.by_node.remove(from) {
             if let Some(replaced) = self.by_node.insert(to.clone(), ino) {
                 if let Some(old) = self.by_ino.get_mut(&replaced) {
                     old.node = to.clone();
-                    old.replaced = true;
+                    old.detached = Some(Detached { attr: was });
                     Self::size_unknown(&mut old.view);
                 }
             }
@@ -260,17 +267,20 @@ impl Inodes {
         }
     }
 
-    /// Whether a rename replaced the file `ino` was: its descriptors still
-    /// read the bytes they opened, and its size is theirs (see `Fs::getattr`).
-    pub fn is_replaced(&self, ino: u64) -> bool {
-        self.by_ino.get(&ino).is_some_and(|i| i.replaced)
+    /// Whether a rename replaced the file `ino` was, or rm removed it: its
+    /// descriptors still read the bytes they opened, and its attributes are
+    /// theirs (see `Fs::getattr`).
+    pub fn detached(&self, ino: u64) -> Option<Detached> {
+        self.by_ino.get(&ino).and_then(|i| i.detached.clone())
     }
 
-    /// A name was removed: a node made again at it gets a new number.
-    pub fn removed(&mut self, node: &Node) {
+    /// A name was removed (`attr`: what its file was, if known): a node made
+    /// again at it gets a new number.
+    pub fn removed(&mut self, node: &Node, attr: Option<Attr>) {
         if let Some(ino) = self.by_node.remove(node) {
             if let Some(inode) = self.by_ino.get_mut(&ino) {
                 Self::size_unknown(&mut inode.view);
+                inode.detached = Some(Detached { attr });
             }
         }
     }
@@ -581,7 +591,7 @@ mod tests {
         let old = inodes.looked_up(&target);
         inodes.size_sent(old, 100);
         let new = inodes.looked_up(&tmp);
-        inodes.rename(&tmp, &target);
+        inodes.rename(&tmp, &target, None);
         assert_eq!(inodes.get(&target), Some(new));
         assert_eq!(inodes.node(old), Some(&target));
         assert_eq!(inodes.node(new), Some(&target));

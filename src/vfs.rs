@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use parking_lot::Mutex;
 
 use crate::error::{ErrorKind, IamError};
-use crate::kernel::{self, Inodes, ReadMode, Snapshot, ROOT_INO};
+use crate::kernel::{self, Detached, Inodes, ReadMode, Snapshot, ROOT_INO};
 use crate::namespace::{Attr, Caller, Content, Created, DraftRef, Namespace};
 use crate::node::{ControlFile, FileKind, Node, Owner};
 use crate::platform;
@@ -547,6 +547,12 @@ impl Fs {
         Ok((parent, name))
     }
 
+    /// What the file at `name` is, from the cache only (no IAM call).
+    async fn cached_attr(&self, parent: &Node, name: &str) -> Option<Attr> {
+        let node = parent.child(name)?;
+        crate::cache::cached_only(self.ns.attr(&node)).await.ok()
+    }
+
     /// The size of the bytes the newest open for reading of `ino` holds.
     fn newest_read_size(&self, ino: u64) -> Option<u64> {
         let handles = self.handles.lock();
@@ -740,17 +746,28 @@ impl Fs {
         uid: u32,
     ) -> FsResult<Attributes> {
         let node = self.node("getattr", ino)?;
+        let detached = self.inodes.lock().detached(ino);
         let open_size = match fh {
             Some(fh) => match self.handles.lock().get(&fh) {
                 Some(Handle::Read { content, .. }) => Some(content.len() as u64),
                 Some(Handle::Draft(_, d, _)) => Some(d.lock().data.len() as u64),
                 _ => None,
             },
-            // fstat carries no handle; a replaced file is reached only
-            // through descriptors opened before the rename.
-            None if self.inodes.lock().is_replaced(ino) => self.newest_read_size(ino),
+            // fstat carries no handle; a file replaced or removed is reached
+            // only through descriptors opened before.
+            None if detached.is_some() => self.newest_read_size(ino),
             None => None,
         };
+        if let (
+            Some(size),
+            Some(Detached {
+                attr: Some(mut attr),
+            }),
+        ) = (open_size, detached)
+        {
+            attr.size = size;
+            return Ok(Self::attributes(ino, attr, Duration::ZERO, None));
+        }
         let flight = AttrFlight::begin(&self, Some(ino));
         let caller = self.caller(uid);
         let (mut attr, mut ttl) = self
@@ -844,6 +861,7 @@ impl Fs {
         let parent = self.node(op, parent)?;
         let name = self.looked_up_name(op, &parent, &name)?;
         self.check_owner(uid, op, || child_path(&parent, &name))?;
+        let was = self.cached_attr(&parent, &name).await;
         let node = self
             .ns
             .unlink(&parent, &name)
@@ -851,7 +869,7 @@ impl Fs {
             .map_err(|e| error(op, child_path(&parent, &name), true, e))?;
         let mut held = self.held_at(&parent, &name, Some(&node));
         held.extend(self.held_related(&[&node]));
-        self.inodes.lock().removed(&node);
+        self.inodes.lock().removed(&node, was);
         // A membership shows under both ends: the other is gone on return.
         let busy = self.inodes.lock().get(&parent);
         self.let_go_around(held, &busy.into_iter().collect::<Vec<_>>())
@@ -875,7 +893,7 @@ impl Fs {
         }
         self.let_go(held);
         if let Some(gone) = &gone {
-            self.inodes.lock().removed(gone);
+            self.inodes.lock().removed(gone, None);
         }
         Ok(())
     }
@@ -918,6 +936,7 @@ impl Fs {
                 child_path(&new_parent, &new_name)
             )
         };
+        let replaced = self.cached_attr(&new_parent, &new_name).await;
         let (from, moved) = self
             .ns
             .rename(&parent, &name, &new_parent, &new_name)
@@ -926,7 +945,7 @@ impl Fs {
         let mut held = self.held_at(&parent, &name, None);
         held.extend(self.held_at(&new_parent, &new_name, Some(&moved)));
         held.extend(self.held_related(&[&from, &moved]));
-        self.inodes.lock().rename(&from, &moved);
+        self.inodes.lock().rename(&from, &moved, replaced);
         self.let_go(held);
         Ok(())
     }

@@ -1,12 +1,13 @@
 """A reader holding a file that a save by rename replaced (sed -i, vim's
-writebackup, `mv tmp policy.json`) keeps the file it opened, as on a local
-filesystem: fstat on its descriptor gives the size of the bytes it reads,
-and the name gives the new file."""
+writebackup, `mv tmp policy.json`) or that rm removed keeps the file it
+opened, as on a local filesystem: fstat on its descriptor works and gives
+the size of the bytes it reads, and the name gives the new file (or none)."""
 
 from __future__ import annotations
 
 import json
 import os
+import time
 
 import pytest
 
@@ -49,7 +50,7 @@ def test_reader_of_a_replaced_file_keeps_its_size(wmount, fx, which):
     assert st.st_size == len(got)
 
 
-def test_reader_of_a_removed_file_keeps_it(wmount, fx):
+def test_reader_of_a_removed_file_keeps_it(wmount, wiam, fx):
     path = wmount.p(fx.rels()["role_inline"])
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -59,5 +60,9 @@ def test_reader_of_a_removed_file_keeps_it(wmount, fx):
         st = os.fstat(fd)
         assert os.pread(fd, 1 << 20, 0) == old
         assert st.st_size == len(old)
+        time.sleep(3)  # past rm's grace: deleted in IAM
+        assert fx.inline not in wiam.list_role_policies(RoleName=fx.role)["PolicyNames"]
+        assert os.fstat(fd).st_size == len(old)
+        assert os.pread(fd, 1 << 20, 0) == old
     finally:
         os.close(fd)
