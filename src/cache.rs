@@ -407,26 +407,39 @@ impl Cache {
 mod tests {
     use super::*;
 
+    /// A fetch of `key` that has read IAM (`value`) and answers once `finish`
+    /// is sent; `started` is answered when it has begun.
+    fn fetch_held(
+        cache: &Arc<Cache>,
+        key: &Key,
+        value: u32,
+    ) -> (
+        tokio::sync::oneshot::Receiver<()>,
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<Result<u32>>,
+    ) {
+        let (started, start) = tokio::sync::oneshot::channel();
+        let (finish, finished) = tokio::sync::oneshot::channel::<()>();
+        let (cache, key) = (cache.clone(), key.clone());
+        let fetching = tokio::spawn(async move {
+            cache
+                .get_or_fetch(key, || async {
+                    started.send(()).unwrap();
+                    finished.await.unwrap();
+                    Ok(value)
+                })
+                .await
+                .map(|v| *v)
+        });
+        (start, finish, fetching)
+    }
+
     #[tokio::test]
     async fn a_fetch_under_way_when_a_save_edits_an_uncached_key_is_not_kept() {
         let cache = Arc::new(Cache::new(Duration::from_secs(60), 10));
         let key = Key::Entity(Kind::Role, "r".into());
-        let (started, start) = tokio::sync::oneshot::channel();
-        let (finish, finished) = tokio::sync::oneshot::channel::<()>();
-        let fetching = {
-            let cache = cache.clone();
-            let key = key.clone();
-            tokio::spawn(async move {
-                cache
-                    .get_or_fetch(key, || async {
-                        started.send(()).unwrap();
-                        finished.await.unwrap();
-                        Ok(1u32) // read before the save landed
-                    })
-                    .await
-                    .map(|v| *v)
-            })
-        };
+        // Read before the save landed.
+        let (start, finish, fetching) = fetch_held(&cache, &key, 1);
         start.await.unwrap();
         cache.edit(key.clone(), |_: &u32| 2); // nothing cached to edit
         finish.send(()).unwrap();
@@ -473,22 +486,8 @@ mod tests {
     async fn a_fetch_overtaken_by_a_change_does_not_replace_it() {
         let cache = Arc::new(Cache::new(Duration::from_secs(60), 10));
         let key = Key::Entities(Kind::Role);
-        let (started, start) = tokio::sync::oneshot::channel();
-        let (finish, finished) = tokio::sync::oneshot::channel::<()>();
-        let fetching = {
-            let cache = cache.clone();
-            let key = key.clone();
-            tokio::spawn(async move {
-                cache
-                    .get_or_fetch(key, || async {
-                        started.send(()).unwrap();
-                        finished.await.unwrap();
-                        Ok(1u32) // what IAM held before the change
-                    })
-                    .await
-                    .map(|v| *v)
-            })
-        };
+        // What IAM held before the change.
+        let (start, finish, fetching) = fetch_held(&cache, &key, 1);
         start.await.unwrap();
         cache.insert(key.clone(), 2u32); // the change, made meanwhile
         finish.send(()).unwrap();
