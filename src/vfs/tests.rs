@@ -696,3 +696,257 @@ async fn a_file_replaced_by_rename_keeps_its_size_for_its_open_readers() {
     let replaced = fs.clone().getattr(old, None, OWNER).await.unwrap();
     assert_ne!(size(replaced), held.len() as u64);
 }
+
+// ---- descriptors against names: a reference model --------------------------------
+
+mod descriptors {
+    //! Random sequences of opens, reads, fstat, saves in place, saves by
+    //! rename, rm and re-creates of two policies, checked after every step
+    //! against what a local filesystem does: a descriptor reads the bytes it
+    //! opened; fstat of a file no name reaches any more (replaced by rename,
+    //! or removed) gives the size of its newest descriptor's bytes; a name
+    //! reads, and stats, what was last saved at it.
+
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const NAMES: [&str; 2] = ["p.json", "q.json"];
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Open(usize),
+        Close(usize),
+        SaveInPlace(usize, u8),
+        RenameOver(usize, u8),
+        Remove(usize),
+        Create(usize, u8),
+    }
+
+    fn op_s() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => (0..2usize).prop_map(Op::Open),
+            1 => (0..4usize).prop_map(Op::Close),
+            2 => (0..2usize, 0..4u8).prop_map(|(n, v)| Op::SaveInPlace(n, v)),
+            2 => (0..2usize, 0..4u8).prop_map(|(n, v)| Op::RenameOver(n, v)),
+            1 => (0..2usize).prop_map(Op::Remove),
+            1 => (0..2usize, 0..4u8).prop_map(|(n, v)| Op::Create(n, v)),
+        ]
+    }
+
+    /// Version `v` of a document, of a length of its own.
+    fn doc(v: u8) -> String {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"V{}","Effect":"Allow","Action":"s3:GetObject","Resource":"*"}}]}}"#,
+            "x".repeat(v as usize * 7 + 1)
+        )
+    }
+
+    struct Open {
+        fh: u64,
+        ino: u64,
+        bytes: Vec<u8>,
+    }
+
+    struct Model {
+        fs: Arc<Fs>,
+        policies: u64,
+        /// What each name reads now (None: no file there).
+        at: BTreeMap<usize, Option<Vec<u8>>>,
+        /// Inode numbers no name reaches any more.
+        detached: Vec<u64>,
+        opens: Vec<Open>,
+        /// The inode number each name had when last looked up.
+        ino_of: BTreeMap<usize, u64>,
+    }
+
+    impl Model {
+        async fn new() -> Self {
+            let iam = MemoryIam::default();
+            iam.add_policy("p", "/", DOC).add_policy("q", "/", DOC);
+            let ns = Namespace::new(
+                Arc::new(iam) as Arc<dyn Iam>,
+                Settings::for_tests(Duration::from_secs(60)),
+            );
+            let fs = Fs::new(Arc::new(ns), OWNER);
+            fs.set_invalidator(Arc::new(Recorder::default()));
+            let policies = path(&fs, "policies").await;
+            let rendered = crate::document::render_policy(DOC);
+            Self {
+                fs,
+                policies,
+                at: (0..2).map(|n| (n, Some(rendered.to_vec()))).collect(),
+                detached: Vec::new(),
+                opens: Vec::new(),
+                ino_of: BTreeMap::new(),
+            }
+        }
+
+        async fn lookup(&mut self, n: usize) -> Option<u64> {
+            let entry = self
+                .fs
+                .clone()
+                .lookup(self.policies, NAMES[n].into(), OWNER)
+                .await
+                .ok()?;
+            let ino = entry.ino;
+            entry.replied();
+            self.ino_of.insert(n, ino);
+            Some(ino)
+        }
+
+        /// The inode at name `n` stops being reached by it.
+        fn detach(&mut self, n: usize) {
+            if let Some(ino) = self.ino_of.remove(&n) {
+                self.detached.push(ino);
+            }
+        }
+
+        async fn step(&mut self, op: Op) {
+            let fs = self.fs.clone();
+            match op {
+                Op::Open(n) => {
+                    let Some(ino) = self.lookup(n).await else {
+                        assert!(self.at[&n].is_none(), "{} vanished", NAMES[n]);
+                        return;
+                    };
+                    let opened = fs.clone().open(ino, false, false, OWNER).await.unwrap();
+                    let bytes = fs.read(opened.fh, 0, 1 << 20).unwrap();
+                    assert_eq!(Some(&bytes), self.at[&n].as_ref(), "{} reads", NAMES[n]);
+                    self.opens.push(Open {
+                        fh: opened.fh,
+                        ino,
+                        bytes,
+                    });
+                }
+                Op::Close(k) => {
+                    if !self.opens.is_empty() {
+                        let open = self.opens.remove(k % self.opens.len());
+                        fs.release(open.fh);
+                    }
+                }
+                Op::SaveInPlace(n, v) => {
+                    let Some(ino) = self.lookup(n).await else {
+                        return;
+                    };
+                    save(&fs, ino, &doc(v)).await.unwrap();
+                    // What was written, as written.
+                    self.at.insert(n, Some(doc(v).into_bytes()));
+                }
+                Op::RenameOver(n, v) => {
+                    let tmp = format!(".{}.tmp", NAMES[n]);
+                    let made = fs
+                        .clone()
+                        .create(self.policies, tmp.clone().into(), 0o644, OWNER)
+                        .await
+                        .unwrap();
+                    let ino = made.entry.ino;
+                    made.entry.replied();
+                    fs.write(ino, made.opened.fh, 0, doc(v).as_bytes(), OWNER)
+                        .unwrap();
+                    fs.release(made.opened.fh);
+                    fs.clone()
+                        .rename(
+                            self.policies,
+                            tmp.into(),
+                            self.policies,
+                            NAMES[n].into(),
+                            OWNER,
+                        )
+                        .await
+                        .unwrap();
+                    self.detach(n);
+                    self.ino_of.insert(n, ino);
+                    // What was written, as written.
+                    self.at.insert(n, Some(doc(v).into_bytes()));
+                }
+                Op::Remove(n) => {
+                    if self.lookup(n).await.is_none() {
+                        return;
+                    }
+                    fs.clone()
+                        .unlink(self.policies, NAMES[n].into(), OWNER)
+                        .await
+                        .unwrap();
+                    self.detach(n);
+                    self.at.insert(n, None);
+                }
+                Op::Create(n, v) => {
+                    if self.lookup(n).await.is_some() {
+                        return;
+                    }
+                    let made = fs
+                        .clone()
+                        .create(self.policies, NAMES[n].into(), 0o644, OWNER)
+                        .await
+                        .unwrap();
+                    let ino = made.entry.ino;
+                    made.entry.replied();
+                    fs.write(ino, made.opened.fh, 0, doc(v).as_bytes(), OWNER)
+                        .unwrap();
+                    fs.clone().commit("flush", made.opened.fh).await.unwrap();
+                    fs.release(made.opened.fh);
+                    self.ino_of.insert(n, ino);
+                    // What was written, as written.
+                    self.at.insert(n, Some(doc(v).into_bytes()));
+                }
+            }
+        }
+
+        async fn check(&mut self) {
+            let fs = self.fs.clone();
+            for open in &self.opens {
+                assert_eq!(fs.read(open.fh, 0, 1 << 20).unwrap(), open.bytes);
+                let through = fs.clone().getattr(open.ino, Some(open.fh), OWNER).await;
+                let through = through.unwrap();
+                assert_eq!(through.attr.size, open.bytes.len() as u64, "fstat with fh");
+                through.replied();
+            }
+            for &ino in &self.detached {
+                let Some(newest) = self.opens.iter().rev().find(|o| o.ino == ino) else {
+                    continue; // no descriptor reaches it
+                };
+                let attr = fs.clone().getattr(ino, None, OWNER).await.unwrap();
+                assert_eq!(
+                    attr.attr.size,
+                    newest.bytes.len() as u64,
+                    "fstat of a file no name reaches"
+                );
+                attr.replied();
+            }
+            for (n, name) in NAMES.iter().enumerate() {
+                match (self.lookup(n).await, &self.at[&n]) {
+                    (Some(ino), Some(bytes)) => {
+                        let attr = fs.clone().getattr(ino, None, OWNER).await.unwrap();
+                        assert_eq!(attr.attr.size, bytes.len() as u64, "stat {name}");
+                        attr.replied();
+                    }
+                    (None, None) => {}
+                    (got, want) => panic!("{name}: {got:?} against {:?}", want.is_some()),
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: std::env::var("REFTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(64),
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn descriptors_keep_what_they_opened(ops in prop::collection::vec(op_s(), 1..20)) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+            rt.block_on(async {
+                let mut model = Model::new().await;
+                for op in ops {
+                    model.step(op).await;
+                    model.check().await;
+                }
+            });
+        }
+    }
+}
