@@ -701,7 +701,9 @@ async fn a_file_replaced_by_rename_keeps_its_size_for_its_open_readers() {
 
 mod descriptors {
     //! Random sequences of opens, reads, fstat, saves in place, saves by
-    //! rename, rm and re-creates of two policies, checked after every step
+    //! rename, rm and re-creates of two managed policies, a role's inline
+    //! policy and its tags.json (rm and create: not of tags.json), checked
+    //! after every step
     //! against what a local filesystem does: a descriptor reads the bytes it
     //! opened; fstat of a file no name reaches any more (replaced by rename,
     //! or removed) gives the size of its newest descriptor's bytes; a name
@@ -713,7 +715,14 @@ mod descriptors {
 
     use super::*;
 
-    const NAMES: [&str; 2] = ["p.json", "q.json"];
+    /// Each file's folder and name.
+    const FILES: [(&str, &str); 4] = [
+        ("policies", "p.json"),
+        ("policies", "q.json"),
+        ("roles/r/policies", "inline.json"),
+        ("roles/r", "tags.json"),
+    ];
+    const TAGS: usize = 3;
 
     #[derive(Debug, Clone)]
     enum Op {
@@ -727,17 +736,20 @@ mod descriptors {
 
     fn op_s() -> impl Strategy<Value = Op> {
         prop_oneof![
-            3 => (0..2usize).prop_map(Op::Open),
+            3 => (0..4usize).prop_map(Op::Open),
             1 => (0..4usize).prop_map(Op::Close),
-            2 => (0..2usize, 0..4u8).prop_map(|(n, v)| Op::SaveInPlace(n, v)),
-            2 => (0..2usize, 0..4u8).prop_map(|(n, v)| Op::RenameOver(n, v)),
-            1 => (0..2usize).prop_map(Op::Remove),
-            1 => (0..2usize, 0..4u8).prop_map(|(n, v)| Op::Create(n, v)),
+            2 => (0..4usize, 0..4u8).prop_map(|(n, v)| Op::SaveInPlace(n, v)),
+            2 => (0..4usize, 0..4u8).prop_map(|(n, v)| Op::RenameOver(n, v)),
+            1 => (0..TAGS).prop_map(Op::Remove),
+            1 => (0..TAGS, 0..4u8).prop_map(|(n, v)| Op::Create(n, v)),
         ]
     }
 
-    /// Version `v` of a document, of a length of its own.
-    fn doc(v: u8) -> String {
+    /// Version `v` of file `n`, of a length of its own.
+    fn doc(n: usize, v: u8) -> String {
+        if n == TAGS {
+            return format!(r#"{{"v": "{}"}}"#, "x".repeat(v as usize * 7 + 1));
+        }
         format!(
             r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"V{}","Effect":"Allow","Action":"s3:GetObject","Resource":"*"}}]}}"#,
             "x".repeat(v as usize * 7 + 1)
@@ -752,7 +764,8 @@ mod descriptors {
 
     struct Model {
         fs: Arc<Fs>,
-        policies: u64,
+        /// Each file's folder.
+        dirs: Vec<u64>,
         /// What each name reads now (None: no file there).
         at: BTreeMap<usize, Option<Vec<u8>>>,
         /// Inode numbers no name reaches any more.
@@ -765,19 +778,29 @@ mod descriptors {
     impl Model {
         async fn new() -> Self {
             let iam = MemoryIam::default();
-            iam.add_policy("p", "/", DOC).add_policy("q", "/", DOC);
+            iam.add_policy("p", "/", DOC)
+                .add_policy("q", "/", DOC)
+                .add_entity(Kind::Role, "r")
+                .put_inline(Kind::Role, "r", "inline", DOC);
             let ns = Namespace::new(
                 Arc::new(iam) as Arc<dyn Iam>,
                 Settings::for_tests(Duration::from_secs(60)),
             );
             let fs = Fs::new(Arc::new(ns), OWNER);
             fs.set_invalidator(Arc::new(Recorder::default()));
-            let policies = path(&fs, "policies").await;
-            let rendered = crate::document::render_policy(DOC);
+            let mut dirs = Vec::new();
+            let mut at = BTreeMap::new();
+            for (n, (dir, name)) in FILES.iter().enumerate() {
+                dirs.push(path(&fs, dir).await);
+                let ino = path(&fs, &format!("{dir}/{name}")).await;
+                let opened = read_open(&fs, ino).await;
+                at.insert(n, Some(fs.read(opened.fh, 0, 1 << 20).unwrap()));
+                fs.release(opened.fh);
+            }
             Self {
                 fs,
-                policies,
-                at: (0..2).map(|n| (n, Some(rendered.to_vec()))).collect(),
+                dirs,
+                at,
                 detached: Vec::new(),
                 opens: Vec::new(),
                 ino_of: BTreeMap::new(),
@@ -788,7 +811,7 @@ mod descriptors {
             let entry = self
                 .fs
                 .clone()
-                .lookup(self.policies, NAMES[n].into(), OWNER)
+                .lookup(self.dirs[n], FILES[n].1.into(), OWNER)
                 .await
                 .ok()?;
             let ino = entry.ino;
@@ -809,12 +832,12 @@ mod descriptors {
             match op {
                 Op::Open(n) => {
                     let Some(ino) = self.lookup(n).await else {
-                        assert!(self.at[&n].is_none(), "{} vanished", NAMES[n]);
+                        assert!(self.at[&n].is_none(), "{} vanished", FILES[n].1);
                         return;
                     };
                     let opened = fs.clone().open(ino, false, false, OWNER).await.unwrap();
                     let bytes = fs.read(opened.fh, 0, 1 << 20).unwrap();
-                    assert_eq!(Some(&bytes), self.at[&n].as_ref(), "{} reads", NAMES[n]);
+                    assert_eq!(Some(&bytes), self.at[&n].as_ref(), "{} reads", FILES[n].1);
                     self.opens.push(Open {
                         fh: opened.fh,
                         ino,
@@ -831,28 +854,28 @@ mod descriptors {
                     let Some(ino) = self.lookup(n).await else {
                         return;
                     };
-                    save(&fs, ino, &doc(v)).await.unwrap();
+                    save(&fs, ino, &doc(n, v)).await.unwrap();
                     // What was written, as written.
-                    self.at.insert(n, Some(doc(v).into_bytes()));
+                    self.at.insert(n, Some(doc(n, v).into_bytes()));
                 }
                 Op::RenameOver(n, v) => {
-                    let tmp = format!(".{}.tmp", NAMES[n]);
+                    let tmp = format!(".{}.tmp", FILES[n].1);
                     let made = fs
                         .clone()
-                        .create(self.policies, tmp.clone().into(), 0o644, OWNER)
+                        .create(self.dirs[n], tmp.clone().into(), 0o644, OWNER)
                         .await
                         .unwrap();
                     let ino = made.entry.ino;
                     made.entry.replied();
-                    fs.write(ino, made.opened.fh, 0, doc(v).as_bytes(), OWNER)
+                    fs.write(ino, made.opened.fh, 0, doc(n, v).as_bytes(), OWNER)
                         .unwrap();
                     fs.release(made.opened.fh);
                     fs.clone()
                         .rename(
-                            self.policies,
+                            self.dirs[n],
                             tmp.into(),
-                            self.policies,
-                            NAMES[n].into(),
+                            self.dirs[n],
+                            FILES[n].1.into(),
                             OWNER,
                         )
                         .await
@@ -860,14 +883,14 @@ mod descriptors {
                     self.detach(n);
                     self.ino_of.insert(n, ino);
                     // What was written, as written.
-                    self.at.insert(n, Some(doc(v).into_bytes()));
+                    self.at.insert(n, Some(doc(n, v).into_bytes()));
                 }
                 Op::Remove(n) => {
                     if self.lookup(n).await.is_none() {
                         return;
                     }
                     fs.clone()
-                        .unlink(self.policies, NAMES[n].into(), OWNER)
+                        .unlink(self.dirs[n], FILES[n].1.into(), OWNER)
                         .await
                         .unwrap();
                     self.detach(n);
@@ -879,18 +902,18 @@ mod descriptors {
                     }
                     let made = fs
                         .clone()
-                        .create(self.policies, NAMES[n].into(), 0o644, OWNER)
+                        .create(self.dirs[n], FILES[n].1.into(), 0o644, OWNER)
                         .await
                         .unwrap();
                     let ino = made.entry.ino;
                     made.entry.replied();
-                    fs.write(ino, made.opened.fh, 0, doc(v).as_bytes(), OWNER)
+                    fs.write(ino, made.opened.fh, 0, doc(n, v).as_bytes(), OWNER)
                         .unwrap();
                     fs.clone().commit("flush", made.opened.fh).await.unwrap();
                     fs.release(made.opened.fh);
                     self.ino_of.insert(n, ino);
                     // What was written, as written.
-                    self.at.insert(n, Some(doc(v).into_bytes()));
+                    self.at.insert(n, Some(doc(n, v).into_bytes()));
                 }
             }
         }
@@ -916,7 +939,7 @@ mod descriptors {
                 );
                 attr.replied();
             }
-            for (n, name) in NAMES.iter().enumerate() {
+            for (n, (_, name)) in FILES.iter().enumerate() {
                 match (self.lookup(n).await, &self.at[&n]) {
                     (Some(ino), Some(bytes)) => {
                         let attr = fs.clone().getattr(ino, None, OWNER).await.unwrap();
