@@ -248,7 +248,8 @@ impl Inodes {
     /// the replaced node had stays valid for whoever holds it, and now means
     /// the new node at that name (a reader opening it sees the new content,
     /// never ENOENT), but its descriptors opened before keep their bytes
-    /// and their size, as on a local filesystem.
+    /// and their size, as on a local filesystem, and an open of the number
+    /// while one of them is open gets their bytes (see `Fs::open`).
     pub fn rename(&mut self, from: &Node, to: &Node, was: Option<Attr>) {
         self.changed(to);
         if let Some(ino) = self.by_node.remove(from) {

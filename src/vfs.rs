@@ -553,16 +553,16 @@ impl Fs {
         crate::cache::cached_only(self.ns.attr(&node)).await.ok()
     }
 
-    /// The size of the bytes the newest open for reading of `ino` holds.
-    fn newest_read_size(&self, ino: u64) -> Option<u64> {
+    /// The bytes the newest open for reading of `ino` holds.
+    fn newest_read(&self, ino: u64) -> Option<Content> {
         let handles = self.handles.lock();
         let newest = handles.iter().filter_map(|(fh, h)| match h {
             Handle::Read {
                 content, ino: i, ..
-            } if *i == ino => Some((*fh, content.len())),
+            } if *i == ino => Some((*fh, content)),
             _ => None,
         });
-        newest.max().map(|(_, len)| len as u64)
+        newest.max_by_key(|(fh, _)| *fh).map(|(_, c)| c.clone())
     }
 
     fn add_handle(&self, handle: Handle) -> u64 {
@@ -755,7 +755,7 @@ impl Fs {
             },
             // fstat carries no handle; a file replaced or removed is reached
             // only through descriptors opened before.
-            None if detached.is_some() => self.newest_read_size(ino),
+            None if detached.is_some() => self.newest_read(ino).map(|c| c.len() as u64),
             None => None,
         };
         if let (
@@ -1044,7 +1044,14 @@ impl Fs {
             };
             return opened(fh, mode);
         }
-        let content = self.ns.read(&node).await.map_err(on(op, &node))?;
+        // A file a rename replaced or rm removed, opened again (a lookup
+        // made before, /proc/PID/fd): the bytes its other descriptors read.
+        let detached = self.inodes.lock().detached(ino).is_some();
+        let kept = detached.then(|| self.newest_read(ino)).flatten();
+        let content = match kept {
+            Some(content) => content,
+            None => self.ns.read(&node).await.map_err(on(op, &node))?,
+        };
         let read_mode = if node.is_volatile() || !platform::PAGE_CACHE {
             ReadMode::Direct { invalidate: false }
         } else {

@@ -707,7 +707,8 @@ mod descriptors {
     //! against what a local filesystem does: a descriptor reads the bytes it
     //! opened; fstat of a file no name reaches any more (replaced by rename,
     //! or removed) gives the size of its newest descriptor's bytes; a name
-    //! reads, and stats, what was last saved at it.
+    //! reads, and stats, what was last saved at it; after changes made
+    //! behind the mount's back and a refresh, what a new mount reads.
 
     use std::collections::BTreeMap;
 
@@ -732,6 +733,13 @@ mod descriptors {
         RenameOver(usize, u8),
         Remove(usize),
         Create(usize, u8),
+        /// Someone else changes file `n` in IAM.
+        Behind(usize, u8),
+        /// `.iamfs/refresh`.
+        Refresh,
+        /// Opens the `k`th inode number ever looked up, whether or not a
+        /// name still reaches it (a lookup made before a rename, /proc/PID/fd).
+        OpenAgain(usize),
     }
 
     fn op_s() -> impl Strategy<Value = Op> {
@@ -742,6 +750,9 @@ mod descriptors {
             2 => (0..4usize, 0..4u8).prop_map(|(n, v)| Op::RenameOver(n, v)),
             1 => (0..TAGS).prop_map(Op::Remove),
             1 => (0..TAGS, 0..4u8).prop_map(|(n, v)| Op::Create(n, v)),
+            1 => (0..4usize, 0..4u8).prop_map(|(n, v)| Op::Behind(n, v)),
+            1 => Just(Op::Refresh),
+            2 => (0..8usize).prop_map(Op::OpenAgain),
         ]
     }
 
@@ -763,7 +774,11 @@ mod descriptors {
     }
 
     struct Model {
+        iam: Arc<MemoryIam>,
         fs: Arc<Fs>,
+        /// Names changed behind the mount's back since the last refresh:
+        /// they may read either version.
+        unsure: std::collections::BTreeSet<usize>,
         /// Each file's folder.
         dirs: Vec<u64>,
         /// What each name reads now (None: no file there).
@@ -773,6 +788,30 @@ mod descriptors {
         opens: Vec<Open>,
         /// The inode number each name had when last looked up.
         ino_of: BTreeMap<usize, u64>,
+        /// Every inode number looked up, and its file.
+        seen: Vec<(u64, usize)>,
+    }
+
+    fn mount(iam: &Arc<MemoryIam>) -> Arc<Fs> {
+        let ns = Namespace::new(
+            iam.clone() as Arc<dyn Iam>,
+            Settings::for_tests(Duration::from_secs(60)),
+        );
+        let fs = Fs::new(Arc::new(ns), OWNER);
+        fs.set_invalidator(Arc::new(Recorder::default()));
+        fs
+    }
+
+    /// What a mount made now reads at file `n` (None: no file there).
+    async fn fresh_read(iam: &Arc<MemoryIam>, n: usize) -> Option<Vec<u8>> {
+        let fs = mount(iam);
+        let (dir, name) = FILES[n];
+        let dir = path(&fs, dir).await;
+        let entry = fs.clone().lookup(dir, name.into(), OWNER).await.ok()?;
+        let ino = entry.ino;
+        entry.replied();
+        let opened = read_open(&fs, ino).await;
+        Some(fs.read(opened.fh, 0, 1 << 20).unwrap())
     }
 
     impl Model {
@@ -782,12 +821,8 @@ mod descriptors {
                 .add_policy("q", "/", DOC)
                 .add_entity(Kind::Role, "r")
                 .put_inline(Kind::Role, "r", "inline", DOC);
-            let ns = Namespace::new(
-                Arc::new(iam) as Arc<dyn Iam>,
-                Settings::for_tests(Duration::from_secs(60)),
-            );
-            let fs = Fs::new(Arc::new(ns), OWNER);
-            fs.set_invalidator(Arc::new(Recorder::default()));
+            let iam = Arc::new(iam);
+            let fs = mount(&iam);
             let mut dirs = Vec::new();
             let mut at = BTreeMap::new();
             for (n, (dir, name)) in FILES.iter().enumerate() {
@@ -798,12 +833,15 @@ mod descriptors {
                 fs.release(opened.fh);
             }
             Self {
+                iam,
                 fs,
+                unsure: Default::default(),
                 dirs,
                 at,
                 detached: Vec::new(),
                 opens: Vec::new(),
                 ino_of: BTreeMap::new(),
+                seen: Vec::new(),
             }
         }
 
@@ -817,6 +855,9 @@ mod descriptors {
             let ino = entry.ino;
             entry.replied();
             self.ino_of.insert(n, ino);
+            if !self.seen.contains(&(ino, n)) {
+                self.seen.push((ino, n));
+            }
             Some(ino)
         }
 
@@ -830,6 +871,67 @@ mod descriptors {
         async fn step(&mut self, op: Op) {
             let fs = self.fs.clone();
             match op {
+                Op::Behind(n, v) => {
+                    if self.at[&n].is_none() {
+                        return; // nothing there to change
+                    }
+                    let text = doc(n, v);
+                    match n {
+                        TAGS => {
+                            let value = "y".repeat(v as usize * 5 + 1);
+                            self.iam.set_tags(Kind::Role, "r", &[("b", &value)]);
+                        }
+                        2 => {
+                            self.iam.put_inline(Kind::Role, "r", "inline", &text);
+                        }
+                        _ => {
+                            let name = FILES[n].1.trim_end_matches(".json");
+                            self.iam.add_policy(name, "/", &text);
+                        }
+                    }
+                    self.unsure.insert(n);
+                }
+                Op::Refresh => {
+                    let refresh = path(&fs, ".iamfs/refresh").await;
+                    let opened = fs.clone().open(refresh, true, true, OWNER).await.unwrap();
+                    fs.write(refresh, opened.fh, 0, b"1\n", OWNER).unwrap();
+                    fs.release(opened.fh);
+                    fs.clone().refresh().await;
+                    for n in 0..FILES.len() {
+                        if self.at[&n].is_some() {
+                            let now = fresh_read(&self.iam, n).await;
+                            self.at.insert(n, now);
+                        }
+                    }
+                    self.unsure.clear();
+                }
+                Op::OpenAgain(k) => {
+                    if self.seen.is_empty() {
+                        return;
+                    }
+                    let (ino, n) = self.seen[k % self.seen.len()];
+                    let held = self.opens.iter().rev().find(|o| o.ino == ino);
+                    let want = match held {
+                        // Its other descriptors' bytes, wherever its name went.
+                        Some(o) if self.detached.contains(&ino) => Some(o.bytes.clone()),
+                        // No name reaches it and no descriptor holds it: what
+                        // it reads is not modelled (see Inodes::rename).
+                        _ if self.detached.contains(&ino) => return,
+                        _ if self.unsure.contains(&n) => return,
+                        _ => self.at[&n].clone(),
+                    };
+                    let Ok(opened) = fs.clone().open(ino, false, false, OWNER).await else {
+                        assert!(want.is_none(), "{} could not be opened again", FILES[n].1);
+                        return;
+                    };
+                    let bytes = fs.read(opened.fh, 0, 1 << 20).unwrap();
+                    assert_eq!(Some(&bytes), want.as_ref(), "{} opened again", FILES[n].1);
+                    self.opens.push(Open {
+                        fh: opened.fh,
+                        ino,
+                        bytes,
+                    });
+                }
                 Op::Open(n) => {
                     let Some(ino) = self.lookup(n).await else {
                         assert!(self.at[&n].is_none(), "{} vanished", FILES[n].1);
@@ -837,7 +939,9 @@ mod descriptors {
                     };
                     let opened = fs.clone().open(ino, false, false, OWNER).await.unwrap();
                     let bytes = fs.read(opened.fh, 0, 1 << 20).unwrap();
-                    assert_eq!(Some(&bytes), self.at[&n].as_ref(), "{} reads", FILES[n].1);
+                    if !self.unsure.contains(&n) {
+                        assert_eq!(Some(&bytes), self.at[&n].as_ref(), "{} reads", FILES[n].1);
+                    }
                     self.opens.push(Open {
                         fh: opened.fh,
                         ino,
@@ -857,6 +961,7 @@ mod descriptors {
                     save(&fs, ino, &doc(n, v)).await.unwrap();
                     // What was written, as written.
                     self.at.insert(n, Some(doc(n, v).into_bytes()));
+                    self.unsure.remove(&n);
                 }
                 Op::RenameOver(n, v) => {
                     let tmp = format!(".{}.tmp", FILES[n].1);
@@ -884,6 +989,7 @@ mod descriptors {
                     self.ino_of.insert(n, ino);
                     // What was written, as written.
                     self.at.insert(n, Some(doc(n, v).into_bytes()));
+                    self.unsure.remove(&n);
                 }
                 Op::Remove(n) => {
                     if self.lookup(n).await.is_none() {
@@ -895,6 +1001,7 @@ mod descriptors {
                         .unwrap();
                     self.detach(n);
                     self.at.insert(n, None);
+                    self.unsure.remove(&n);
                 }
                 Op::Create(n, v) => {
                     if self.lookup(n).await.is_some() {
@@ -914,6 +1021,7 @@ mod descriptors {
                     self.ino_of.insert(n, ino);
                     // What was written, as written.
                     self.at.insert(n, Some(doc(n, v).into_bytes()));
+                    self.unsure.remove(&n);
                 }
             }
         }
@@ -940,6 +1048,9 @@ mod descriptors {
                 attr.replied();
             }
             for (n, (_, name)) in FILES.iter().enumerate() {
+                if self.unsure.contains(&n) {
+                    continue;
+                }
                 match (self.lookup(n).await, &self.at[&n]) {
                     (Some(ino), Some(bytes)) => {
                         let attr = fs.clone().getattr(ino, None, OWNER).await.unwrap();
