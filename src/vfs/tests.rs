@@ -861,6 +861,22 @@ mod descriptors {
             Some(ino)
         }
 
+        /// Creates `name` in file `n`'s folder and writes version `v` of it:
+        /// its number and open handle.
+        async fn create_written(&self, n: usize, name: &str, v: u8) -> (u64, u64) {
+            let fs = self.fs.clone();
+            let made = fs
+                .clone()
+                .create(self.dirs[n], name.into(), 0o644, OWNER)
+                .await
+                .unwrap();
+            let ino = made.entry.ino;
+            made.entry.replied();
+            fs.write(ino, made.opened.fh, 0, doc(n, v).as_bytes(), OWNER)
+                .unwrap();
+            (ino, made.opened.fh)
+        }
+
         /// The inode at name `n` stops being reached by it.
         fn detach(&mut self, n: usize) {
             if let Some(ino) = self.ino_of.remove(&n) {
@@ -965,16 +981,8 @@ mod descriptors {
                 }
                 Op::RenameOver(n, v) => {
                     let tmp = format!(".{}.tmp", FILES[n].1);
-                    let made = fs
-                        .clone()
-                        .create(self.dirs[n], tmp.clone().into(), 0o644, OWNER)
-                        .await
-                        .unwrap();
-                    let ino = made.entry.ino;
-                    made.entry.replied();
-                    fs.write(ino, made.opened.fh, 0, doc(n, v).as_bytes(), OWNER)
-                        .unwrap();
-                    fs.release(made.opened.fh);
+                    let (ino, fh) = self.create_written(n, &tmp, v).await;
+                    fs.release(fh);
                     fs.clone()
                         .rename(
                             self.dirs[n],
@@ -1007,17 +1015,9 @@ mod descriptors {
                     if self.lookup(n).await.is_some() {
                         return;
                     }
-                    let made = fs
-                        .clone()
-                        .create(self.dirs[n], FILES[n].1.into(), 0o644, OWNER)
-                        .await
-                        .unwrap();
-                    let ino = made.entry.ino;
-                    made.entry.replied();
-                    fs.write(ino, made.opened.fh, 0, doc(n, v).as_bytes(), OWNER)
-                        .unwrap();
-                    fs.clone().commit("flush", made.opened.fh).await.unwrap();
-                    fs.release(made.opened.fh);
+                    let (ino, fh) = self.create_written(n, FILES[n].1, v).await;
+                    fs.clone().commit("flush", fh).await.unwrap();
+                    fs.release(fh);
                     self.ino_of.insert(n, ino);
                     // What was written, as written.
                     self.at.insert(n, Some(doc(n, v).into_bytes()));
