@@ -6,7 +6,7 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -168,9 +168,6 @@ pub fn note_unknown() {
 /// A fetch of one key, shared by everyone waiting for it.
 #[derive(Default)]
 struct Flight {
-    /// The key was written or dropped while IAM was asked: what the fetch
-    /// brings may be older than that, and is not kept.
-    overtaken: AtomicBool,
     /// The last fetch's error: those who waited for it get it too, rather
     /// than each asking IAM again (an endpoint that times out would make
     /// every waiter wait a timeout of its own).
@@ -199,12 +196,12 @@ impl Changes {
 pub struct Cache {
     entries: Mutex<LruCache<Key, Entry>>,
     /// When each key was last written or dropped by a change (a save, a
-    /// refresh), for fills begun earlier (`fill`); `cleared`: the last clear.
+    /// refresh), for fetches and fills begun earlier (`changed_since`);
+    /// `cleared`: the last clear.
     changed: Mutex<Changes>,
     cleared: Mutex<Option<Instant>>,
-    /// Fetches under way, one per key. The state says the key was written
-    /// or dropped meanwhile: what the fetch brings may be older than that,
-    /// and is not kept.
+    /// Fetches under way, one per key (what one brings is not kept when
+    /// `changed_since` it began).
     in_flight: KeyedLocks<Key, Flight>,
     ttl: Duration,
     hits: AtomicU64,
@@ -287,21 +284,22 @@ impl Cache {
     }
 
     fn overtake(&self, key: &Key) {
-        self.in_flight.with_state(key, |flight| {
-            flight.overtaken.store(true, Ordering::Relaxed)
-        });
-        let now = Instant::now();
-        self.changed.lock().note(key, now);
+        self.changed.lock().note(key, Instant::now());
+    }
+
+    /// Whether `key` was written or dropped by a change (or everything by
+    /// a refresh) since `begun`: a read of IAM begun then may be older.
+    fn changed_since(&self, key: &Key, begun: Instant) -> bool {
+        let since = |at: Option<Instant>| at.is_some_and(|at| at >= begun);
+        since(*self.cleared.lock()) || since(self.changed.lock().at.get(key).copied())
     }
 
     /// Puts a value a bulk read begun at `begun` brought, unless a change
     /// to the key came since: the bulk read may have read IAM before it.
     pub fn fill<T: Any + Send + Sync>(&self, key: Key, value: T, begun: Instant) {
-        let since = |at: Option<Instant>| at.is_some_and(|at| at >= begun);
-        if since(*self.cleared.lock()) || since(self.changed.lock().at.get(&key).copied()) {
-            return;
+        if !self.changed_since(&key, begun) {
+            self.put(key, value);
         }
-        self.put(key, value);
     }
 
     fn put<T: Any + Send + Sync>(&self, key: Key, value: T) -> Arc<T> {
@@ -351,8 +349,6 @@ impl Cache {
     pub fn clear(&self) {
         *self.cleared.lock() = Some(Instant::now());
         *self.changed.lock() = Changes::default(); // fills begun before are refused whole
-        self.in_flight
-            .each_state(|flight| flight.overtaken.store(true, Ordering::Relaxed));
         self.entries.lock().clear();
     }
 
@@ -386,7 +382,7 @@ impl Cache {
         if let Some(e) = flight.failed.lock().clone() {
             return Err(e); // the fetch this caller waited for failed
         }
-        flight.overtaken.store(false, Ordering::Relaxed);
+        let begun = Instant::now();
         let value = match fetch().await {
             Ok(value) => value,
             Err(e) => {
@@ -394,7 +390,7 @@ impl Cache {
                 return Err(e);
             }
         };
-        if flight.overtaken.load(Ordering::Relaxed) {
+        if self.changed_since(&key, begun) {
             // A change through the mount (or a refresh) came while IAM was
             // asked: keep what it left, answer this caller with the fetch.
             return Ok(Arc::new(value));
